@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file exits.h
+ * @brief The event entry points: the embedder reports what L1 or L2 did, the library
+ * carries out the architectural outcome and says what to run next.
+ */
+#ifndef NESTVMX_EXITS_H
+#define NESTVMX_EXITS_H
+
+#include "api.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "vm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Exit reason for ::nvmx_exit when the host only has the instruction bytes (a #UD trap). */
+#define NVMX_EXIT_UNDECODED 0xFFFFu
+
+/** Longest x86 instruction. */
+#define NVMX_MAX_INSTRUCTION_LENGTH 15u
+
+/**
+ * @brief One exit to L0, as the embedder saw it.
+ *
+ * Hardware hosts copy reason, qualification, instruction_info and instruction_length from
+ * the VMCS (SDM 28.2.1, 28.2.4, 28.2.5). Hosts without VM-exit information (emulators,
+ * #UD trapping) set reason = NVMX_EXIT_UNDECODED and give the instruction bytes; the library
+ * decodes them with Zydis.
+ */
+typedef struct nvmx_exit {
+    uint32_t reason;             /**< basic exit reason, or NVMX_EXIT_UNDECODED */
+    uint64_t qualification;      /**< exit qualification (displacement for memory operands) */
+    uint32_t instruction_info;   /**< VM-exit instruction-information field */
+    uint32_t instruction_length; /**< VM-exit instruction length */
+    uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH]; /**< instruction bytes (NVMX_EXIT_UNDECODED) */
+    uint8_t bytes_length;        /**< valid bytes in `bytes` (at least the instruction) */
+} nvmx_exit;
+
+/** @brief What the embedder runs after an event. */
+typedef enum nvmx_run {
+    NVMX_RUN_L1 = 0,       /**< continue L1: the library updated its registers / injected */
+    NVMX_RUN_L2,           /**< continue L2 */
+    NVMX_RUN_L0_HANDLES,   /**< not a nested-virtualization event: handle it as usual */
+    NVMX_RUN_SHUTDOWN_L1,  /**< L1 must shut down (VMX abort, triple fault) */
+} nvmx_run;
+
+/** @brief The library's answer to an event. */
+typedef struct nvmx_next {
+    nvmx_run run;
+    /**
+     * An instruction completed with RFLAGS.TF = 1: the embedder delivers the single-step
+     * debug exception (#DB, DR6.BS = 1) before the next instruction (SDM Vol. 3B 18.3.1.4).
+     */
+    bool single_step_trap;
+    /** For NVMX_RUN_L1 after an instruction: the exception injected, if any (vector), else -1. */
+    int16_t exception_vector;
+} nvmx_next;
+
+/**
+ * @brief L1 (in VMX root operation or not yet in VMX operation) caused an exit that may be
+ * the library's: a VMX instruction (reasons 18-27, 50, 53, 59, or NVMX_EXIT_UNDECODED),
+ * RDMSR/WRMSR of a VMX MSR (reasons 31/32). Everything else gives NVMX_RUN_L0_HANDLES.
+ *
+ * The library completes the instruction as the SDM says: it advances RIP and sets RFLAGS
+ * (VMsucceed / VMfailInvalid / VMfailValid), or injects the exception through the ops and
+ * leaves RIP. VMLAUNCH/VMRESUME/INVEPT/INVVPID/VMFUNC are not implemented in this version and
+ * return NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU.
+ *
+ * @return NVMX_OK when *next says what to run; an error status only for embedder errors
+ *         (bad arguments, an op failing in a way the architecture has no answer for).
+ */
+NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
+/**
+ * @brief L2 caused an exit. In this version: VMREAD/VMWRITE that VMCS shadowing lets L2
+ * complete without L1 are emulated (NVMX_RUN_L2); exits L1 must see return
+ * NVMX_ERR_NOT_IMPLEMENTED (reflection arrives with VM entry support).
+ */
+NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
+/**
+ * @brief Check a guest write to CR0 or CR4 against VMX rules: CR4.VMXE is reserved when VMX is
+ * not exposed and cannot be cleared in VMX operation; in VMX operation CR0 and CR4 must keep
+ * their fixed bits (SDM 24.8, "Restrictions on VMX Operation").
+ * @param cr    0 or 4.
+ * @return true if the write is allowed; false if it raises #GP(0).
+ */
+NVMX_API bool nvmx_cr_write_allowed(const nvmx_vcpu *vcpu, unsigned cr, uint64_t value);
+
+/**
+ * @brief Adjust a CPUID result for the VM: CPUID.1:ECX[5] (VMX) follows whether VMX is exposed.
+ */
+NVMX_API void nvmx_cpuid_adjust(const nvmx_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t *eax,
+                       uint32_t *ebx, uint32_t *ecx, uint32_t *edx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

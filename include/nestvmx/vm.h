@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file vm.h
+ * @brief Per-VM and per-vCPU objects: configuration, create and destroy.
+ *
+ * All library state hangs off an ::nvmx_vm (one per VM: capabilities, policy, ops) and its
+ * ::nvmx_vcpu objects. There is no global state; the library allocates only through the
+ * ops' mem_alloc, and only inside the create calls and the operations documented to do so.
+ */
+#ifndef NESTVMX_VM_H
+#define NESTVMX_VM_H
+
+#include "api.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capabilities.h"
+#include "ops.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @brief A VM that may run nested guests. Opaque. */
+typedef struct nvmx_vm nvmx_vm;
+/** @brief One virtual CPU of an ::nvmx_vm. Opaque. */
+typedef struct nvmx_vcpu nvmx_vcpu;
+
+/** Default number of vmcs12s a vCPU keeps cached before writing the oldest back to L1. */
+#define NVMX_DEFAULT_MAX_CACHED_VMCS 64u
+/** Upper bound for ::nvmx_vm_config.max_cached_vmcs. */
+#define NVMX_MAX_CACHED_VMCS_LIMIT 4096u
+
+/** @brief How a VM is set up. Fill with nvmx_vm_config_init(), then change what you need. */
+typedef struct nvmx_vm_config {
+    /** Expose VMX to L1 at all (Hyper-V's "ExposeVirtualizationExtensions"). */
+    bool expose_vmx;
+    /** The host's capability MSRs; NULL = a software CPU (nvmx_caps_software_host()). */
+    const nvmx_vmx_caps *host_caps;
+    /**
+     * Pinned capabilities (for migration): expose exactly these. They must be consistent and
+     * lie within host ∩ implemented, else creation fails with NVMX_ERR_INCOMPATIBLE_CAPS.
+     * disabled_features is then not applied. NULL = compute.
+     */
+    const nvmx_vmx_caps *pinned_caps;
+    /** Features to hide from L1, by QEMU-style name ("vmx-ept"). Unknown names fail creation. */
+    const char *const *disabled_features;
+    /** Number of entries in disabled_features. */
+    size_t disabled_feature_count;
+    /** L1's physical-address width (CPUID 0x80000008 EAX[7:0]), 32 to 52. Default 46. */
+    uint8_t phys_addr_width;
+    /** vmcs12s cached per vCPU, 1 to NVMX_MAX_CACHED_VMCS_LIMIT. Default 64. */
+    uint32_t max_cached_vmcs;
+    /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5). */
+    uint64_t feature_control;
+} nvmx_vm_config;
+
+/** @brief Fill a configuration with the defaults (VMX exposed, software host, no policy). */
+NVMX_API void nvmx_vm_config_init(nvmx_vm_config *config);
+
+/**
+ * @brief Create a VM.
+ * @param config   the configuration; copied, need not outlive the call (names are matched
+ *                 during the call).
+ * @param ops      the host ops; the table is copied.
+ * @param host_ctx passed to VM-wide ops.
+ * @param out      the new VM.
+ * @return NVMX_OK; NVMX_ERR_INVALID_ARGUMENT (NULL pointer, a required op missing, a value out
+ *         of range); NVMX_ERR_UNKNOWN_FEATURE; NVMX_ERR_INCOMPATIBLE_CAPS; NVMX_ERR_NO_MEMORY.
+ *         On failure nothing is allocated and the reason is logged through the log op.
+ */
+NVMX_API nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *ops,
+                           void *host_ctx, nvmx_vm **out);
+
+/** @brief Destroy a VM. All its vCPUs must have been destroyed. NULL is ignored. */
+NVMX_API void nvmx_vm_destroy(nvmx_vm *vm);
+
+/**
+ * @brief Create a vCPU of a VM, out of VMX operation (as after reset).
+ * @param vcpu_ctx passed to per-vCPU ops.
+ */
+NVMX_API nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out);
+
+/**
+ * @brief Destroy a vCPU. Cached vmcs12s are written back to L1 memory first, as a processor
+ * may write back cached VMCS data at any time (SDM 25.11.1). NULL is ignored.
+ */
+NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
+
+/** @brief Whether the vCPU is in VMX operation (after VMXON, before VMXOFF). */
+NVMX_API bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu);
+
+/** @brief Whether the vCPU is in VMX non-root operation (running L2). */
+NVMX_API bool nvmx_vcpu_in_guest_mode(const nvmx_vcpu *vcpu);
+
+/** @brief The current-VMCS pointer (all ones when there is none, SDM 25.1). */
+NVMX_API uint64_t nvmx_vcpu_current_vmcs(const nvmx_vcpu *vcpu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Library-internal types shared by the units of lib/. Not installed.
+ * Each section names the unit that owns the functions it declares.
+ */
+#ifndef NESTVMX_LIB_INTERNAL_H
+#define NESTVMX_LIB_INTERNAL_H
+
+#include <nestvmx/nestvmx.h>
+
+#include "freestanding.h"
+#include "vmcs/vmcs12.h"
+
+/* ---- VM and vCPU (lib/vm.c, lib/vcpu.c) ---------------------------------------------- */
+
+struct nvmx_vm {
+    nvmx_host_ops ops;
+    void *host_ctx;
+    bool vmx_exposed;
+    nvmx_vmx_caps caps;                /* exposed to L1; all zero when VMX is not exposed */
+    uint8_t phys_addr_width;           /* L1's MAXPHYADDR */
+    uint32_t max_cached_vmcs;
+    uint64_t feature_control_at_reset;
+    uint32_t vcpu_count;
+    /* One bit per entry of the field table: the field exists for this VM's L1. */
+    uint64_t field_exists[VMCS12_FIELD_WORDS];
+};
+
+struct nvmx_vcpu {
+    nvmx_vm *vm;
+    void *ctx;
+    bool vmx_operation; /* between VMXON and VMXOFF (SDM 24.7) */
+    bool guest_mode;    /* VMX non-root operation: L2 runs */
+    uint64_t vmxon_ptr;
+    uint64_t current_vmptr;          /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
+    struct vmcs12_cached *current;   /* cache entry of current_vmptr, or NULL */
+    struct vmcs12_cache cache;       /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
+    uint64_t feature_control;        /* IA32_FEATURE_CONTROL of this logical processor */
+};
+
+#define NVMX_INVALID_VMPTR UINT64_MAX
+
+/* Allocation and logging through the ops (lib/vm.c). */
+void *vm_alloc(nvmx_vm *vm, size_t size);
+void vm_free(nvmx_vm *vm, void *ptr, size_t size);
+void vm_log(const nvmx_vm *vm, nvmx_log_level level, const char *message);
+/* Log "prefix: text" with one unsigned number appended in hex; no libc formatting here. */
+void vm_log_hex(const nvmx_vm *vm, nvmx_log_level level, const char *message, uint64_t value);
+
+/* ---- Capabilities (lib/capabilities.c, lib/msr.c) ------------------------------------ */
+
+/* Compute the exposed set from config; fills vm->caps and vm->vmx_exposed, logs why on error. */
+nvmx_status capabilities_compute(nvmx_vm *vm, const nvmx_vm_config *config);
+/* The capability register value a feature lives in, from an exposed set. */
+uint64_t capabilities_register(const nvmx_vmx_caps *caps, nvmx_cap_reg reg);
+
+/* RDMSR/WRMSR of VMX MSRs and IA32_FEATURE_CONTROL (lib/msr.c).
+ * Returns MSR_HANDLED (value read / write done), MSR_GP (raise #GP(0)) or MSR_NOT_OURS. */
+typedef enum msr_result { MSR_HANDLED, MSR_GP, MSR_NOT_OURS } msr_result;
+msr_result vmx_msr_read(nvmx_vcpu *vcpu, uint32_t index, uint64_t *value);
+msr_result vmx_msr_write(nvmx_vcpu *vcpu, uint32_t index, uint64_t value);
+
+/* ---- CPU mode (lib/cpu_mode.c) ------------------------------------------------------- */
+
+typedef enum cpu_mode {
+    CPU_MODE_REAL,
+    CPU_MODE_V8086,
+    CPU_MODE_PROTECTED16, /* CS.D = 0 */
+    CPU_MODE_PROTECTED32, /* CS.D = 1 */
+    CPU_MODE_COMPAT16,    /* IA-32e, CS.L = 0, CS.D = 0 */
+    CPU_MODE_COMPAT32,    /* IA-32e, CS.L = 0, CS.D = 1 */
+    CPU_MODE_LONG64,      /* IA-32e, CS.L = 1 */
+} cpu_mode;
+
+cpu_mode cpu_mode_of(const nvmx_vcpu *vcpu);
+/* CPL as the VMX instructions see it: SS.DPL in protected and long mode (SDM 25.4.1). */
+unsigned cpu_cpl(const nvmx_vcpu *vcpu);
+
+/* ---- VMX instruction operands (lib/exits/instruction_info.c, lib/decode.c) ----------- */
+
+/* A memory operand as the instruction encodes it, before segmentation. */
+typedef struct vmx_memory_operand {
+    uint8_t segment;      /* nvmx_seg */
+    bool has_base;
+    uint8_t base;         /* nvmx_reg GPR number */
+    bool has_index;
+    uint8_t index;        /* nvmx_reg GPR number */
+    uint8_t scale_log2;   /* 0-3 */
+    uint8_t address_size; /* in bytes: 2, 4 or 8 */
+    int64_t displacement; /* sign-extended */
+} vmx_memory_operand;
+
+/* A decoded VMX instruction, whichever way it was obtained. */
+typedef struct vmx_instruction {
+    uint32_t exit_reason; /* which instruction, as its exit reason (NVMX_EXIT_VMREAD, ...) */
+    uint8_t length;       /* instruction length in bytes */
+    /* The ModRM r/m operand: VMREAD destination, VMWRITE source, the 64-bit memory operand of
+     * VMXON/VMCLEAR/VMPTRLD/VMPTRST, the 128-bit descriptor of INVEPT/INVVPID. */
+    bool rm_is_register;
+    uint8_t rm_register;  /* nvmx_reg GPR number when rm_is_register */
+    vmx_memory_operand memory;
+    /* The ModRM reg operand: VMREAD/VMWRITE field encoding, INVEPT/INVVPID type. */
+    uint8_t reg;          /* nvmx_reg GPR number */
+} vmx_instruction;
+
+/* From the VM-exit instruction-information field and exit qualification (SDM 28.2.5,
+ * Tables 28-12 to 28-14). Unknown reason or malformed info -> NVMX_ERR_INVALID_ARGUMENT. */
+nvmx_status vmx_instruction_from_info(uint32_t exit_reason, uint64_t qualification,
+                                      uint32_t instruction_info, uint32_t length,
+                                      vmx_instruction *out);
+/* The instruction-information field and exit qualification hardware would report for insn,
+ * for reflecting an L2 VMX instruction to L1. */
+void vmx_instruction_to_info(const vmx_instruction *insn, uint32_t *instruction_info,
+                             uint64_t *qualification);
+/* Decode instruction bytes with Zydis (lib/decode.c). Not a VMX instruction -> NVMX_ERR_DECODE;
+ * built without Zydis -> NVMX_ERR_UNSUPPORTED. */
+nvmx_status vmx_instruction_decode(const uint8_t *bytes, size_t length, cpu_mode mode,
+                                   vmx_instruction *out);
+
+/* ---- Guest memory through linear addresses (lib/exits/operand_memory.c) --------------- */
+
+/* The linear address of a memory operand of `size` bytes, with the segmentation checks of
+ * SDM Vol. 3A 5.3 / 3.4.5 and the canonical check in 64-bit mode. On a fault returns
+ * NVMX_ERR_BAD_L1_ADDRESS with *fault = #GP(0) or #SS(0). */
+nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand,
+                                   size_t size, nvmx_access access, uint64_t *linear,
+                                   nvmx_exception *fault);
+/* Read/write guest memory by linear address (split at page boundaries, translated through the
+ * translate op). A translation fault returns NVMX_ERR_BAD_L1_ADDRESS with *fault set. All
+ * pages are translated before any byte is written, so a faulting write changes nothing. */
+nvmx_status guest_linear_read(nvmx_vcpu *vcpu, uint64_t linear, void *buf, size_t len,
+                              nvmx_exception *fault);
+nvmx_status guest_linear_write(nvmx_vcpu *vcpu, uint64_t linear, const void *buf, size_t len,
+                               nvmx_exception *fault);
+/* Read/write the r/m operand of insn (register or memory) of `size` bytes (4 or 8): computes
+ * the address, checks segmentation, translates and accesses. */
+nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
+                         uint64_t *value, nvmx_exception *fault);
+nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
+                          uint64_t value, nvmx_exception *fault);
+
+#endif

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmcs12: the VMCS L1 builds for L2, in the library's own format (SDM 25.2: the format of a
+ * VMCS region beyond its first 8 bytes is implementation-specific).
+ *
+ * Region layout in L1 memory, all little-endian:
+ *   0   revision identifier, bits 30:0; bit 31 = shadow-VMCS indicator (SDM 25.2)
+ *   4   VMX-abort indicator (SDM 25.2)
+ *   8   launch state: VMCS12_LAUNCHED if launched, anything else means clear (SDM 25.1)
+ *   12  reserved, 0
+ *   16  one 64-bit slot per field, in the order of NVMX_VMCS_FIELD_LIST
+ * The slot order is generated from the one field list; NVMX_VMCS_REVISION_ID must change
+ * whenever that list changes (a test checks the layout fingerprint).
+ */
+#ifndef NESTVMX_LIB_VMCS_VMCS12_H
+#define NESTVMX_LIB_VMCS_VMCS12_H
+
+#include <nestvmx/status.h>
+#include <nestvmx/vmcs_fields.h>
+
+#include "../freestanding.h"
+
+/* The library's VMCS revision identifier (IA32_VMX_BASIC[30:0]). */
+#define NVMX_VMCS_REVISION_ID 0x4E560001u
+/* IA32_VMX_BASIC[44:32]: bytes L1 must allocate for a VMCS region. */
+#define NVMX_VMCS_REGION_SIZE 4096u
+#define VMCS12_SHADOW_INDICATOR (1u << 31)
+#define VMCS12_LAUNCHED 0x4C41554Eu /* "LAUN" */
+
+#define VMCS12_HEADER_SIZE 16u
+
+/* Ordinal of each field in the list: VMCS12_ORD_<NAME>. */
+enum vmcs12_ordinal {
+#define VMCS12_ORD_ENUM(name, enc, feature) VMCS12_ORD_##name,
+    NVMX_VMCS_FIELD_LIST(VMCS12_ORD_ENUM)
+#undef VMCS12_ORD_ENUM
+    VMCS12_FIELD_COUNT
+};
+
+#define VMCS12_FIELD_WORDS ((VMCS12_FIELD_COUNT + 63) / 64)
+#define VMCS12_DATA_SIZE (VMCS12_HEADER_SIZE + 8u * VMCS12_FIELD_COUNT)
+
+_Static_assert(VMCS12_DATA_SIZE <= NVMX_VMCS_REGION_SIZE, "vmcs12 must fit in a VMCS region");
+
+/* Static facts about one field, generated from the list (lib/vmcs/field_table.c). */
+typedef struct vmcs_field_info {
+    uint32_t encoding; /* full encoding, access type 0 */
+    uint16_t ordinal;  /* slot index in the vmcs12 */
+    uint8_t feature;   /* nvmx_feature that makes it exist, NVMX_FEATURE_NONE = always */
+    const char *name;  /* "GUEST_RIP" */
+} vmcs_field_info;
+
+extern const vmcs_field_info vmcs_field_table[VMCS12_FIELD_COUNT];
+
+/* The field an encoding names (including the high-access alias of a 64-bit field), or NULL
+ * if no field of the list has it. Bits 63:15 and 12 set -> NULL (SDM 25.11.2). */
+const vmcs_field_info *vmcs_field_lookup(uint64_t encoding);
+
+/* A fingerprint of the layout (encodings and their order), for the revision-bump test. */
+uint32_t vmcs12_layout_fingerprint(void);
+
+/* The slot values of one vmcs12 and what changed since the last sync. */
+typedef struct vmcs12 {
+    uint64_t field[VMCS12_FIELD_COUNT];
+    uint64_t dirty[VMCS12_FIELD_WORDS]; /* fields written since vmcs02 was last built from it */
+} vmcs12;
+
+/* Read a field by encoding, with width and high-access semantics (SDM 25.11.2, 31.3 VMREAD):
+ * a high access returns bits 63:32 of a 64-bit field; other widths return the slot value.
+ * The caller has checked the field exists. */
+uint64_t vmcs12_read(const vmcs12 *v, const vmcs_field_info *field, uint64_t encoding);
+/* Write a field by encoding: the value is truncated to the field width; a high access
+ * writes bits 63:32 from bits 31:0 of value (SDM 31.3 VMWRITE). Marks the field dirty. */
+void vmcs12_write(vmcs12 *v, const vmcs_field_info *field, uint64_t encoding, uint64_t value);
+/* Fast accessors by ordinal for library code (no width handling needed: slots hold
+ * already-truncated values). */
+static inline uint64_t vmcs12_get(const vmcs12 *v, unsigned ordinal)
+{
+    return v->field[ordinal];
+}
+
+/* ---- Cache of vmcs12s held by a vCPU (lib/vmcs/vmcs12_cache.c) ------------------------- */
+
+struct nvmx_vm;
+
+typedef struct vmcs12_cached {
+    uint64_t gpa;       /* the VMCS region's L1 guest-physical address */
+    uint32_t revision;  /* as read from / to be written to offset 0 */
+    uint32_t abort;     /* VMX-abort indicator */
+    bool launched;      /* launch state (SDM 25.1) */
+    bool memory_stale;  /* L1's copy of the region differs from this one */
+    uint64_t last_use;  /* for least-recently-used write-back */
+    vmcs12 data;
+} vmcs12_cached;
+
+typedef struct vmcs12_cache {
+    void *index;       /* hash index by gpa (uthash, allocated through the ops) */
+    uint32_t count;
+    uint64_t clock;
+} vmcs12_cache;
+
+void vmcs12_cache_init(vmcs12_cache *cache);
+/* The cached vmcs12 at gpa, or NULL. Marks it used. */
+vmcs12_cached *vmcs12_cache_find(struct nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa);
+/* Load the VMCS region at gpa into the cache (reading L1 memory once), evicting the least
+ * recently used entry other than `keep` when full. A region not backed by RAM reads as all
+ * ones, as unbacked physical memory does (the revision check then fails).
+ * Returns NVMX_OK or NVMX_ERR_NO_MEMORY. */
+nvmx_status vmcs12_cache_load(struct nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
+                              const vmcs12_cached *keep, vmcs12_cached **out);
+/* Write one entry back to L1 memory if stale. */
+void vmcs12_cache_writeback(struct nvmx_vm *vm, vmcs12_cached *entry);
+/* Write back and drop one entry. */
+void vmcs12_cache_evict(struct nvmx_vm *vm, vmcs12_cache *cache, vmcs12_cached *entry);
+/* Write back and drop every entry. */
+void vmcs12_cache_flush(struct nvmx_vm *vm, vmcs12_cache *cache);
+
+#endif

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+#include "fake_host.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_MASK (~0xFFFull)
+
+static void *fake_mem_alloc(void *ctx, size_t size)
+{
+    fake_host *h = ctx;
+    h->alloc_calls++;
+    if (h->fail_alloc_at > 0 && h->alloc_calls == h->fail_alloc_at)
+        return NULL;
+    void *p = aligned_alloc(16, (size + 15) & ~(size_t)15);
+    if (p) {
+        h->live_allocations++;
+        h->live_bytes += size;
+        memset(p, 0xA5, size); /* the library must not rely on zeroed memory */
+    }
+    return p;
+}
+
+static void fake_mem_free(void *ctx, void *ptr, size_t size)
+{
+    fake_host *h = ctx;
+    if (!ptr)
+        return;
+    h->free_calls++;
+    h->live_allocations--;
+    h->live_bytes -= size;
+    free(ptr);
+}
+
+static bool ram_range_ok(const fake_host *h, uint64_t gpa, size_t len)
+{
+    return gpa <= h->ram_size && len <= h->ram_size - gpa;
+}
+
+static nvmx_status fake_l1_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+    fake_host *h = ctx;
+    h->l1_reads++;
+    if (!ram_range_ok(h, gpa, len))
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    memcpy(buf, h->ram + gpa, len);
+    return NVMX_OK;
+}
+
+static nvmx_status fake_l1_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
+{
+    fake_host *h = ctx;
+    h->l1_writes++;
+    if (!ram_range_ok(h, gpa, len))
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    memcpy(h->ram + gpa, buf, len);
+    return NVMX_OK;
+}
+
+static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access, uint64_t *gpa,
+                                  nvmx_exception *fault)
+{
+    fake_host *h = ctx;
+    for (int i = 0; i < h->fault_page_count; i++) {
+        if ((linear & PAGE_MASK) == h->fault_pages[i]) {
+            /* #PF, not-present, supervisor; bit 1 = write (SDM Vol. 3A 4.7). */
+            *fault = (nvmx_exception){.vector = 14, .has_error_code = true,
+                                      .error_code = access == NVMX_ACCESS_WRITE ? 2u : 0u,
+                                      .cr2 = linear};
+            return NVMX_ERR_BAD_L1_ADDRESS;
+        }
+    }
+    *gpa = linear;
+    return NVMX_OK;
+}
+
+static uint64_t fake_reg_get(void *ctx, nvmx_reg reg)
+{
+    fake_host *h = ctx;
+    return h->regs[reg];
+}
+
+static void fake_reg_set(void *ctx, nvmx_reg reg, uint64_t value)
+{
+    fake_host *h = ctx;
+    h->regs[reg] = value;
+}
+
+static void fake_segment_get(void *ctx, nvmx_seg seg, nvmx_segment *out)
+{
+    fake_host *h = ctx;
+    *out = h->segs[seg];
+}
+
+static void fake_inject_exception(void *ctx, const nvmx_exception *exception)
+{
+    fake_host *h = ctx;
+    if (h->exception_count < FAKE_MAX_EXCEPTIONS)
+        h->exceptions[h->exception_count] = *exception;
+    h->exception_count++;
+}
+
+static void fake_log(void *ctx, nvmx_log_level level, const char *message)
+{
+    fake_host *h = ctx;
+    (void)level;
+    h->log_count++;
+    snprintf(h->last_log, sizeof(h->last_log), "%s", message);
+}
+
+static const nvmx_host_ops fake_ops = {
+    .mem_alloc = fake_mem_alloc,
+    .mem_free = fake_mem_free,
+    .l1_read = fake_l1_read,
+    .l1_write = fake_l1_write,
+    .translate = fake_translate,
+    .reg_get = fake_reg_get,
+    .reg_set = fake_reg_set,
+    .segment_get = fake_segment_get,
+    .inject_exception = fake_inject_exception,
+    .log = fake_log,
+};
+
+const nvmx_host_ops *fake_host_ops(void)
+{
+    return &fake_ops;
+}
+
+/* Access rights: present, S=1, type 0xB (code, execute/read, accessed) or 0x3 (data, r/w, accessed). */
+#define AR_CODE 0x9Bu
+#define AR_DATA 0x93u
+
+static void flat_segments(fake_host *h, uint32_t code_extra)
+{
+    for (int s = 0; s < NVMX_SEG_COUNT; s++)
+        h->segs[s] = (nvmx_segment){.selector = 0x10, .base = 0, .limit = 0xFFFFFFFFu,
+                                    .access_rights = AR_DATA | (1u << 14) | (1u << 15)};
+    h->segs[NVMX_SEG_CS] = (nvmx_segment){.selector = 0x08, .base = 0, .limit = 0xFFFFFFFFu,
+                                          .access_rights = AR_CODE | (1u << 15) | code_extra};
+    h->segs[NVMX_SEG_LDTR].access_rights = 1u << 16; /* unusable */
+    h->segs[NVMX_SEG_TR] = (nvmx_segment){.selector = 0x18, .base = 0, .limit = 0x67,
+                                          .access_rights = 0x8Bu};
+}
+
+void fake_host_set_mode_long64(fake_host *h)
+{
+    h->regs[NVMX_REG_CR0] = 0x80000031ull; /* PG | NE | ET | PE */
+    h->regs[NVMX_REG_CR4] |= 1ull << 5;    /* PAE */
+    h->regs[NVMX_REG_EFER] = (1ull << 8) | (1ull << 10) | (1ull << 11);
+    h->regs[NVMX_REG_RFLAGS] = 0x2;
+    flat_segments(h, 1u << 13); /* CS.L */
+}
+
+void fake_host_set_mode_protected32(fake_host *h)
+{
+    h->regs[NVMX_REG_CR0] = 0x80000031ull;
+    h->regs[NVMX_REG_EFER] = 0;
+    h->regs[NVMX_REG_RFLAGS] = 0x2;
+    flat_segments(h, 1u << 14); /* CS.D */
+}
+
+void fake_host_set_mode_compat(fake_host *h)
+{
+    fake_host_set_mode_long64(h);
+    h->segs[NVMX_SEG_CS].access_rights = AR_CODE | (1u << 15) | (1u << 14); /* L=0, D=1 */
+}
+
+void fake_host_set_mode_v8086(fake_host *h)
+{
+    fake_host_set_mode_protected32(h);
+    h->regs[NVMX_REG_RFLAGS] |= 1ull << 17;
+}
+
+void fake_host_set_mode_real(fake_host *h)
+{
+    h->regs[NVMX_REG_CR0] = 0x10;
+    h->regs[NVMX_REG_EFER] = 0;
+    h->regs[NVMX_REG_RFLAGS] = 0x2;
+    flat_segments(h, 0);
+}
+
+void fake_host_set_cpl(fake_host *h, unsigned cpl)
+{
+    h->segs[NVMX_SEG_SS].access_rights = (h->segs[NVMX_SEG_SS].access_rights & ~0x60u) | (cpl << 5);
+    h->segs[NVMX_SEG_CS].access_rights = (h->segs[NVMX_SEG_CS].access_rights & ~0x60u) | (cpl << 5);
+    h->segs[NVMX_SEG_CS].selector = (uint16_t)((h->segs[NVMX_SEG_CS].selector & ~3u) | cpl);
+    h->segs[NVMX_SEG_SS].selector = (uint16_t)((h->segs[NVMX_SEG_SS].selector & ~3u) | cpl);
+}
+
+void fake_host_init(fake_host *h, size_t ram_size)
+{
+    memset(h, 0, sizeof(*h));
+    h->ram = calloc(1, ram_size);
+    h->ram_size = ram_size;
+    h->regs[NVMX_REG_CR4] = (1ull << 13); /* VMXE */
+    fake_host_set_mode_long64(h);
+    h->regs[NVMX_REG_RIP] = 0x100000;
+}
+
+void fake_host_fini(fake_host *h)
+{
+    free(h->ram);
+    h->ram = NULL;
+}
+
+void fake_host_write32(fake_host *h, uint64_t gpa, uint32_t value)
+{
+    memcpy(h->ram + gpa, &value, 4);
+}
+
+void fake_host_write64(fake_host *h, uint64_t gpa, uint64_t value)
+{
+    memcpy(h->ram + gpa, &value, 8);
+}
+
+uint32_t fake_host_read32(const fake_host *h, uint64_t gpa)
+{
+    uint32_t v;
+    memcpy(&v, h->ram + gpa, 4);
+    return v;
+}
+
+uint64_t fake_host_read64(const fake_host *h, uint64_t gpa)
+{
+    uint64_t v;
+    memcpy(&v, h->ram + gpa, 8);
+    return v;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A fake L0 over plain memory for unit tests: L1 RAM is a buffer, registers and segments are
+ * arrays, linear addresses map 1:1 to L1 guest-physical ones except pages marked as faulting,
+ * and every op call is counted so tests can assert what the library did.
+ * Both host_ctx and vcpu_ctx are the fake_host pointer.
+ */
+#ifndef NESTVMX_TESTS_FAKE_HOST_H
+#define NESTVMX_TESTS_FAKE_HOST_H
+
+#include <nestvmx/nestvmx.h>
+
+#define FAKE_MAX_FAULT_PAGES 8
+#define FAKE_MAX_EXCEPTIONS 8
+
+typedef struct fake_host {
+    uint8_t *ram;
+    size_t ram_size;
+    uint64_t regs[NVMX_REG_COUNT];
+    nvmx_segment segs[NVMX_SEG_COUNT];
+
+    /* Linear pages whose translation raises #PF. */
+    uint64_t fault_pages[FAKE_MAX_FAULT_PAGES];
+    int fault_page_count;
+
+    nvmx_exception exceptions[FAKE_MAX_EXCEPTIONS];
+    int exception_count;
+
+    /* Allocation accounting; fail_alloc_at = n makes the n-th allocation (1-based) fail. */
+    long alloc_calls, free_calls;
+    long live_allocations;
+    size_t live_bytes;
+    long fail_alloc_at;
+
+    long l1_reads, l1_writes;
+    int log_count;
+    char last_log[512];
+} fake_host;
+
+/* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,
+ * CR0.PE|NE|PG, CR4.PAE|VMXE, EFER.LME|LMA, flat segments, RIP 0x100000. */
+void fake_host_init(fake_host *host, size_t ram_size);
+void fake_host_fini(fake_host *host);
+const nvmx_host_ops *fake_host_ops(void);
+
+/* Switch the fake CPU mode: 64-bit, 32-bit protected (CS.D=1), compatibility, v8086, real. */
+void fake_host_set_mode_long64(fake_host *host);
+void fake_host_set_mode_protected32(fake_host *host);
+void fake_host_set_mode_compat(fake_host *host);
+void fake_host_set_mode_v8086(fake_host *host);
+void fake_host_set_mode_real(fake_host *host);
+void fake_host_set_cpl(fake_host *host, unsigned cpl);
+
+void fake_host_write32(fake_host *host, uint64_t gpa, uint32_t value);
+void fake_host_write64(fake_host *host, uint64_t gpa, uint64_t value);
+uint32_t fake_host_read32(const fake_host *host, uint64_t gpa);
+uint64_t fake_host_read64(const fake_host *host, uint64_t gpa);
+
+#endif
