@@ -26,6 +26,17 @@ struct nvmx_vm {
     uint64_t field_exists[VMCS12_FIELD_WORDS];
 };
 
+/* A VM exit to L1 that an L2 event calls for: the data L1 will find in vmcs12's exit-information
+ * fields (SDM 28.2). Performing the exit (state save and host-state load) comes with VM-entry
+ * support; until then the data is recorded here. */
+typedef struct nested_exit {
+    bool pending;
+    uint32_t reason;
+    uint64_t qualification;
+    uint32_t instruction_info;
+    uint32_t instruction_length;
+} nested_exit;
+
 struct nvmx_vcpu {
     nvmx_vm *vm;
     void *ctx;
@@ -36,6 +47,7 @@ struct nvmx_vcpu {
     struct vmcs12_cached *current;   /* cache entry of current_vmptr, or NULL */
     struct vmcs12_cache cache;       /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
     uint64_t feature_control;        /* IA32_FEATURE_CONTROL of this logical processor */
+    nested_exit pending_exit;        /* the exit to L1 the last L2 event called for */
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX

@@ -6,8 +6,8 @@
  * Region layout in L1 memory, all little-endian:
  *   0   revision identifier, bits 30:0; bit 31 = shadow-VMCS indicator (SDM 25.2)
  *   4   VMX-abort indicator (SDM 25.2)
- *   8   launch state: VMCS12_LAUNCHED if launched, anything else means clear (SDM 25.1)
- *   12  reserved, 0
+ *   8   launch state: VMCS12_LAUNCHED, anything else = clear (SDM 25.1)
+ *   12  VMX generation of the launch: the vCPU's count of VMXOFFs when it was launched
  *   16  one 64-bit slot per field, in the order of NVMX_VMCS_FIELD_LIST
  * The slot order is generated from the one field list; NVMX_VMCS_REVISION_ID must change
  * whenever that list changes (a test checks the layout fingerprint).
@@ -25,7 +25,16 @@
 /* IA32_VMX_BASIC[44:32]: bytes L1 must allocate for a VMCS region. */
 #define NVMX_VMCS_REGION_SIZE 4096u
 #define VMCS12_SHADOW_INDICATOR (1u << 31)
-#define VMCS12_LAUNCHED 0x4C41554Eu /* "LAUN" */
+/* Launch-state word in the region ("LAUN"). A launched VMCS whose generation differs from the
+ * vCPU's was launched before a VMXOFF: VMRESUME of it fails with error 6 (SDM 31.4,
+ * "VMRESUME after VMXOFF"). */
+#define VMCS12_LAUNCHED 0x4E55414Cu
+
+typedef enum vmcs12_launch_state {
+    VMCS12_STATE_CLEAR = 0,
+    VMCS12_STATE_LAUNCHED,
+    VMCS12_STATE_LAUNCHED_BEFORE_VMXOFF,
+} vmcs12_launch_state;
 
 #define VMCS12_HEADER_SIZE 16u
 
@@ -87,7 +96,8 @@ typedef struct vmcs12_cached {
     uint64_t gpa;       /* the VMCS region's L1 guest-physical address */
     uint32_t revision;  /* as read from / to be written to offset 0 */
     uint32_t abort;     /* VMX-abort indicator */
-    bool launched;      /* launch state (SDM 25.1) */
+    uint8_t launch_state; /* vmcs12_launch_state (SDM 25.1) */
+    uint32_t launch_generation; /* cache generation when launched */
     bool memory_stale;  /* L1's copy of the region differs from this one */
     uint64_t last_use;  /* for least-recently-used write-back */
     vmcs12 data;
@@ -97,6 +107,7 @@ typedef struct vmcs12_cache {
     void *index;       /* hash index by gpa (uthash, allocated through the ops) */
     uint32_t count;
     uint64_t clock;
+    uint32_t generation; /* VMXOFFs so far on this vCPU */
 } vmcs12_cache;
 
 void vmcs12_cache_init(vmcs12_cache *cache);
@@ -110,6 +121,13 @@ nvmx_status vmcs12_cache_load(struct nvmx_vm *vm, vmcs12_cache *cache, uint64_t 
                               const vmcs12_cached *keep, vmcs12_cached **out);
 /* Write one entry back to L1 memory if stale. */
 void vmcs12_cache_writeback(struct nvmx_vm *vm, vmcs12_cached *entry);
+/* Drop one entry without writing it back (a region that failed VMPTRLD's revision check). */
+void vmcs12_cache_drop(struct nvmx_vm *vm, vmcs12_cache *cache, vmcs12_cached *entry);
+/* Set the launch-state word of a region that is not cached (VMCLEAR of an inactive VMCS). */
+void vmcs12_region_set_launch_state(struct nvmx_vm *vm, uint64_t gpa, vmcs12_launch_state state);
+/* VMXOFF: write back and drop every entry (the data of active VMCSs is not lost), and start a
+ * new generation, so VMCSs launched before are "launched before VMXOFF". */
+void vmcs12_cache_vmxoff(struct nvmx_vm *vm, vmcs12_cache *cache);
 /* Write back and drop one entry. */
 void vmcs12_cache_evict(struct nvmx_vm *vm, vmcs12_cache *cache, vmcs12_cached *entry);
 /* Write back and drop every entry. */

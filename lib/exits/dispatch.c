@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The event entry points: an exit from L1 or from L2 arrives, the library finds what
+ * instruction it was (from the VM-exit information or by decoding the bytes), carries it out
+ * and says what runs next.
+ */
+#include "vmx_outcome.h"
+
+typedef vmx_outcome (*vmx_handler)(vmx_exec *);
+
+/* Handlers by exit reason: the table is the list of instructions the library owns. */
+static const vmx_handler handlers[] = {
+    [NVMX_EXIT_VMCALL] = handle_vmcall,     [NVMX_EXIT_VMCLEAR] = handle_vmclear,
+    [NVMX_EXIT_VMLAUNCH] = handle_vmlaunch_vmresume, [NVMX_EXIT_VMPTRLD] = handle_vmptrld,
+    [NVMX_EXIT_VMPTRST] = handle_vmptrst,   [NVMX_EXIT_VMREAD] = handle_vmread,
+    [NVMX_EXIT_VMRESUME] = handle_vmlaunch_vmresume, [NVMX_EXIT_VMWRITE] = handle_vmwrite,
+    [NVMX_EXIT_VMXOFF] = handle_vmxoff,     [NVMX_EXIT_VMXON] = handle_vmxon,
+    [NVMX_EXIT_INVEPT] = handle_invept,     [NVMX_EXIT_INVVPID] = handle_invvpid,
+    [NVMX_EXIT_VMFUNC] = handle_vmfunc,
+};
+
+static vmx_handler handler_for(uint32_t reason)
+{
+    return reason < NVMX_ARRAY_SIZE(handlers) ? handlers[reason] : NULL;
+}
+
+static void next_init(nvmx_next *next, nvmx_run run)
+{
+    next->run = run;
+    next->single_step_trap = false;
+    next->exception_vector = -1;
+}
+
+/* The instruction behind an exit: decoded from bytes, or from the VM-exit information. */
+static nvmx_status instruction_of(const nvmx_exit *exit, cpu_mode mode, vmx_instruction *insn)
+{
+    if (exit->reason != NVMX_EXIT_UNDECODED)
+        return vmx_instruction_from_info(exit->reason, exit->qualification,
+                                         exit->instruction_info, exit->instruction_length, insn);
+    if (exit->bytes_length == 0 || exit->bytes_length > NVMX_MAX_INSTRUCTION_LENGTH)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    return vmx_instruction_decode(exit->bytes, exit->bytes_length, mode, insn);
+}
+
+/* Run the handler; outside a VM that exposes VMX every VMX instruction is #UD, as on a
+ * processor without VMX (CPUID.1:ECX.VMX = 0). */
+static vmx_outcome execute(vmx_exec *x)
+{
+    if (!x->vcpu->vm->vmx_exposed)
+        return vmx_raise_ud(x);
+    return handler_for(x->insn->exit_reason)(x);
+}
+
+static nvmx_status not_implemented(nvmx_vcpu *vcpu, uint32_t reason)
+{
+    vm_log_hex(vcpu->vm, NVMX_LOG_ERROR,
+               "not implemented in this libnestvmx version; exit reason", reason);
+    return NVMX_ERR_NOT_IMPLEMENTED;
+}
+
+/* RDMSR/WRMSR of the MSRs the library owns (SDM Vol. 4; Vol. 3D Appendix A). */
+static nvmx_status msr_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
+{
+    if (exit->instruction_length == 0 || exit->instruction_length > NVMX_MAX_INSTRUCTION_LENGTH)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    const nvmx_host_ops *ops = &vcpu->vm->ops;
+    uint32_t index = (uint32_t)ops->reg_get(vcpu->ctx, NVMX_REG_RCX);
+    uint64_t value = 0;
+    msr_result result;
+    if (exit->reason == NVMX_EXIT_RDMSR) {
+        result = vmx_msr_read(vcpu, index, &value);
+    } else {
+        value = (ops->reg_get(vcpu->ctx, NVMX_REG_RDX) << 32) |
+                (ops->reg_get(vcpu->ctx, NVMX_REG_RAX) & 0xFFFFFFFFull);
+        result = vmx_msr_write(vcpu, index, value);
+    }
+    if (result == MSR_NOT_OURS) {
+        next->run = NVMX_RUN_L0_HANDLES;
+        return NVMX_OK;
+    }
+    if (result == MSR_GP) {
+        nvmx_exception gp = {.vector = NVMX_VECTOR_GP, .has_error_code = true};
+        ops->inject_exception(vcpu->ctx, &gp);
+        next->exception_vector = NVMX_VECTOR_GP;
+        return NVMX_OK;
+    }
+    if (exit->reason == NVMX_EXIT_RDMSR) {
+        /* RDMSR loads EDX:EAX; in 64-bit mode the upper halves of RAX and RDX clear. */
+        ops->reg_set(vcpu->ctx, NVMX_REG_RAX, value & 0xFFFFFFFFull);
+        ops->reg_set(vcpu->ctx, NVMX_REG_RDX, value >> 32);
+    }
+    instruction_retire(vcpu, cpu_mode_of(vcpu), (uint8_t)exit->instruction_length, next);
+    return NVMX_OK;
+}
+
+static bool is_vmx_instruction(uint32_t reason)
+{
+    return reason == NVMX_EXIT_UNDECODED || handler_for(reason) != NULL;
+}
+
+static nvmx_status outcome_status(vmx_exec *x, vmx_outcome outcome)
+{
+    switch (outcome) {
+    case VMX_COMPLETED:
+    case VMX_FAULTED:
+        return NVMX_OK;
+    case VMX_HOST_ERROR:
+        return x->host_error;
+    case VMX_NOT_IMPLEMENTED:
+    case VMX_EXIT_TO_L1:
+        break;
+    }
+    return not_implemented(x->vcpu, x->insn->exit_reason);
+}
+
+nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
+{
+    if (!vcpu || !exit || !next)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    next_init(next, NVMX_RUN_L1);
+    if (vcpu->guest_mode) {
+        vm_log(vcpu->vm, NVMX_LOG_ERROR, "nvmx_on_l1_exit called while L2 runs: use nvmx_on_l2_exit");
+        return NVMX_ERR_STATE;
+    }
+    if (exit->reason == NVMX_EXIT_RDMSR || exit->reason == NVMX_EXIT_WRMSR)
+        return msr_exit(vcpu, exit, next);
+    if (!is_vmx_instruction(exit->reason)) {
+        next->run = NVMX_RUN_L0_HANDLES;
+        return NVMX_OK;
+    }
+    vmx_instruction insn;
+    vmx_exec x = {.vcpu = vcpu, .insn = &insn, .mode = cpu_mode_of(vcpu), .next = next};
+    nvmx_status status = instruction_of(exit, x.mode, &insn);
+    if (status == NVMX_ERR_DECODE) {
+        next->run = NVMX_RUN_L0_HANDLES; /* not a VMX instruction: the embedder's #UD */
+        return NVMX_OK;
+    }
+    if (status != NVMX_OK)
+        return status;
+    return outcome_status(&x, execute(&x));
+}
+
+/* The exit L1 gets for a VMX instruction of L2: the hardware's information when the host has
+ * it, else the same fields built from the decoded instruction (SDM 28.2.1, 28.2.5). */
+static void record_instruction_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit,
+                                    const vmx_instruction *insn)
+{
+    nested_exit *e = &vcpu->pending_exit;
+    e->pending = true;
+    e->reason = insn->exit_reason;
+    e->instruction_length = insn->length;
+    if (exit->reason != NVMX_EXIT_UNDECODED) {
+        e->qualification = exit->qualification;
+        e->instruction_info = exit->instruction_info;
+    } else {
+        vmx_instruction_to_info(insn, &e->instruction_info, &e->qualification);
+    }
+}
+
+nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
+{
+    if (!vcpu || !exit || !next)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    next_init(next, NVMX_RUN_L2);
+    if (!vcpu->guest_mode) {
+        vm_log(vcpu->vm, NVMX_LOG_ERROR, "nvmx_on_l2_exit called while L1 runs: use nvmx_on_l1_exit");
+        return NVMX_ERR_STATE;
+    }
+    if (!is_vmx_instruction(exit->reason))
+        return not_implemented(vcpu, exit->reason);
+    vmx_instruction insn;
+    vmx_exec x = {.vcpu = vcpu, .insn = &insn, .mode = cpu_mode_of(vcpu), .next = next};
+    nvmx_status status = instruction_of(exit, x.mode, &insn);
+    if (status == NVMX_ERR_DECODE) {
+        next->run = NVMX_RUN_L0_HANDLES;
+        return NVMX_OK;
+    }
+    if (status != NVMX_OK)
+        return status;
+    vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
+    if (outcome == VMX_EXIT_TO_L1)
+        record_instruction_exit(vcpu, exit, &insn);
+    return outcome_status(&x, outcome);
+}

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VMXON, VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMCALL and the checks of the instructions whose
+ * main work lives elsewhere (VMLAUNCH/VMRESUME, INVEPT, INVVPID, VMFUNC). Each handler follows
+ * the "Operation" pseudocode of its SDM Vol. 3C 31.3 entry, in its order.
+ */
+#include "vmx_outcome.h"
+
+static uint64_t reg(const vmx_exec *x, nvmx_reg r)
+{
+    return x->vcpu->vm->ops.reg_get(x->vcpu->ctx, r);
+}
+
+/* SDM 24.8: in VMX operation CR0 and CR4 must have the bits FIXED0 requires and none that
+ * FIXED1 forbids; VMXON checks the same (#GP). */
+static bool cr_fixed_bits_ok(const nvmx_vm *vm, uint64_t cr0, uint64_t cr4)
+{
+    const nvmx_vmx_caps *c = &vm->caps;
+    return (cr0 & c->cr0_fixed0) == c->cr0_fixed0 && !(cr0 & ~c->cr0_fixed1) &&
+           (cr4 & c->cr4_fixed0) == c->cr4_fixed0 && !(cr4 & ~c->cr4_fixed1);
+}
+
+/* Read the 64-bit memory operand of VMXON/VMCLEAR/VMPTRLD. */
+static bool read_pointer(vmx_exec *x, uint64_t *address, vmx_outcome *outcome)
+{
+    nvmx_exception fault;
+    nvmx_status status = operand_read(x->vcpu, x->insn, 8, address, &fault);
+    if (status == NVMX_OK)
+        return true;
+    if (status == NVMX_ERR_BAD_L1_ADDRESS) {
+        *outcome = vmx_fault(x, &fault);
+    } else {
+        x->host_error = status;
+        *outcome = VMX_HOST_ERROR;
+    }
+    return false;
+}
+
+/* The 32 bits at a physical address; unbacked memory reads as all ones. */
+static uint32_t read_revision(const nvmx_vm *vm, uint64_t address)
+{
+    uint32_t revision;
+    if (vm->ops.l1_read(vm->host_ctx, address, &revision, sizeof(revision)) != NVMX_OK)
+        revision = 0xFFFFFFFFu;
+    return revision;
+}
+
+/* The first three lines shared by VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMLAUNCH, VMRESUME,
+ * INVEPT, INVVPID (SDM 31.3): #UD, then VM exit in non-root operation, then #GP(0) at CPL > 0.
+ * Returns true with *outcome set when one of them applies. */
+static bool common_checks(vmx_exec *x, vmx_outcome *outcome)
+{
+    if (vmx_ud_outside_vmx(x))
+        *outcome = vmx_raise_ud(x);
+    else if (x->vcpu->guest_mode)
+        *outcome = VMX_EXIT_TO_L1;
+    else if (cpu_cpl(x->vcpu) > 0)
+        *outcome = vmx_raise_gp0(x);
+    else
+        return false;
+    return true;
+}
+
+/* VMXON outside VMX operation: the #GP conditions, then the pointer checks. In-SMX operation
+ * and A20M are not modelled (never true for an L1 of this library). */
+static vmx_outcome vmxon_enter(vmx_exec *x)
+{
+    nvmx_vcpu *vcpu = x->vcpu;
+    uint64_t fc = vcpu->feature_control;
+    if (cpu_cpl(vcpu) > 0 || !cr_fixed_bits_ok(vcpu->vm, reg(x, NVMX_REG_CR0), reg(x, NVMX_REG_CR4)) ||
+        !(fc & NVMX_FEATURE_CONTROL_LOCK) || !(fc & NVMX_FEATURE_CONTROL_VMX_OUTSIDE_SMX))
+        return vmx_raise_gp0(x);
+    uint64_t address;
+    vmx_outcome outcome;
+    if (!read_pointer(x, &address, &outcome))
+        return outcome;
+    if (vmx_pointer_invalid(vcpu, address))
+        return vmx_fail_invalid(x);
+    /* The VMXON region's revision must be ours with bit 31 clear. */
+    if (read_revision(vcpu->vm, address) != NVMX_VMCS_REVISION_ID)
+        return vmx_fail_invalid(x);
+    vcpu->vmx_operation = true;
+    vcpu->vmxon_ptr = address;
+    vcpu->current_vmptr = NVMX_INVALID_VMPTR;
+    vcpu->current = NULL;
+    return vmx_succeed(x);
+}
+
+vmx_outcome handle_vmxon(vmx_exec *x)
+{
+    /* SDM 31.3 VMXON: #UD with a register operand, CR0.PE = 0, CR4.VMXE = 0, RFLAGS.VM = 1
+     * or in compatibility mode — checked before whether in VMX operation. */
+    bool wrong_mode = x->mode == CPU_MODE_REAL || x->mode == CPU_MODE_V8086 ||
+                      x->mode == CPU_MODE_COMPAT16 || x->mode == CPU_MODE_COMPAT32;
+    if (x->insn->rm_is_register || wrong_mode || !(reg(x, NVMX_REG_CR4) & NVMX_CR4_VMXE))
+        return vmx_raise_ud(x);
+    if (!x->vcpu->vmx_operation)
+        return vmxon_enter(x);
+    if (x->vcpu->guest_mode)
+        return VMX_EXIT_TO_L1;
+    if (cpu_cpl(x->vcpu) > 0)
+        return vmx_raise_gp0(x);
+    return vmx_fail(x, NVMX_VMERR_VMXON_IN_ROOT);
+}
+
+vmx_outcome handle_vmxoff(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    if (common_checks(x, &outcome))
+        return outcome;
+    /* Dual-monitor treatment of SMIs is never active here, so error 23 cannot arise. Active
+     * VMCSs are written back, which the SDM allows at any time (SDM 25.11.1). */
+    nvmx_vcpu *vcpu = x->vcpu;
+    vmcs12_cache_vmxoff(vcpu->vm, &vcpu->cache);
+    vcpu->vmx_operation = false;
+    vcpu->vmxon_ptr = NVMX_INVALID_VMPTR;
+    vcpu->current_vmptr = NVMX_INVALID_VMPTR;
+    vcpu->current = NULL;
+    return vmx_succeed(x);
+}
+
+vmx_outcome handle_vmclear(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    uint64_t address;
+    if (common_checks(x, &outcome) || !read_pointer(x, &address, &outcome))
+        return outcome;
+    nvmx_vcpu *vcpu = x->vcpu;
+    if (vmx_pointer_invalid(vcpu, address))
+        return vmx_fail(x, NVMX_VMERR_VMCLEAR_INVALID_ADDRESS);
+    if (address == vcpu->vmxon_ptr)
+        return vmx_fail(x, NVMX_VMERR_VMCLEAR_VMXON_POINTER);
+    /* The VMCS's data goes to memory, its launch state becomes clear and it stops being
+     * active, so L1 may now move it (SDM 25.1, 25.11.3). */
+    vmcs12_cached *entry = vmcs12_cache_find(vcpu->vm, &vcpu->cache, address);
+    if (entry) {
+        entry->launch_state = VMCS12_STATE_CLEAR;
+        entry->memory_stale = true;
+        if (entry == vcpu->current)
+            vcpu->current = NULL;
+        vmcs12_cache_evict(vcpu->vm, &vcpu->cache, entry);
+    } else {
+        vmcs12_region_set_launch_state(vcpu->vm, address, VMCS12_STATE_CLEAR);
+    }
+    if (address == vcpu->current_vmptr)
+        vcpu->current_vmptr = NVMX_INVALID_VMPTR;
+    return vmx_succeed(x);
+}
+
+/* SDM 31.3 VMPTRLD: the revision must be ours; bit 31 (shadow VMCS) only if VMCS shadowing
+ * is supported. */
+static bool vmptrld_revision_ok(const nvmx_vm *vm, uint32_t revision)
+{
+    if ((revision & ~VMCS12_SHADOW_INDICATOR) != NVMX_VMCS_REVISION_ID)
+        return false;
+    return !(revision & VMCS12_SHADOW_INDICATOR) || nvmx_vm_has_feature(vm, NVMX_FEATURE_SHADOW_VMCS);
+}
+
+vmx_outcome handle_vmptrld(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    uint64_t address;
+    if (common_checks(x, &outcome) || !read_pointer(x, &address, &outcome))
+        return outcome;
+    nvmx_vcpu *vcpu = x->vcpu;
+    if (vmx_pointer_invalid(vcpu, address))
+        return vmx_fail(x, NVMX_VMERR_VMPTRLD_INVALID_ADDRESS);
+    if (address == vcpu->vmxon_ptr)
+        return vmx_fail(x, NVMX_VMERR_VMPTRLD_VMXON_POINTER);
+    vmcs12_cached *entry = vmcs12_cache_find(vcpu->vm, &vcpu->cache, address);
+    bool loaded = false;
+    if (!entry) {
+        nvmx_status status = vmcs12_cache_load(vcpu->vm, &vcpu->cache, address, vcpu->current, &entry);
+        if (status != NVMX_OK) {
+            x->host_error = status;
+            return VMX_HOST_ERROR;
+        }
+        loaded = true;
+    }
+    if (!vmptrld_revision_ok(vcpu->vm, entry->revision)) {
+        if (loaded)
+            vmcs12_cache_drop(vcpu->vm, &vcpu->cache, entry);
+        return vmx_fail(x, NVMX_VMERR_VMPTRLD_INCORRECT_REVISION);
+    }
+    /* The previous VMCS stays active (cached) and its data is flushed to its region. */
+    if (vcpu->current && vcpu->current != entry)
+        vmcs12_cache_writeback(vcpu->vm, vcpu->current);
+    vcpu->current = entry;
+    vcpu->current_vmptr = address;
+    return vmx_succeed(x);
+}
+
+vmx_outcome handle_vmptrst(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    if (common_checks(x, &outcome))
+        return outcome;
+    nvmx_exception fault;
+    nvmx_status status = operand_write(x->vcpu, x->insn, 8, x->vcpu->current_vmptr, &fault);
+    if (status == NVMX_ERR_BAD_L1_ADDRESS)
+        return vmx_fault(x, &fault);
+    if (status != NVMX_OK) {
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
+    return vmx_succeed(x);
+}
+
+vmx_outcome handle_vmcall(vmx_exec *x)
+{
+    /* SDM 31.3 VMCALL: unlike the others, VMCALL exits from non-root operation before the
+     * mode checks. In root operation without an SMM monitor it fails with error 1. */
+    if (!x->vcpu->vmx_operation)
+        return vmx_raise_ud(x);
+    if (x->vcpu->guest_mode)
+        return VMX_EXIT_TO_L1;
+    if (vmx_ud_outside_vmx(x))
+        return vmx_raise_ud(x);
+    if (cpu_cpl(x->vcpu) > 0)
+        return vmx_raise_gp0(x);
+    return vmx_fail(x, NVMX_VMERR_VMCALL_IN_ROOT);
+}
+
+vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    if (common_checks(x, &outcome))
+        return outcome;
+    /* SDM 31.3 VMLAUNCH: no current VMCS, or a shadow VMCS as current -> VMfailInvalid. */
+    vmcs12_cached *current = x->vcpu->current;
+    if (!current || (current->revision & VMCS12_SHADOW_INDICATOR))
+        return vmx_fail_invalid(x);
+    /* MOV-SS blocking (error 26), launch state (4, 5, 6), the VM-entry checks and the entry
+     * itself come with VM-entry support. */
+    return VMX_NOT_IMPLEMENTED;
+}
+
+/* SDM 31.3 INVEPT/INVVPID: the instruction does not exist (#UD) unless its feature is
+ * supported; otherwise the common checks. The invalidation itself comes with EPT support. */
+static vmx_outcome invalidation(vmx_exec *x, nvmx_feature control, nvmx_feature instruction)
+{
+    const nvmx_vm *vm = x->vcpu->vm;
+    if (!nvmx_vm_has_feature(vm, control) || !nvmx_vm_has_feature(vm, instruction))
+        return vmx_raise_ud(x);
+    vmx_outcome outcome;
+    if (common_checks(x, &outcome))
+        return outcome;
+    return VMX_NOT_IMPLEMENTED;
+}
+
+vmx_outcome handle_invept(vmx_exec *x)
+{
+    return invalidation(x, NVMX_FEATURE_EPT, NVMX_FEATURE_INVEPT);
+}
+
+vmx_outcome handle_invvpid(vmx_exec *x)
+{
+    return invalidation(x, NVMX_FEATURE_VPID, NVMX_FEATURE_INVVPID);
+}
+
+vmx_outcome handle_vmfunc(vmx_exec *x)
+{
+    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation. In non-root operation the
+     * VM-function controls decide (EPTP switching comes with EPT support). */
+    if (!x->vcpu->guest_mode)
+        return vmx_raise_ud(x);
+    return VMX_NOT_IMPLEMENTED;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How a VMX instruction ends (SDM Vol. 3C 31.2, "Conventions"): it succeeds or fails and
+ * completes (RIP advances, RFLAGS reports), or faults (an exception, RIP stays), or — in VMX
+ * non-root operation — causes a VM exit to L1.
+ */
+#ifndef NESTVMX_LIB_EXITS_VMX_OUTCOME_H
+#define NESTVMX_LIB_EXITS_VMX_OUTCOME_H
+
+#include "../internal.h"
+
+typedef enum vmx_outcome {
+    VMX_COMPLETED,       /* RIP advanced, RFLAGS set (VMsucceed or VMfail) */
+    VMX_FAULTED,         /* an exception was delivered to the running guest */
+    VMX_EXIT_TO_L1,      /* executed in VMX non-root operation: a VM exit to L1 */
+    VMX_NOT_IMPLEMENTED, /* the library cannot carry it out yet: nothing was changed */
+    VMX_HOST_ERROR,      /* an op failed in a way the architecture has no answer for */
+} vmx_outcome;
+
+/* One VMX instruction being carried out. */
+typedef struct vmx_exec {
+    nvmx_vcpu *vcpu;
+    const vmx_instruction *insn;
+    cpu_mode mode;
+    nvmx_next *next;
+    nvmx_status host_error; /* with VMX_HOST_ERROR: what to tell the embedder */
+} vmx_exec;
+
+/* An instruction retires without reporting through RFLAGS (RDMSR, WRMSR): RIP moves past it,
+ * RF clears, a set TF asks for the single-step trap. */
+void instruction_retire(nvmx_vcpu *vcpu, cpu_mode mode, uint8_t length, nvmx_next *next);
+
+vmx_outcome vmx_succeed(vmx_exec *x);
+vmx_outcome vmx_fail_invalid(vmx_exec *x);
+vmx_outcome vmx_fail_valid(vmx_exec *x, unsigned error_number);
+/* VMfail: VMfailValid if there is a current VMCS, else VMfailInvalid. */
+vmx_outcome vmx_fail(vmx_exec *x, unsigned error_number);
+vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception);
+vmx_outcome vmx_raise_ud(vmx_exec *x);
+vmx_outcome vmx_raise_gp0(vmx_exec *x);
+
+/* Operand size of VMREAD/VMWRITE and of register forms: 8 in 64-bit mode, else 4 (SDM 31.3). */
+size_t vmx_operand_size(const vmx_exec *x);
+/* SDM 31.3, first line of every VMX instruction but VMXON: #UD outside VMX operation, in real
+ * or virtual-8086 mode, or in compatibility mode. */
+bool vmx_ud_outside_vmx(const vmx_exec *x);
+/* A VMXON/VMCLEAR/VMPTRLD pointer that is not 4-KiB aligned or sets bits beyond L1's
+ * physical-address width (SDM 31.3). */
+bool vmx_pointer_invalid(const nvmx_vcpu *vcpu, uint64_t address);
+
+/* The instruction handlers, one per instruction (lib/exits/vmx_instructions.c,
+ * lib/exits/vmread_vmwrite.c). */
+vmx_outcome handle_vmxon(vmx_exec *x);
+vmx_outcome handle_vmxoff(vmx_exec *x);
+vmx_outcome handle_vmclear(vmx_exec *x);
+vmx_outcome handle_vmptrld(vmx_exec *x);
+vmx_outcome handle_vmptrst(vmx_exec *x);
+vmx_outcome handle_vmcall(vmx_exec *x);
+vmx_outcome handle_vmread(vmx_exec *x);
+vmx_outcome handle_vmwrite(vmx_exec *x);
+vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x);
+vmx_outcome handle_invept(vmx_exec *x);
+vmx_outcome handle_invvpid(vmx_exec *x);
+vmx_outcome handle_vmfunc(vmx_exec *x);
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VMREAD/VMWRITE executed by L2 (VMX non-root operation) with VMCS shadowing (SDM Vol. 3C
+ * 25.10, 25.6.15, 31.3), and the exit data of VMX instructions that L1 must see (SDM 28.2).
+ * L2 is entered here by setting the vCPU's guest mode directly: VM entry is not implemented yet.
+ */
+#include <criterion/criterion.h>
+
+#include "vmx_harness.h"
+
+static harness h;
+
+static void enter_l2_with_shadowing(bool shadowing)
+{
+    harness_vmxon_vmptrld(&h);
+    uint64_t secondary = shadowing ? NVMX_CTL(SHADOW_VMCS) : 0;
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL,
+                    NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(SECONDARY_CONTROLS));
+    harness_vmwrite(&h, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL, secondary);
+    harness_vmwrite(&h, NVMX_FIELD_VMREAD_BITMAP, VMREAD_BITMAP_GPA);
+    harness_vmwrite(&h, NVMX_FIELD_VMWRITE_BITMAP, VMWRITE_BITMAP_GPA);
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, SHADOW_VMCS);
+    cr_assert(harness_succeeded(&h));
+    h.vcpu->guest_mode = true;
+}
+
+static void setup(void)
+{
+    harness_init(&h, NULL);
+    enter_l2_with_shadowing(true);
+}
+static void teardown(void)
+{
+    h.vcpu->guest_mode = false;
+    harness_fini(&h);
+}
+
+TestSuite(shadowing, .init = setup, .fini = teardown);
+
+static void set_bitmap_bit(uint64_t bitmap, uint32_t encoding)
+{
+    h.host.ram[bitmap + ((encoding & 0x7FFF) >> 3)] |= (uint8_t)(1u << (encoding & 7));
+}
+
+static uint64_t shadow_slot(unsigned ordinal)
+{
+    return SHADOW_VMCS + VMCS12_HEADER_SIZE + 8u * ordinal;
+}
+
+/* SDM 31.3 VMWRITE/VMREAD, 25.10: bitmap bit clear -> L2 accesses the shadow VMCS without L1. */
+Test(shadowing, bitmap_bit_clear_accesses_shadow_vmcs)
+{
+    cr_assert_eq(harness_vmwrite(&h, NVMX_FIELD_GUEST_RIP, 0xABCD), NVMX_OK);
+    cr_assert(harness_succeeded(&h));
+    cr_assert_eq(h.next.run, NVMX_RUN_L2);
+    uint64_t value;
+    harness_vmread(&h, NVMX_FIELD_GUEST_RIP, &value);
+    cr_assert_eq(value, 0xABCD);
+    /* The write went to the shadow VMCS, not to vmcs12. */
+    cr_assert_neq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_GUEST_RIP), 0xABCD);
+}
+
+/* The shadow VMCS's data reaches its region when it is written back (here: at VMXOFF). */
+Test(shadowing, shadow_vmcs_data_reaches_its_region)
+{
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_RIP, 0xABCD);
+    h.vcpu->guest_mode = false;
+    harness_exit(&h, NVMX_EXIT_VMXOFF, 0, 0);
+    cr_assert_eq(fake_host_read64(&h.host, shadow_slot(VMCS12_ORD_GUEST_RIP)), 0xABCD);
+}
+
+/* SDM 25.6.15: VMREAD bitmap bit set -> VM exit to L1 with reason VMREAD (23). */
+Test(shadowing, vmread_bitmap_bit_set_exits_to_l1)
+{
+    set_bitmap_bit(VMREAD_BITMAP_GPA, NVMX_FIELD_GUEST_RIP);
+    uint64_t rip = h.host.regs[NVMX_REG_RIP];
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert(h.vcpu->pending_exit.pending);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMREAD);
+    cr_assert_eq(h.vcpu->pending_exit.instruction_info, INFO_REGS(NVMX_REG_RAX, NVMX_REG_RCX));
+    cr_assert_eq(h.vcpu->pending_exit.instruction_length, INSN_LENGTH);
+    cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip, "an exit to L1 does not complete the instruction");
+}
+
+/* SDM 25.6.15: VMWRITE bitmap bit set -> VM exit to L1; the VMREAD bitmap does not matter. */
+Test(shadowing, vmwrite_bitmap_bit_set_exits_to_l1)
+{
+    set_bitmap_bit(VMWRITE_BITMAP_GPA, NVMX_FIELD_GUEST_RIP);
+    cr_assert_eq(harness_vmwrite(&h, NVMX_FIELD_GUEST_RIP, 1), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMWRITE);
+    harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL);
+    cr_assert(harness_succeeded(&h));
+}
+
+/* SDM 31.3: an encoding with bits 63:15 set always exits to L1, whatever the bitmap says. */
+Test(shadowing, encoding_above_bit_14_exits_to_l1)
+{
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP | (1ull << 15), NULL),
+                 NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMREAD);
+}
+
+/* SDM 31.3: with "VMCS shadowing" 0 every VMREAD of L2 exits to L1. */
+Test(shadowing, without_shadowing_every_vmread_exits)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL, 0);
+    h.vcpu->guest_mode = true;
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMREAD);
+}
+
+/* SDM 25.6.2: secondary controls are ignored while "activate secondary controls" is 0. */
+Test(shadowing, secondary_controls_inactive_means_no_shadowing)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1);
+    h.vcpu->guest_mode = true;
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_ERR_NOT_IMPLEMENTED);
+}
+
+/* SDM 31.3: in non-root operation with a VMCS link pointer of all ones -> VMfailInvalid. */
+Test(shadowing, invalid_link_pointer_fails_invalid)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, ~0ull);
+    h.vcpu->guest_mode = true;
+    harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL);
+    cr_assert(harness_failed_invalid(&h));
+}
+
+/* SDM 31.3: an unsupported field in the shadow path -> VMfailValid(12) into the VM-instruction
+ * error field of the VMCS that runs L2. */
+Test(shadowing, unsupported_field_fails_valid_12)
+{
+    harness_vmread(&h, 0x6FFE, NULL);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_UNSUPPORTED_VMCS_COMPONENT));
+}
+
+/* SDM 31.3: CPL > 0 in L2 with shadowing -> #GP(0), after the bitmap decided not to exit. */
+Test(shadowing, gp_at_cpl_above_0_when_not_exiting)
+{
+    fake_host_set_cpl(&h.host, 3);
+    harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL);
+    cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_GP);
+}
+
+/* SDM 31.3: the VM exit comes before the CPL check: at CPL 3 a bitmap hit still exits. */
+Test(shadowing, exit_precedes_cpl_check)
+{
+    set_bitmap_bit(VMREAD_BITMAP_GPA, NVMX_FIELD_GUEST_RIP);
+    fake_host_set_cpl(&h.host, 3);
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.host.exception_count, 0);
+}
+
+/* SDM 31.3: VMX instructions other than VMREAD/VMWRITE executed by L2 exit to L1, with the
+ * exit reason and the instruction information of the instruction (SDM 28.2.5). */
+Test(shadowing, vmptrld_in_l2_exits_with_instruction_information)
+{
+    h.host.regs[NVMX_REG_RAX] = OPERAND;
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMPTRLD, INFO_MEM_RAX, 0x10), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMPTRLD);
+    cr_assert_eq(h.vcpu->pending_exit.instruction_info, INFO_MEM_RAX);
+    cr_assert_eq(h.vcpu->pending_exit.qualification, 0x10);
+    cr_assert_eq(nvmx_vcpu_current_vmcs(h.vcpu), VMCS_A, "L2 cannot change L1's current VMCS");
+}
+
+/* SDM 31.3 VMCALL: executed by L2 it exits to L1 even in virtual-8086 mode (no #UD first). */
+Test(shadowing, vmcall_in_l2_exits_before_mode_checks)
+{
+    fake_host_set_mode_v8086(&h.host);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMCALL, 0, 0), NVMX_ERR_NOT_IMPLEMENTED);
+    cr_assert_eq(h.vcpu->pending_exit.reason, NVMX_EXIT_VMCALL);
+    cr_assert_eq(h.host.exception_count, 0);
+}
+
+/* SDM 31.3 VMCLEAR: in L2's compatibility mode #UD comes before the VM exit. */
+Test(shadowing, ud_precedes_exit_for_vmclear)
+{
+    fake_host_set_mode_compat(&h.host);
+    harness_pointer_insn(&h, NVMX_EXIT_VMCLEAR, VMCS_B);
+    cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_UD);
+    cr_assert_not(h.vcpu->pending_exit.pending);
+}
