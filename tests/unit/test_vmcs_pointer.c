@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* VMCLEAR, VMPTRLD, VMPTRST (SDM Vol. 3C 31.3) and the vmcs12 cache behind them (SDM 25.1, 25.11). */
 #include <criterion/criterion.h>
+#include <string.h>
 
 #include "vmx_harness.h"
 
@@ -321,4 +322,38 @@ Test(vmptrst, gp_at_cpl_above_0)
     fake_host_set_cpl(&h.host, 3);
     harness_pointer_insn(&h, NVMX_EXIT_VMPTRST, 0);
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_GP);
+}
+
+/* SDM 31.4 error 6 ("VMRESUME after VMXOFF"): a VMCS launched before VMXOFF and loaded again
+ * after the next VMXON is neither clear nor launched. */
+Test(vmptrld, vmcs_launched_before_vmxoff_is_marked_so)
+{
+    harness_vmxon_vmptrld(&h);
+    vmcs12_cached *a = h.vcpu->current;
+    a->launch_state = VMCS12_STATE_LAUNCHED; /* as VMLAUNCH will record it */
+    a->launch_generation = h.vcpu->cache.generation;
+    a->memory_stale = true;
+    harness_exit(&h, NVMX_EXIT_VMXOFF, 0, 0);
+    cr_assert_eq(fake_host_read32(&h.host, VMCS_A + 8), VMCS12_LAUNCHED);
+    harness_vmxon_vmptrld(&h);
+    cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_LAUNCHED_BEFORE_VMXOFF);
+}
+
+/* A region whose launch word says launched in the current generation loads as launched. */
+Test(vmptrld, launched_region_of_current_generation_loads_launched)
+{
+    vmxon();
+    fake_host_write32(&h.host, VMCS_B + 8, VMCS12_LAUNCHED);
+    fake_host_write32(&h.host, VMCS_B + 12, h.vcpu->cache.generation);
+    harness_pointer_insn(&h, NVMX_EXIT_VMPTRLD, VMCS_B);
+    cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_LAUNCHED);
+}
+
+/* The vmcs12 layout is pinned: changing the field list must change NVMX_VMCS_REVISION_ID and
+ * this fingerprint together, so regions of an older layout are refused by VMPTRLD. */
+Test(vmptrld, layout_fingerprint_matches_revision)
+{
+    cr_assert_eq(vmcs12_layout_fingerprint(), NVMX_VMCS12_LAYOUT_FINGERPRINT,
+                 "the field list changed: bump NVMX_VMCS_REVISION_ID and set the fingerprint to %#x",
+                 vmcs12_layout_fingerprint());
 }
