@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks that lib/ is freestanding and exports only its API.
 # usage: check-symbols.sh OBJECT_LIST [STATIC_LIB [SHARED_LIB]]
-#  - every object of lib/ may leave undefined only the allow-listed compiler builtins
-#    (memcpy, memset, memmove, memcmp); the decode unit (decode.c) may also use Zydis;
+#  - every object of lib/ may leave undefined only symbols another object of lib/ defines and
+#    the allow-listed compiler builtins (memcpy, memset, memmove, memcmp); the decode unit
+#    (decode.c) may also use Zydis;
 #  - the static library's global definitions are all nvmx_* (internal names are local);
 #  - the shared library exports only nvmx_* and needs nothing outside the allow-list, Zydis
 #    and the C runtime start-up symbols.
@@ -13,11 +14,21 @@ zydis='^(Zydis|Zycore)'
 status=0
 fail() { echo "check-symbols: $*" >&2; status=1; }
 
+# Symbols one object of lib/ defines may be used by the others: units call each other.
+declare -A internal=()
+while IFS= read -r obj; do
+  [ -n "$obj" ] || continue
+  for sym in $("$NM" -g --defined-only --format=posix "$obj" | awk 'NF>=2 {print $1}'); do
+    internal[$sym]=1
+  done
+done < "$1"
+
 while IFS= read -r obj; do
   [ -n "$obj" ] || continue
   allowed=$builtins
   case "$obj" in */decode.c.o) allowed="$builtins|$zydis" ;; esac
   for sym in $("$NM" -u --format=posix "$obj" | awk 'NF>=2 {print $1}'); do
+    [ -n "${internal[$sym]:-}" ] && continue
     [[ "$sym" =~ $allowed ]] || fail "$(basename "$obj") needs '$sym', which lib/ may not use (allowed: memcpy/memset/memmove/memcmp; Zydis only in decode.c)"
   done
 done < "$1"
