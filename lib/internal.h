@@ -100,6 +100,16 @@ typedef struct vmx_memory_operand {
     uint8_t scale_log2;   /* 0-3 */
     uint8_t address_size; /* in bytes: 2, 4 or 8 */
     int64_t displacement; /* sign-extended */
+    /* RIP-relative addressing (64-bit mode, SDM Vol. 2A 2.2.1.6); only vmx_instruction_decode
+     * sets it, with has_base and has_index false. The CPU adds the RIP of the *next*
+     * instruction; decode folds the instruction length into displacement, so the effective
+     * address is RIP + displacement with RIP still pointing at the instruction itself (as it
+     * does when the exit is handled). Hardware never reports this form: it stores next RIP +
+     * disp32 in the exit qualification (SDM 28.2.1) and, RIP having no register number, base
+     * and index invalid (the SDM does not spell out bits 22/27 for this case; the
+     * qualification is the whole address). vmx_instruction_from_info reads that as a
+     * base-less absolute displacement. */
+    bool rip_relative;
 } vmx_memory_operand;
 
 /* A decoded VMX instruction, whichever way it was obtained. */
@@ -115,15 +125,28 @@ typedef struct vmx_instruction {
     uint8_t reg;          /* nvmx_reg GPR number */
 } vmx_instruction;
 
+/* Which operands a VMX instruction has, by exit reason (SDM 28.2.5, Tables 28-12 to 28-14). */
+typedef enum vmx_operand_form {
+    VMX_FORM_NONE,            /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF, VMFUNC */
+    VMX_FORM_MEMORY,          /* VMXON, VMCLEAR, VMPTRLD, VMPTRST: one 64-bit memory operand */
+    VMX_FORM_RM_AND_REG,      /* VMREAD, VMWRITE: r/m (register or memory) and a register */
+    VMX_FORM_MEMORY_AND_REG,  /* INVEPT, INVVPID: 128-bit memory descriptor and a register */
+} vmx_operand_form;
+/* The form of the VMX instruction behind exit_reason; false for any other reason. */
+bool vmx_instruction_form(uint32_t exit_reason, vmx_operand_form *form);
+
 /* From the VM-exit instruction-information field and exit qualification (SDM 28.2.5,
  * Tables 28-12 to 28-14). Unknown reason or malformed info -> NVMX_ERR_INVALID_ARGUMENT. */
 nvmx_status vmx_instruction_from_info(uint32_t exit_reason, uint64_t qualification,
                                       uint32_t instruction_info, uint32_t length,
                                       vmx_instruction *out);
 /* The instruction-information field and exit qualification hardware would report for insn,
- * for reflecting an L2 VMX instruction to L1. */
-void vmx_instruction_to_info(const vmx_instruction *insn, uint32_t *instruction_info,
-                             uint64_t *qualification);
+ * for reflecting an L2 VMX instruction to L1; bits the SDM leaves undefined are 0. rip is the
+ * address of the instruction (guest RIP at the exit): a rip_relative operand is reported as
+ * hardware reports it, base and index invalid and qualification = rip + displacement
+ * (SDM 28.2.1); other operands ignore rip. */
+void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip,
+                             uint32_t *instruction_info, uint64_t *qualification);
 /* Decode instruction bytes with Zydis (lib/decode.c). Not a VMX instruction -> NVMX_ERR_DECODE;
  * built without Zydis -> NVMX_ERR_UNSUPPORTED. */
 nvmx_status vmx_instruction_decode(const uint8_t *bytes, size_t length, cpu_mode mode,
@@ -131,21 +154,31 @@ nvmx_status vmx_instruction_decode(const uint8_t *bytes, size_t length, cpu_mode
 
 /* ---- Guest memory through linear addresses (lib/exits/operand_memory.c) --------------- */
 
-/* The linear address of a memory operand of `size` bytes, with the segmentation checks of
- * SDM Vol. 3A 5.3 / 3.4.5 and the canonical check in 64-bit mode. On a fault returns
- * NVMX_ERR_BAD_L1_ADDRESS with *fault = #GP(0) or #SS(0). */
+/* The linear address of a memory operand of `size` bytes (1 to GUEST_LINEAR_MAX_LEN), with
+ * the segmentation checks of SDM Vol. 3A 5.3 / 3.4.5 and the canonical check in 64-bit mode.
+ * On a fault returns NVMX_ERR_BAD_L1_ADDRESS with *fault = #GP(0) or #SS(0); an operand no
+ * instruction can encode (segment > GS, register > R15, address size not 2/4/8) gives
+ * NVMX_ERR_INVALID_ARGUMENT. */
 nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand,
                                    size_t size, nvmx_access access, uint64_t *linear,
                                    nvmx_exception *fault);
 /* Read/write guest memory by linear address (split at page boundaries, translated through the
  * translate op). A translation fault returns NVMX_ERR_BAD_L1_ADDRESS with *fault set. All
- * pages are translated before any byte is written, so a faulting write changes nothing. */
+ * pages are translated before any byte is accessed, so a faulting write changes nothing and a
+ * faulting read touches no memory. Outside 64-bit mode linear addresses wrap at 4 GiB.
+ * Guest-physical pages that are not L1 RAM (l1_read/l1_write report NVMX_ERR_BAD_L1_ADDRESS)
+ * read as all ones and drop writes, as unbacked physical memory does. len is at most
+ * GUEST_LINEAR_MAX_LEN (the access then spans at most two pages), else
+ * NVMX_ERR_INVALID_ARGUMENT; a failing op other than a fault gives NVMX_ERR_HOST. */
+#define GUEST_LINEAR_MAX_LEN 4096u
 nvmx_status guest_linear_read(nvmx_vcpu *vcpu, uint64_t linear, void *buf, size_t len,
                               nvmx_exception *fault);
 nvmx_status guest_linear_write(nvmx_vcpu *vcpu, uint64_t linear, const void *buf, size_t len,
                                nvmx_exception *fault);
 /* Read/write the r/m operand of insn (register or memory) of `size` bytes (4 or 8): computes
- * the address, checks segmentation, translates and accesses. */
+ * the address, checks segmentation, translates and accesses. A register operand of size 4 is
+ * its low 32 bits; writing it zero-extends into the 64-bit register. Call before RIP is
+ * advanced (a rip_relative operand is relative to the instruction's own RIP). */
 nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
                          uint64_t *value, nvmx_exception *fault);
 nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,

@@ -62,6 +62,9 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
                                   nvmx_exception *fault)
 {
     fake_host *h = ctx;
+    h->translates++;
+    if (h->translate_status != NVMX_OK)
+        return h->translate_status;
     for (int i = 0; i < h->fault_page_count; i++) {
         if ((linear & PAGE_MASK) == h->fault_pages[i]) {
             /* #PF, not-present, supervisor; bit 1 = write (SDM Vol. 3A 4.7). */
@@ -69,6 +72,12 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
                                       .error_code = access == NVMX_ACCESS_WRITE ? 2u : 0u,
                                       .cr2 = linear};
             return NVMX_ERR_BAD_L1_ADDRESS;
+        }
+    }
+    for (int i = 0; i < h->remap_count; i++) {
+        if ((linear & PAGE_MASK) == h->remap_linear[i]) {
+            *gpa = h->remap_gpa[i] | (linear & ~PAGE_MASK);
+            return NVMX_OK;
         }
     }
     *gpa = linear;

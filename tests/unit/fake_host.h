@@ -12,6 +12,7 @@
 
 #define FAKE_MAX_FAULT_PAGES 8
 #define FAKE_MAX_EXCEPTIONS 8
+#define FAKE_MAX_REMAPS 8
 
 typedef struct fake_host {
     uint8_t *ram;
@@ -35,6 +36,15 @@ typedef struct fake_host {
     long l1_reads, l1_writes;
     int log_count;
     char last_log[512];
+
+    /* Linear pages translated to another guest-physical page instead of 1:1 (page-aligned
+     * addresses), a status every translate call returns instead of translating (NVMX_OK =
+     * translate normally), and the number of translate calls. */
+    uint64_t remap_linear[FAKE_MAX_REMAPS];
+    uint64_t remap_gpa[FAKE_MAX_REMAPS];
+    int remap_count;
+    nvmx_status translate_status;
+    long translates;
 } fake_host;
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,
