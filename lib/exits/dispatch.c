@@ -153,7 +153,8 @@ static void record_instruction_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit,
         e->qualification = exit->qualification;
         e->instruction_info = exit->instruction_info;
     } else {
-        vmx_instruction_to_info(insn, &e->instruction_info, &e->qualification);
+        vmx_instruction_to_info(insn, vcpu->vm->ops.reg_get(vcpu->ctx, NVMX_REG_RIP),
+                                &e->instruction_info, &e->qualification);
     }
 }
 
