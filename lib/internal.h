@@ -63,7 +63,10 @@ void vm_log_hex(const nvmx_vm *vm, nvmx_log_level level, const char *message, ui
 
 /* Compute the exposed set from config; fills vm->caps and vm->vmx_exposed, logs why on error. */
 nvmx_status capabilities_compute(nvmx_vm *vm, const nvmx_vm_config *config);
-/* The capability register value a feature lives in, from an exposed set. */
+/* The capability register value a feature lives in, from an exposed set: for control
+ * registers the 32-bit allowed-1 mask (so `(reg >> bit) & 1` tests a feature bit), else the
+ * 64-bit MSR value; 0 for a reg outside the enum. Default1 controls are always allowed-1:
+ * whether L1 may clear one is nvmx_vm_has_feature() (lib/caps_model.h for the model). */
 uint64_t capabilities_register(const nvmx_vmx_caps *caps, nvmx_cap_reg reg);
 
 /* RDMSR/WRMSR of VMX MSRs and IA32_FEATURE_CONTROL (lib/msr.c).

@@ -51,23 +51,38 @@ struct nvmx_vm;
 
 /**
  * @brief The capabilities of a software CPU that can do everything the SDM defines, for
- * emulator hosts that have no hardware capability MSRs to report.
+ * emulator hosts that have no hardware capability MSRs to report: every feature of
+ * NVMX_FEATURE_LIST, the library's VMCS revision and region size, WB, TRUE MSRs that let the
+ * CR3-load/store-exiting and debug-control default1 bits be 0, 4 CR3-target values,
+ * preemption-timer rate 5, CR0 FIXED0 = PE|NE|PG, CR4 FIXED0 = VMXE, every defined CR bit
+ * allowed; never IA32_VMX_BASIC[48] or [49]. NULL out is ignored.
  * @param phys_addr_width the physical-address width of that CPU (CPUID 0x80000008 EAX[7:0]).
+ *        No capability bit depends on it (a 64-bit CPU never sets IA32_VMX_BASIC[48]).
  */
 NVMX_API void nvmx_caps_software_host(nvmx_vmx_caps *out, uint8_t phys_addr_width);
 
 /** @brief The capability set the VM exposes to L1 (all zero if VMX is not exposed). */
 NVMX_API void nvmx_vm_get_caps(const struct nvmx_vm *vm, nvmx_vmx_caps *out);
 
-/** @brief Whether the VM exposes a feature to L1. */
+/**
+ * @brief Whether the VM exposes a feature to L1.
+ *
+ * For most features this is the feature's bit (the allowed-1 bit for a control). The four
+ * features that name a default1 control (vmx-cr3-load-noexit, vmx-cr3-store-noexit,
+ * vmx-exit-nosave-debugctl, vmx-entry-noload-debugctl) mean, as in QEMU, that L1 may *clear*
+ * the control: true only if IA32_VMX_BASIC[55] is exposed and the TRUE MSR reports the control
+ * as allowed-0 (SDM A.2). Their allowed-1 bit is always set. False for values outside the enum
+ * and when VMX is not exposed.
+ */
 NVMX_API bool nvmx_vm_has_feature(const struct nvmx_vm *vm, nvmx_feature feature);
 
 /** @brief The QEMU-style name of a feature ("vmx-ept"); NULL for values outside the enum. */
 NVMX_API const char *nvmx_feature_name(nvmx_feature feature);
 
 /**
- * @brief Look a feature up by its QEMU-style name.
- * @return NVMX_OK, or NVMX_ERR_UNKNOWN_FEATURE.
+ * @brief Look a feature up by its QEMU-style name (exact, case-sensitive match).
+ * @return NVMX_OK; NVMX_ERR_UNKNOWN_FEATURE (*out untouched); NVMX_ERR_INVALID_ARGUMENT if
+ *         name or out is NULL.
  */
 NVMX_API nvmx_status nvmx_feature_from_name(const char *name, nvmx_feature *out);
 
