@@ -23,7 +23,7 @@
 /* The library's VMCS revision identifier (IA32_VMX_BASIC[30:0]) and the fingerprint of the
  * layout it names (vmcs12_layout_fingerprint()); the two change together. */
 #define NVMX_VMCS_REVISION_ID 0x4E560001u
-#define NVMX_VMCS12_LAYOUT_FINGERPRINT 0u
+#define NVMX_VMCS12_LAYOUT_FINGERPRINT 0xC829674Bu
 /* IA32_VMX_BASIC[44:32]: bytes L1 must allocate for a VMCS region. */
 #define NVMX_VMCS_REGION_SIZE 4096u
 #define VMCS12_SHADOW_INDICATOR (1u << 31)
