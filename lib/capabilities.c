@@ -22,10 +22,10 @@ const caps_feature_info caps_features[NVMX_FEATURE_COUNT] = {
 
 /* Control registers keep allowed-1 in bits 63:32, so their features must be below bit 32
  * (REG_IS_SPLIT mirrors caps_layout[].split, for this compile-time check only). */
-#define REG_IS_SPLIT(reg)                                                                  \
-    ((reg) == NVMX_CAP_PINBASED || (reg) == NVMX_CAP_PROCBASED ||                          \
-     (reg) == NVMX_CAP_PROCBASED2 || (reg) == NVMX_CAP_EXIT || (reg) == NVMX_CAP_ENTRY)
-#define FEATURE_BIT_CHECK(id, name_, reg_, bit_)                                           \
+#define REG_IS_SPLIT(reg)                                                                          \
+    ((reg) == NVMX_CAP_PINBASED || (reg) == NVMX_CAP_PROCBASED || (reg) == NVMX_CAP_PROCBASED2 ||  \
+     (reg) == NVMX_CAP_EXIT || (reg) == NVMX_CAP_ENTRY)
+#define FEATURE_BIT_CHECK(id, name_, reg_, bit_)                                                   \
     _Static_assert((bit_) < 64 && (!REG_IS_SPLIT(reg_) || (bit_) < 32), "bit of " #id);
 NVMX_FEATURE_LIST(FEATURE_BIT_CHECK)
 #undef FEATURE_BIT_CHECK
@@ -33,24 +33,28 @@ NVMX_FEATURE_LIST(FEATURE_BIT_CHECK)
 /* ---- Registers: where each lives and its default1 bits (SDM A.1-A.11) -------------------- */
 
 #define CAPS_OFFSET(field) ((uint16_t)offsetof(nvmx_vmx_caps, field))
-#define PLAIN(msr_, field) {NVMX_MSR_##msr_, CAPS_OFFSET(field), 0, 0, false, 0}
-#define CONTROL(msr_, field, true_msr_, true_field, default1_)                             \
-    {NVMX_MSR_##msr_, CAPS_OFFSET(field), NVMX_MSR_##true_msr_, CAPS_OFFSET(true_field),    \
-     true, default1_}
+#define PLAIN(msr_, field)                                                                         \
+    {                                                                                              \
+        NVMX_MSR_##msr_, CAPS_OFFSET(field), 0, 0, false, 0                                        \
+    }
+#define CONTROL(msr_, field, true_msr_, true_field, default1_)                                     \
+    {                                                                                              \
+        NVMX_MSR_##msr_, CAPS_OFFSET(field), NVMX_MSR_##true_msr_, CAPS_OFFSET(true_field), true,  \
+            default1_                                                                              \
+    }
 
 const caps_reg_layout caps_layout[NVMX_CAP_REG_COUNT] = {
     [NVMX_CAP_BASIC] = PLAIN(IA32_VMX_BASIC, basic),
     [NVMX_CAP_PINBASED] = CONTROL(IA32_VMX_PINBASED_CTLS, pinbased, IA32_VMX_TRUE_PINBASED_CTLS,
                                   true_pinbased, NVMX_PINBASED_DEFAULT1),
-    [NVMX_CAP_PROCBASED] = CONTROL(IA32_VMX_PROCBASED_CTLS, procbased,
-                                   IA32_VMX_TRUE_PROCBASED_CTLS, true_procbased,
-                                   NVMX_PROCBASED_DEFAULT1),
+    [NVMX_CAP_PROCBASED] = CONTROL(IA32_VMX_PROCBASED_CTLS, procbased, IA32_VMX_TRUE_PROCBASED_CTLS,
+                                   true_procbased, NVMX_PROCBASED_DEFAULT1),
     /* A.3.3: the secondary controls have no default1 bits and no TRUE MSR. */
-    [NVMX_CAP_PROCBASED2] = {NVMX_MSR_IA32_VMX_PROCBASED_CTLS2, CAPS_OFFSET(procbased2), 0, 0,
-                             true, 0},
+    [NVMX_CAP_PROCBASED2] = {NVMX_MSR_IA32_VMX_PROCBASED_CTLS2, CAPS_OFFSET(procbased2), 0, 0, true,
+                             0},
     [NVMX_CAP_PROCBASED3] = PLAIN(IA32_VMX_PROCBASED_CTLS3, procbased3),
-    [NVMX_CAP_EXIT] = CONTROL(IA32_VMX_EXIT_CTLS, exit, IA32_VMX_TRUE_EXIT_CTLS, true_exit,
-                              NVMX_EXIT_DEFAULT1),
+    [NVMX_CAP_EXIT] =
+        CONTROL(IA32_VMX_EXIT_CTLS, exit, IA32_VMX_TRUE_EXIT_CTLS, true_exit, NVMX_EXIT_DEFAULT1),
     [NVMX_CAP_EXIT2] = PLAIN(IA32_VMX_EXIT_CTLS2, exit2),
     [NVMX_CAP_ENTRY] = CONTROL(IA32_VMX_ENTRY_CTLS, entry, IA32_VMX_TRUE_ENTRY_CTLS, true_entry,
                                NVMX_ENTRY_DEFAULT1),
@@ -236,8 +240,8 @@ void caps_model_of(const nvmx_vmx_caps *caps, caps_model *out)
             feature_set_add(&out->features, f);
     caps_numbers *n = &out->numbers;
     n->timer_rate = (uint8_t)misc_field(caps->misc, CAPS_MISC_TIMER_RATE_MASK, 0);
-    n->cr3_targets = (uint16_t)misc_field(caps->misc, CAPS_MISC_CR3_TARGETS_MASK,
-                                          CAPS_MISC_CR3_TARGETS_SHIFT);
+    n->cr3_targets =
+        (uint16_t)misc_field(caps->misc, CAPS_MISC_CR3_TARGETS_MASK, CAPS_MISC_CR3_TARGETS_SHIFT);
     n->msr_list =
         (uint8_t)misc_field(caps->misc, CAPS_MISC_MSR_LIST_MASK, CAPS_MISC_MSR_LIST_SHIFT);
     n->cr0_fixed0 = caps->cr0_fixed0;
@@ -270,14 +274,15 @@ void caps_model_restrict(caps_model *model, const caps_model *limit)
 static uint64_t basic_format(void)
 {
     return NVMX_VMCS_REVISION_ID |
-           ((uint64_t)NVMX_VMCS_REGION_SIZE << NVMX_BASIC_REGION_SIZE_SHIFT) | NVMX_BASIC_MEMTYPE_WB;
+           ((uint64_t)NVMX_VMCS_REGION_SIZE << NVMX_BASIC_REGION_SIZE_SHIFT) |
+           NVMX_BASIC_MEMTYPE_WB;
 }
 
 static uint64_t misc_numbers(const caps_model *model)
 {
     const caps_numbers *n = &model->numbers;
-    uint64_t misc = ((uint64_t)n->cr3_targets << CAPS_MISC_CR3_TARGETS_SHIFT) &
-                    CAPS_MISC_CR3_TARGETS_MASK;
+    uint64_t misc =
+        ((uint64_t)n->cr3_targets << CAPS_MISC_CR3_TARGETS_SHIFT) & CAPS_MISC_CR3_TARGETS_MASK;
     misc |= ((uint64_t)n->msr_list << CAPS_MISC_MSR_LIST_SHIFT) & CAPS_MISC_MSR_LIST_MASK;
     /* A.6: the rate describes the preemption timer; without it there is nothing to report. */
     if (feature_set_has(&model->features, NVMX_FEATURE_PREEMPTION_TIMER))
@@ -349,10 +354,14 @@ typedef struct dependency {
     uint8_t target; /* nvmx_feature for DEP_FEATURE, nvmx_cap_reg for DEP_REGISTER */
 } dependency;
 
-#define NEEDS(dependent, prerequisite)                                                     \
-    {NVMX_FEATURE_##prerequisite, DEP_FEATURE, NVMX_FEATURE_##dependent}
-#define REGISTER_NEEDS(reg, prerequisite)                                                  \
-    {NVMX_FEATURE_##prerequisite, DEP_REGISTER, NVMX_CAP_##reg}
+#define NEEDS(dependent, prerequisite)                                                             \
+    {                                                                                              \
+        NVMX_FEATURE_##prerequisite, DEP_FEATURE, NVMX_FEATURE_##dependent                         \
+    }
+#define REGISTER_NEEDS(reg, prerequisite)                                                          \
+    {                                                                                              \
+        NVMX_FEATURE_##prerequisite, DEP_REGISTER, NVMX_CAP_##reg                                  \
+    }
 
 static const dependency dependencies[] = {
     /* Registers that exist only with the control that activates them: A.3.3, A.3.4, A.4.2,
@@ -364,27 +373,48 @@ static const dependency dependencies[] = {
     /* A.2: only the TRUE MSRs can report a default1 control as clearable. */
     {NVMX_FEATURE_TRUE_CTLS, DEP_DEFAULT1, 0},
     /* A.10, bits 31:0: the EPT capabilities describe EPT; the INVEPT types describe INVEPT. */
-    NEEDS(EPT_EXECONLY, EPT), NEEDS(EPT_WALK_4, EPT), NEEDS(EPT_WALK_5, EPT),
-    NEEDS(EPT_MEMTYPE_UC, EPT), NEEDS(EPT_MEMTYPE_WB, EPT), NEEDS(EPT_2MB, EPT),
-    NEEDS(EPT_1GB, EPT), NEEDS(INVEPT, EPT), NEEDS(EPT_AD, EPT), NEEDS(EPT_ADVANCED_EXITINFO, EPT),
-    NEEDS(EPT_SHADOW_STACK, EPT), NEEDS(INVEPT_SINGLE_CONTEXT, INVEPT),
+    NEEDS(EPT_EXECONLY, EPT),
+    NEEDS(EPT_WALK_4, EPT),
+    NEEDS(EPT_WALK_5, EPT),
+    NEEDS(EPT_MEMTYPE_UC, EPT),
+    NEEDS(EPT_MEMTYPE_WB, EPT),
+    NEEDS(EPT_2MB, EPT),
+    NEEDS(EPT_1GB, EPT),
+    NEEDS(INVEPT, EPT),
+    NEEDS(EPT_AD, EPT),
+    NEEDS(EPT_ADVANCED_EXITINFO, EPT),
+    NEEDS(EPT_SHADOW_STACK, EPT),
+    NEEDS(INVEPT_SINGLE_CONTEXT, INVEPT),
     NEEDS(INVEPT_ALL_CONTEXT, INVEPT),
     /* A.10, bits 43:32: INVVPID needs VPIDs; its types describe INVVPID. */
-    NEEDS(INVVPID, VPID), NEEDS(INVVPID_ADDRESS, INVVPID), NEEDS(INVVPID_SINGLE_CONTEXT, INVVPID),
-    NEEDS(INVVPID_ALL_CONTEXT, INVVPID), NEEDS(INVVPID_SINGLE_NONGLOBAL, INVVPID),
+    NEEDS(INVVPID, VPID),
+    NEEDS(INVVPID_ADDRESS, INVVPID),
+    NEEDS(INVVPID_SINGLE_CONTEXT, INVVPID),
+    NEEDS(INVVPID_ALL_CONTEXT, INVVPID),
+    NEEDS(INVVPID_SINGLE_NONGLOBAL, INVVPID),
     /* SDM 27.2.1.1: VM entry requires "enable EPT" with each of these. */
-    NEEDS(UNRESTRICTED_GUEST, EPT), NEEDS(PML, EPT), NEEDS(EPT_VIOLATION_VE, EPT),
-    NEEDS(MODE_BASED_EPT_EXEC, EPT), NEEDS(SUBPAGE_WRITE, EPT), NEEDS(PT_USES_GPA, EPT),
-    NEEDS(EPTP_SWITCHING, EPT), NEEDS(HLAT, EPT), NEEDS(EPT_PAGING_WRITE, EPT),
+    NEEDS(UNRESTRICTED_GUEST, EPT),
+    NEEDS(PML, EPT),
+    NEEDS(EPT_VIOLATION_VE, EPT),
+    NEEDS(MODE_BASED_EPT_EXEC, EPT),
+    NEEDS(SUBPAGE_WRITE, EPT),
+    NEEDS(PT_USES_GPA, EPT),
+    NEEDS(EPTP_SWITCHING, EPT),
+    NEEDS(HLAT, EPT),
+    NEEDS(EPT_PAGING_WRITE, EPT),
     NEEDS(GUEST_PAGING_VERIFY, EPT),
     /* SDM 27.2.1.1: "use TPR shadow" is required by these APIC-virtualization controls,
      * external-interrupt exiting by virtual-interrupt delivery, and virtual-interrupt
      * delivery plus acknowledge-interrupt-on-exit by posted interrupts. */
-    NEEDS(VIRTUALIZE_X2APIC, TPR_SHADOW), NEEDS(APIC_REGISTER_VIRT, TPR_SHADOW),
-    NEEDS(VIRTUAL_INTR_DELIVERY, TPR_SHADOW), NEEDS(VIRTUAL_INTR_DELIVERY, EXT_INTR_EXITING),
-    NEEDS(POSTED_INTERRUPTS, VIRTUAL_INTR_DELIVERY), NEEDS(POSTED_INTERRUPTS, EXIT_ACK_INTR),
+    NEEDS(VIRTUALIZE_X2APIC, TPR_SHADOW),
+    NEEDS(APIC_REGISTER_VIRT, TPR_SHADOW),
+    NEEDS(VIRTUAL_INTR_DELIVERY, TPR_SHADOW),
+    NEEDS(VIRTUAL_INTR_DELIVERY, EXT_INTR_EXITING),
+    NEEDS(POSTED_INTERRUPTS, VIRTUAL_INTR_DELIVERY),
+    NEEDS(POSTED_INTERRUPTS, EXIT_ACK_INTR),
     /* SDM 27.2.1.1: virtual NMIs need NMI exiting; NMI-window exiting needs virtual NMIs. */
-    NEEDS(VIRTUAL_NMIS, NMI_EXITING), NEEDS(NMI_WINDOW_EXITING, VIRTUAL_NMIS),
+    NEEDS(VIRTUAL_NMIS, NMI_EXITING),
+    NEEDS(NMI_WINDOW_EXITING, VIRTUAL_NMIS),
     /* A.4.1 / 26.7.1: saving the timer value is about the preemption timer. */
     NEEDS(EXIT_SAVE_PREEMPTION_TIMER, PREEMPTION_TIMER),
 };

@@ -147,8 +147,8 @@ static nvmx_status check_true_control(const pinned_check *check, nvmx_cap_reg re
     uint64_t ceiling = caps_msr_get(check->ceiling, layout->true_offset);
     if (!caps_feature_bit(check->pinned, NVMX_FEATURE_TRUE_CTLS)) {
         if (true_msr)
-            return reject_bits(check, layout->true_msr, "must be 0 without vmx-true-ctls:",
-                               true_msr);
+            return reject_bits(check, layout->true_msr,
+                               "must be 0 without vmx-true-ctls:", true_msr);
         return NVMX_OK;
     }
     if (allowed1(true_msr) != allowed1(msr))
@@ -202,8 +202,8 @@ static nvmx_status check_plain(const pinned_check *check, nvmx_cap_reg reg, uint
     uint64_t features = feature_mask(reg);
     uint64_t differ = (value ^ ceiling) & ~features & ~skip;
     if (differ)
-        return reject_bits(check, layout->msr, "differs from the library's in non-feature bits:",
-                           differ);
+        return reject_bits(check, layout->msr,
+                           "differs from the library's in non-feature bits:", differ);
     if (value & features & ~ceiling)
         return reject_features(check, layout->msr, LACKS, reg, value & features & ~ceiling);
     return NVMX_OK;
@@ -261,11 +261,11 @@ static nvmx_status check_cr(const pinned_check *check, const cr_fixed *cr)
     uint64_t fixed0 = caps_msr_get(check->pinned, cr->offset0);
     uint64_t fixed1 = caps_msr_get(check->pinned, cr->offset1);
     if (fixed0 & ~fixed1)
-        return reject_bits(check, cr->msr0, "has bits fixed to 1 that FIXED1 fixes to 0:",
-                           fixed0 & ~fixed1);
+        return reject_bits(check, cr->msr0,
+                           "has bits fixed to 1 that FIXED1 fixes to 0:", fixed0 & ~fixed1);
     if (cr->required & ~fixed0)
-        return reject_bits(check, cr->msr0, "lacks bits VMX operation requires:",
-                           cr->required & ~fixed0);
+        return reject_bits(check, cr->msr0,
+                           "lacks bits VMX operation requires:", cr->required & ~fixed0);
     uint64_t host0 = caps_msr_get(check->ceiling, cr->offset0);
     if (host0 & ~fixed0)
         return reject_bits(check, cr->msr0, "lacks bits the host fixes to 1:", host0 & ~fixed0);

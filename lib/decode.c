@@ -89,24 +89,46 @@ static bool gpr_number(ZydisRegister reg, uint8_t *number)
 static bool segment_number(ZydisRegister reg, uint8_t *number)
 {
     switch (reg) {
-    case ZYDIS_REGISTER_ES: *number = NVMX_SEG_ES; return true;
-    case ZYDIS_REGISTER_CS: *number = NVMX_SEG_CS; return true;
-    case ZYDIS_REGISTER_SS: *number = NVMX_SEG_SS; return true;
-    case ZYDIS_REGISTER_DS: *number = NVMX_SEG_DS; return true;
-    case ZYDIS_REGISTER_FS: *number = NVMX_SEG_FS; return true;
-    case ZYDIS_REGISTER_GS: *number = NVMX_SEG_GS; return true;
-    default: return false;
+    case ZYDIS_REGISTER_ES:
+        *number = NVMX_SEG_ES;
+        return true;
+    case ZYDIS_REGISTER_CS:
+        *number = NVMX_SEG_CS;
+        return true;
+    case ZYDIS_REGISTER_SS:
+        *number = NVMX_SEG_SS;
+        return true;
+    case ZYDIS_REGISTER_DS:
+        *number = NVMX_SEG_DS;
+        return true;
+    case ZYDIS_REGISTER_FS:
+        *number = NVMX_SEG_FS;
+        return true;
+    case ZYDIS_REGISTER_GS:
+        *number = NVMX_SEG_GS;
+        return true;
+    default:
+        return false;
     }
 }
 
 static bool scale_log2(ZyanU8 scale, uint8_t *log2)
 {
     switch (scale) {
-    case 1: *log2 = 0; return true;
-    case 2: *log2 = 1; return true;
-    case 4: *log2 = 2; return true;
-    case 8: *log2 = 3; return true;
-    default: return false;
+    case 1:
+        *log2 = 0;
+        return true;
+    case 2:
+        *log2 = 1;
+        return true;
+    case 4:
+        *log2 = 2;
+        return true;
+    case 8:
+        *log2 = 3;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -180,9 +202,8 @@ static bool convert_rm(const ZydisDecodedInstruction *insn, const ZydisDecodedOp
     return convert_memory(insn, rm, &out->memory);
 }
 
-static bool convert_operands(const ZydisDecodedInstruction *insn,
-                             const ZydisDecodedOperand *ops, vmx_operand_form form,
-                             vmx_instruction *out)
+static bool convert_operands(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
+                             vmx_operand_form form, vmx_instruction *out)
 {
     if (form == VMX_FORM_NONE)
         return true;

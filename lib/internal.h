@@ -17,8 +17,8 @@ struct nvmx_vm {
     nvmx_host_ops ops;
     void *host_ctx;
     bool vmx_exposed;
-    nvmx_vmx_caps caps;                /* exposed to L1; all zero when VMX is not exposed */
-    uint8_t phys_addr_width;           /* L1's MAXPHYADDR */
+    nvmx_vmx_caps caps;      /* exposed to L1; all zero when VMX is not exposed */
+    uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
     uint64_t feature_control_at_reset;
     uint32_t vcpu_count;
@@ -43,11 +43,11 @@ struct nvmx_vcpu {
     bool vmx_operation; /* between VMXON and VMXOFF (SDM 24.7) */
     bool guest_mode;    /* VMX non-root operation: L2 runs */
     uint64_t vmxon_ptr;
-    uint64_t current_vmptr;          /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
-    struct vmcs12_cached *current;   /* cache entry of current_vmptr, or NULL */
-    struct vmcs12_cache cache;       /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
-    uint64_t feature_control;        /* IA32_FEATURE_CONTROL of this logical processor */
-    nested_exit pending_exit;        /* the exit to L1 the last L2 event called for */
+    uint64_t current_vmptr;        /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
+    struct vmcs12_cached *current; /* cache entry of current_vmptr, or NULL */
+    struct vmcs12_cache cache;     /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
+    uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
+    nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX
@@ -95,9 +95,9 @@ unsigned cpu_cpl(const nvmx_vcpu *vcpu);
 
 /* A memory operand as the instruction encodes it, before segmentation. */
 typedef struct vmx_memory_operand {
-    uint8_t segment;      /* nvmx_seg */
+    uint8_t segment; /* nvmx_seg */
     bool has_base;
-    uint8_t base;         /* nvmx_reg GPR number */
+    uint8_t base; /* nvmx_reg GPR number */
     bool has_index;
     uint8_t index;        /* nvmx_reg GPR number */
     uint8_t scale_log2;   /* 0-3 */
@@ -122,18 +122,18 @@ typedef struct vmx_instruction {
     /* The ModRM r/m operand: VMREAD destination, VMWRITE source, the 64-bit memory operand of
      * VMXON/VMCLEAR/VMPTRLD/VMPTRST, the 128-bit descriptor of INVEPT/INVVPID. */
     bool rm_is_register;
-    uint8_t rm_register;  /* nvmx_reg GPR number when rm_is_register */
+    uint8_t rm_register; /* nvmx_reg GPR number when rm_is_register */
     vmx_memory_operand memory;
     /* The ModRM reg operand: VMREAD/VMWRITE field encoding, INVEPT/INVVPID type. */
-    uint8_t reg;          /* nvmx_reg GPR number */
+    uint8_t reg; /* nvmx_reg GPR number */
 } vmx_instruction;
 
 /* Which operands a VMX instruction has, by exit reason (SDM 28.2.5, Tables 28-12 to 28-14). */
 typedef enum vmx_operand_form {
-    VMX_FORM_NONE,            /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF, VMFUNC */
-    VMX_FORM_MEMORY,          /* VMXON, VMCLEAR, VMPTRLD, VMPTRST: one 64-bit memory operand */
-    VMX_FORM_RM_AND_REG,      /* VMREAD, VMWRITE: r/m (register or memory) and a register */
-    VMX_FORM_MEMORY_AND_REG,  /* INVEPT, INVVPID: 128-bit memory descriptor and a register */
+    VMX_FORM_NONE,           /* VMCALL, VMLAUNCH, VMRESUME, VMXOFF, VMFUNC */
+    VMX_FORM_MEMORY,         /* VMXON, VMCLEAR, VMPTRLD, VMPTRST: one 64-bit memory operand */
+    VMX_FORM_RM_AND_REG,     /* VMREAD, VMWRITE: r/m (register or memory) and a register */
+    VMX_FORM_MEMORY_AND_REG, /* INVEPT, INVVPID: 128-bit memory descriptor and a register */
 } vmx_operand_form;
 /* The form of the VMX instruction behind exit_reason; false for any other reason. */
 bool vmx_instruction_form(uint32_t exit_reason, vmx_operand_form *form);
@@ -148,8 +148,8 @@ nvmx_status vmx_instruction_from_info(uint32_t exit_reason, uint64_t qualificati
  * address of the instruction (guest RIP at the exit): a rip_relative operand is reported as
  * hardware reports it, base and index invalid and qualification = rip + displacement
  * (SDM 28.2.1); other operands ignore rip. */
-void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip,
-                             uint32_t *instruction_info, uint64_t *qualification);
+void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip, uint32_t *instruction_info,
+                             uint64_t *qualification);
 /* Decode instruction bytes with Zydis (lib/decode.c). Not a VMX instruction -> NVMX_ERR_DECODE;
  * built without Zydis -> NVMX_ERR_UNSUPPORTED. */
 nvmx_status vmx_instruction_decode(const uint8_t *bytes, size_t length, cpu_mode mode,
@@ -162,9 +162,8 @@ nvmx_status vmx_instruction_decode(const uint8_t *bytes, size_t length, cpu_mode
  * On a fault returns NVMX_ERR_BAD_L1_ADDRESS with *fault = #GP(0) or #SS(0); an operand no
  * instruction can encode (segment > GS, register > R15, address size not 2/4/8) gives
  * NVMX_ERR_INVALID_ARGUMENT. */
-nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand,
-                                   size_t size, nvmx_access access, uint64_t *linear,
-                                   nvmx_exception *fault);
+nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand, size_t size,
+                                   nvmx_access access, uint64_t *linear, nvmx_exception *fault);
 /* Read/write guest memory by linear address (split at page boundaries, translated through the
  * translate op). A translation fault returns NVMX_ERR_BAD_L1_ADDRESS with *fault set. All
  * pages are translated before any byte is accessed, so a faulting write changes nothing and a
@@ -182,9 +181,9 @@ nvmx_status guest_linear_write(nvmx_vcpu *vcpu, uint64_t linear, const void *buf
  * the address, checks segmentation, translates and accesses. A register operand of size 4 is
  * its low 32 bits; writing it zero-extends into the 64-bit register. Call before RIP is
  * advanced (a rip_relative operand is relative to the instruction's own RIP). */
-nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
-                         uint64_t *value, nvmx_exception *fault);
-nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
-                          uint64_t value, nvmx_exception *fault);
+nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size, uint64_t *value,
+                         nvmx_exception *fault);
+nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size, uint64_t value,
+                          nvmx_exception *fault);
 
 #endif

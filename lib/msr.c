@@ -14,32 +14,32 @@
  * The VMX capability MSRs: X(MSR, nvmx_vmx_caps field, feature, feature). An MSR exists if both
  * features are NONE, or if the allowed-1 bit of either is set in the exposed set.
  */
-#define VMX_CAP_MSRS(X)                                                                    \
-    X(IA32_VMX_BASIC, basic, NONE, NONE)                                                   \
-    X(IA32_VMX_PINBASED_CTLS, pinbased, NONE, NONE)                                        \
-    X(IA32_VMX_PROCBASED_CTLS, procbased, NONE, NONE)                                      \
-    X(IA32_VMX_EXIT_CTLS, exit, NONE, NONE)                                                \
-    X(IA32_VMX_ENTRY_CTLS, entry, NONE, NONE)                                              \
-    X(IA32_VMX_MISC, misc, NONE, NONE)                                                     \
-    X(IA32_VMX_CR0_FIXED0, cr0_fixed0, NONE, NONE)                                         \
-    X(IA32_VMX_CR0_FIXED1, cr0_fixed1, NONE, NONE)                                         \
-    X(IA32_VMX_CR4_FIXED0, cr4_fixed0, NONE, NONE)                                         \
-    X(IA32_VMX_CR4_FIXED1, cr4_fixed1, NONE, NONE)                                         \
-    X(IA32_VMX_VMCS_ENUM, vmcs_enum, NONE, NONE)                                           \
-    /* A.3.3: only with the 1-setting of "activate secondary controls" */                  \
-    X(IA32_VMX_PROCBASED_CTLS2, procbased2, SECONDARY_CONTROLS, NONE)                      \
-    /* A.10: only with the 1-setting of "enable EPT" or "enable VPID" */                   \
-    X(IA32_VMX_EPT_VPID_CAP, ept_vpid_cap, EPT, VPID)                                      \
-    /* A.3.1, A.3.2, A.4.1, A.5: only if IA32_VMX_BASIC[55] is 1 */                        \
-    X(IA32_VMX_TRUE_PINBASED_CTLS, true_pinbased, TRUE_CTLS, NONE)                         \
-    X(IA32_VMX_TRUE_PROCBASED_CTLS, true_procbased, TRUE_CTLS, NONE)                       \
-    X(IA32_VMX_TRUE_EXIT_CTLS, true_exit, TRUE_CTLS, NONE)                                 \
-    X(IA32_VMX_TRUE_ENTRY_CTLS, true_entry, TRUE_CTLS, NONE)                               \
-    /* A.11: only with the 1-setting of "enable VM functions" */                           \
-    X(IA32_VMX_VMFUNC, vmfunc, ENABLE_VMFUNC, NONE)                                        \
-    /* A.3.4: only with the 1-setting of "activate tertiary controls" */                   \
-    X(IA32_VMX_PROCBASED_CTLS3, procbased3, TERTIARY_CONTROLS, NONE)                       \
-    /* A.4.2: only with the 1-setting of "activate secondary VM-exit controls" */          \
+#define VMX_CAP_MSRS(X)                                                                            \
+    X(IA32_VMX_BASIC, basic, NONE, NONE)                                                           \
+    X(IA32_VMX_PINBASED_CTLS, pinbased, NONE, NONE)                                                \
+    X(IA32_VMX_PROCBASED_CTLS, procbased, NONE, NONE)                                              \
+    X(IA32_VMX_EXIT_CTLS, exit, NONE, NONE)                                                        \
+    X(IA32_VMX_ENTRY_CTLS, entry, NONE, NONE)                                                      \
+    X(IA32_VMX_MISC, misc, NONE, NONE)                                                             \
+    X(IA32_VMX_CR0_FIXED0, cr0_fixed0, NONE, NONE)                                                 \
+    X(IA32_VMX_CR0_FIXED1, cr0_fixed1, NONE, NONE)                                                 \
+    X(IA32_VMX_CR4_FIXED0, cr4_fixed0, NONE, NONE)                                                 \
+    X(IA32_VMX_CR4_FIXED1, cr4_fixed1, NONE, NONE)                                                 \
+    X(IA32_VMX_VMCS_ENUM, vmcs_enum, NONE, NONE)                                                   \
+    /* A.3.3: only with the 1-setting of "activate secondary controls" */                          \
+    X(IA32_VMX_PROCBASED_CTLS2, procbased2, SECONDARY_CONTROLS, NONE)                              \
+    /* A.10: only with the 1-setting of "enable EPT" or "enable VPID" */                           \
+    X(IA32_VMX_EPT_VPID_CAP, ept_vpid_cap, EPT, VPID)                                              \
+    /* A.3.1, A.3.2, A.4.1, A.5: only if IA32_VMX_BASIC[55] is 1 */                                \
+    X(IA32_VMX_TRUE_PINBASED_CTLS, true_pinbased, TRUE_CTLS, NONE)                                 \
+    X(IA32_VMX_TRUE_PROCBASED_CTLS, true_procbased, TRUE_CTLS, NONE)                               \
+    X(IA32_VMX_TRUE_EXIT_CTLS, true_exit, TRUE_CTLS, NONE)                                         \
+    X(IA32_VMX_TRUE_ENTRY_CTLS, true_entry, TRUE_CTLS, NONE)                                       \
+    /* A.11: only with the 1-setting of "enable VM functions" */                                   \
+    X(IA32_VMX_VMFUNC, vmfunc, ENABLE_VMFUNC, NONE)                                                \
+    /* A.3.4: only with the 1-setting of "activate tertiary controls" */                           \
+    X(IA32_VMX_PROCBASED_CTLS3, procbased3, TERTIARY_CONTROLS, NONE)                               \
+    /* A.4.2: only with the 1-setting of "activate secondary VM-exit controls" */                  \
     X(IA32_VMX_EXIT_CTLS2, exit2, SECONDARY_EXIT_CONTROLS, NONE)
 
 typedef struct vmx_cap_msr {
@@ -50,8 +50,8 @@ typedef struct vmx_cap_msr {
 #define VMX_MSR_FIRST NVMX_MSR_IA32_VMX_BASIC
 
 static const vmx_cap_msr cap_msrs[] = {
-#define CAP_MSR(name, field, a, b)                                                         \
-    [NVMX_MSR_##name - VMX_MSR_FIRST] = {(uint16_t)offsetof(nvmx_vmx_caps, field),          \
+#define CAP_MSR(name, field, a, b)                                                                 \
+    [NVMX_MSR_##name - VMX_MSR_FIRST] = {(uint16_t)offsetof(nvmx_vmx_caps, field),                 \
                                          {NVMX_FEATURE_##a, NVMX_FEATURE_##b}},
     VMX_CAP_MSRS(CAP_MSR)
 #undef CAP_MSR

@@ -70,8 +70,8 @@ static nvmx_status check_config(const nvmx_vm *vm, const nvmx_vm_config *config)
     return NVMX_OK;
 }
 
-nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *ops,
-                           void *host_ctx, nvmx_vm **out)
+nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *ops, void *host_ctx,
+                           nvmx_vm **out)
 {
     if (!config || !ops || !out)
         return NVMX_ERR_INVALID_ARGUMENT;

@@ -20,8 +20,17 @@ typedef struct l1 {
 } l1;
 
 /* ---- the ops: plain memory, identity paging, registers in an array ---- */
-static void *mem_alloc(void *ctx, size_t size) { (void)ctx; return aligned_alloc(16, (size + 15) & ~(size_t)15); }
-static void mem_free(void *ctx, void *p, size_t size) { (void)ctx; (void)size; free(p); }
+static void *mem_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return aligned_alloc(16, (size + 15) & ~(size_t)15);
+}
+static void mem_free(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    free(p);
+}
 static nvmx_status l1_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
     l1 *g = ctx;
@@ -38,15 +47,27 @@ static nvmx_status l1_write(void *ctx, uint64_t gpa, const void *buf, size_t len
     memcpy(g->ram + gpa, buf, len);
     return NVMX_OK;
 }
-static nvmx_status translate(void *ctx, uint64_t la, nvmx_access a, uint64_t *gpa, nvmx_exception *f)
+static nvmx_status translate(void *ctx, uint64_t la, nvmx_access a, uint64_t *gpa,
+                             nvmx_exception *f)
 {
-    (void)ctx; (void)a; (void)f;
+    (void)ctx;
+    (void)a;
+    (void)f;
     *gpa = la; /* L1 runs with identity paging */
     return NVMX_OK;
 }
-static uint64_t reg_get(void *ctx, nvmx_reg r) { return ((l1 *)ctx)->regs[r]; }
-static void reg_set(void *ctx, nvmx_reg r, uint64_t v) { ((l1 *)ctx)->regs[r] = v; }
-static void segment_get(void *ctx, nvmx_seg s, nvmx_segment *out) { *out = ((l1 *)ctx)->segs[s]; }
+static uint64_t reg_get(void *ctx, nvmx_reg r)
+{
+    return ((l1 *)ctx)->regs[r];
+}
+static void reg_set(void *ctx, nvmx_reg r, uint64_t v)
+{
+    ((l1 *)ctx)->regs[r] = v;
+}
+static void segment_get(void *ctx, nvmx_seg s, nvmx_segment *out)
+{
+    *out = ((l1 *)ctx)->segs[s];
+}
 static void inject(void *ctx, const nvmx_exception *e)
 {
     (void)ctx;
@@ -59,9 +80,16 @@ static void log_line(void *ctx, nvmx_log_level level, const char *msg)
 }
 
 static const nvmx_host_ops ops = {
-    .mem_alloc = mem_alloc, .mem_free = mem_free, .l1_read = l1_read, .l1_write = l1_write,
-    .translate = translate, .reg_get = reg_get, .reg_set = reg_set, .segment_get = segment_get,
-    .inject_exception = inject, .log = log_line,
+    .mem_alloc = mem_alloc,
+    .mem_free = mem_free,
+    .l1_read = l1_read,
+    .l1_write = l1_write,
+    .translate = translate,
+    .reg_get = reg_get,
+    .reg_set = reg_set,
+    .segment_get = segment_get,
+    .inject_exception = inject,
+    .log = log_line,
 };
 
 /* L1 in 64-bit mode, CPL 0, CR4.VMXE set, flat segments. */
@@ -74,14 +102,17 @@ static void l1_reset(l1 *g)
     g->regs[NVMX_REG_RFLAGS] = 0x2;
     g->regs[NVMX_REG_RIP] = 0x1000;
     for (int s = 0; s < NVMX_SEG_COUNT; s++)
-        g->segs[s] = (nvmx_segment){.limit = 0xFFFFFFFF, .access_rights = 0x93 | NVMX_AR_DB | NVMX_AR_G};
+        g->segs[s] =
+            (nvmx_segment){.limit = 0xFFFFFFFF, .access_rights = 0x93 | NVMX_AR_DB | NVMX_AR_G};
     g->segs[NVMX_SEG_CS].access_rights = 0x9B | NVMX_AR_L | NVMX_AR_G;
 }
 
 static const char *outcome(const l1 *g)
 {
     uint64_t f = g->regs[NVMX_REG_RFLAGS];
-    return (f & NVMX_RFLAGS_CF) ? "VMfailInvalid" : (f & NVMX_RFLAGS_ZF) ? "VMfailValid" : "VMsucceed";
+    return (f & NVMX_RFLAGS_CF)   ? "VMfailInvalid"
+           : (f & NVMX_RFLAGS_ZF) ? "VMfailValid"
+                                  : "VMsucceed";
 }
 
 /* L1 "executes" an instruction: the host trapped it and hands its bytes to the library. */
@@ -113,8 +144,8 @@ int main(void)
     }
     nvmx_vmx_caps caps;
     nvmx_vm_get_caps(vm, &caps);
-    printf("L1 sees IA32_VMX_BASIC = %#llx (VMCS revision %#llx)\n",
-           (unsigned long long)caps.basic, (unsigned long long)(caps.basic & 0x7FFFFFFF));
+    printf("L1 sees IA32_VMX_BASIC = %#llx (VMCS revision %#llx)\n", (unsigned long long)caps.basic,
+           (unsigned long long)(caps.basic & 0x7FFFFFFF));
 
     /* L1 prepares a VMXON region and two VMCS regions, each starting with the revision. */
     uint32_t revision = (uint32_t)(caps.basic & 0x7FFFFFFF);

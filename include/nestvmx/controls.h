@@ -59,8 +59,9 @@ enum nvmx_feature_bit {
 #define NVMX_RFLAGS_RF (1ull << 16)
 #define NVMX_RFLAGS_VM (1ull << 17)
 /** The six arithmetic flags VMsucceed/VMfail define. */
-#define NVMX_RFLAGS_ARITH \
-    (NVMX_RFLAGS_CF | NVMX_RFLAGS_PF | NVMX_RFLAGS_AF | NVMX_RFLAGS_ZF | NVMX_RFLAGS_SF | NVMX_RFLAGS_OF)
+#define NVMX_RFLAGS_ARITH                                                                          \
+    (NVMX_RFLAGS_CF | NVMX_RFLAGS_PF | NVMX_RFLAGS_AF | NVMX_RFLAGS_ZF | NVMX_RFLAGS_SF |          \
+     NVMX_RFLAGS_OF)
 
 /** Control-register and EFER bits the VMX rules look at. */
 #define NVMX_CR0_PE (1ull << 0)

@@ -38,15 +38,15 @@ typedef struct nvmx_exit {
     uint32_t instruction_info;   /**< VM-exit instruction-information field */
     uint32_t instruction_length; /**< VM-exit instruction length */
     uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH]; /**< instruction bytes (NVMX_EXIT_UNDECODED) */
-    uint8_t bytes_length;        /**< valid bytes in `bytes` (at least the instruction) */
+    uint8_t bytes_length; /**< valid bytes in `bytes` (at least the instruction) */
 } nvmx_exit;
 
 /** @brief What the embedder runs after an event. */
 typedef enum nvmx_run {
-    NVMX_RUN_L1 = 0,       /**< continue L1: the library updated its registers / injected */
-    NVMX_RUN_L2,           /**< continue L2 */
-    NVMX_RUN_L0_HANDLES,   /**< not a nested-virtualization event: handle it as usual */
-    NVMX_RUN_SHUTDOWN_L1,  /**< L1 must shut down (VMX abort, triple fault) */
+    NVMX_RUN_L1 = 0,      /**< continue L1: the library updated its registers / injected */
+    NVMX_RUN_L2,          /**< continue L2 */
+    NVMX_RUN_L0_HANDLES,  /**< not a nested-virtualization event: handle it as usual */
+    NVMX_RUN_SHUTDOWN_L1, /**< L1 must shut down (VMX abort, triple fault) */
 } nvmx_run;
 
 /** @brief The library's answer to an event. */
@@ -96,7 +96,7 @@ NVMX_API bool nvmx_cr_write_allowed(const nvmx_vcpu *vcpu, unsigned cr, uint64_t
  * @brief Adjust a CPUID result for the VM: CPUID.1:ECX[5] (VMX) follows whether VMX is exposed.
  */
 NVMX_API void nvmx_cpuid_adjust(const nvmx_vm *vm, uint32_t leaf, uint32_t subleaf, uint32_t *eax,
-                       uint32_t *ebx, uint32_t *ecx, uint32_t *edx);
+                                uint32_t *ebx, uint32_t *ecx, uint32_t *edx);
 
 #ifdef __cplusplus
 }

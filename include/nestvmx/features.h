@@ -35,6 +35,7 @@ typedef enum nvmx_cap_reg {
  * X-macro list of features: X(ID, "name", register, bit).
  * The single source for the feature enum, name lookup and policy.
  */
+/* clang-format off */
 #define NVMX_FEATURE_LIST(X)                                                        \
     /* IA32_VMX_BASIC */                                                            \
     X(INS_OUTS_INFO, "vmx-ins-outs", NVMX_CAP_BASIC, 54)                            \
@@ -170,13 +171,14 @@ typedef enum nvmx_cap_reg {
     X(INVVPID_SINGLE_NONGLOBAL, "vmx-invvpid-single-context-noglobals", NVMX_CAP_EPT_VPID, 43) \
     /* IA32_VMX_VMFUNC */                                                           \
     X(EPTP_SWITCHING, "vmx-eptp-switching", NVMX_CAP_VMFUNC, 0)
+/* clang-format on */
 
 /** @brief A named VMX feature. NVMX_FEATURE_NONE marks "always present" in tables. */
 typedef enum nvmx_feature {
 #define NVMX_FEATURE_ENUM(id, name, reg, bit) NVMX_FEATURE_##id,
     NVMX_FEATURE_LIST(NVMX_FEATURE_ENUM)
 #undef NVMX_FEATURE_ENUM
-    NVMX_FEATURE_COUNT,
+        NVMX_FEATURE_COUNT,
     NVMX_FEATURE_NONE = NVMX_FEATURE_COUNT
 } nvmx_feature;
 

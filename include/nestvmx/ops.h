@@ -93,8 +93,8 @@ typedef struct nvmx_exception {
 
 /** @brief What EPT01 maps one L1 guest-physical address to (for EPT02 building). */
 typedef struct nvmx_ept01_mapping {
-    uint64_t host_phys;  /**< host-physical address of the byte that was looked up */
-    uint64_t page_size;  /**< size of the host mapping that contains it: 4 KiB, 2 MiB or 1 GiB */
+    uint64_t host_phys; /**< host-physical address of the byte that was looked up */
+    uint64_t page_size; /**< size of the host mapping that contains it: 4 KiB, 2 MiB or 1 GiB */
     bool read, write, execute;
     uint8_t memory_type; /**< EPT memory type (0 UC, 6 WB, ...) */
 } nvmx_ept01_mapping;
@@ -139,8 +139,8 @@ typedef struct nvmx_host_ops {
      * @return NVMX_OK with *gpa set; or NVMX_ERR_BAD_L1_ADDRESS with *fault set to the
      *         exception the access raises (normally #PF with its error code and CR2).
      */
-    nvmx_status (*translate)(void *vcpu_ctx, uint64_t linear, nvmx_access access,
-                             uint64_t *gpa, nvmx_exception *fault);
+    nvmx_status (*translate)(void *vcpu_ctx, uint64_t linear, nvmx_access access, uint64_t *gpa,
+                             nvmx_exception *fault);
 
     /** Required. Read a register of the running guest. */
     uint64_t (*reg_get)(void *vcpu_ctx, nvmx_reg reg);

@@ -16,18 +16,20 @@ extern "C" {
 #endif
 
 /** X-macro list of statuses: name, message. One source for the enum and nvmx_status_str(). */
-#define NVMX_STATUS_LIST(X)                                                                      \
-    X(OK, "success")                                                                             \
-    X(ERR_INVALID_ARGUMENT, "invalid argument: a NULL pointer, a bad size or a value out of range") \
-    X(ERR_NO_MEMORY, "the embedder's allocation op returned no memory")                         \
-    X(ERR_UNSUPPORTED, "not supported by this build or by the capabilities exposed to L1")      \
-    X(ERR_UNKNOWN_FEATURE, "policy names a VMX feature the library does not know")              \
-    X(ERR_INCOMPATIBLE_CAPS, "capabilities are inconsistent or exceed what host and library provide") \
-    X(ERR_HOST, "an embedder op reported a failure")                                             \
-    X(ERR_BAD_L1_ADDRESS, "the L1 guest-physical address is not backed by guest memory")        \
-    X(ERR_DECODE, "the instruction bytes are not a VMX instruction the library can decode")     \
-    X(ERR_STATE, "the call is not valid in the vCPU's current state")                            \
-    X(ERR_BUFFER_TOO_SMALL, "the buffer is too small; the needed size was returned")             \
+#define NVMX_STATUS_LIST(X)                                                                        \
+    X(OK, "success")                                                                               \
+    X(ERR_INVALID_ARGUMENT,                                                                        \
+      "invalid argument: a NULL pointer, a bad size or a value out of range")                      \
+    X(ERR_NO_MEMORY, "the embedder's allocation op returned no memory")                            \
+    X(ERR_UNSUPPORTED, "not supported by this build or by the capabilities exposed to L1")         \
+    X(ERR_UNKNOWN_FEATURE, "policy names a VMX feature the library does not know")                 \
+    X(ERR_INCOMPATIBLE_CAPS,                                                                       \
+      "capabilities are inconsistent or exceed what host and library provide")                     \
+    X(ERR_HOST, "an embedder op reported a failure")                                               \
+    X(ERR_BAD_L1_ADDRESS, "the L1 guest-physical address is not backed by guest memory")           \
+    X(ERR_DECODE, "the instruction bytes are not a VMX instruction the library can decode")        \
+    X(ERR_STATE, "the call is not valid in the vCPU's current state")                              \
+    X(ERR_BUFFER_TOO_SMALL, "the buffer is too small; the needed size was returned")               \
     X(ERR_NOT_IMPLEMENTED, "this VMX operation is not implemented yet in this library version")
 
 /** @brief Result of a library call. */
@@ -35,7 +37,7 @@ typedef enum nvmx_status {
 #define NVMX_STATUS_ENUM(name, msg) NVMX_##name,
     NVMX_STATUS_LIST(NVMX_STATUS_ENUM)
 #undef NVMX_STATUS_ENUM
-    NVMX_STATUS_COUNT /**< number of statuses, not a status */
+        NVMX_STATUS_COUNT /**< number of statuses, not a status */
 } nvmx_status;
 
 /**

@@ -16,8 +16,7 @@
 /** Patch version: fixes only. */
 #define NVMX_VERSION_PATCH 0
 /** The version as one number, (major << 16) | (minor << 8) | patch. */
-#define NVMX_VERSION \
-    ((NVMX_VERSION_MAJOR << 16) | (NVMX_VERSION_MINOR << 8) | NVMX_VERSION_PATCH)
+#define NVMX_VERSION ((NVMX_VERSION_MAJOR << 16) | (NVMX_VERSION_MINOR << 8) | NVMX_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {

@@ -53,7 +53,8 @@ typedef struct nvmx_vm_config {
     uint8_t phys_addr_width;
     /** vmcs12s cached per vCPU, 1 to NVMX_MAX_CACHED_VMCS_LIMIT. Default 64. */
     uint32_t max_cached_vmcs;
-    /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5). */
+    /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5).
+     */
     uint64_t feature_control;
 } nvmx_vm_config;
 
@@ -72,7 +73,7 @@ NVMX_API void nvmx_vm_config_init(nvmx_vm_config *config);
  *         On failure nothing is allocated and the reason is logged through the log op.
  */
 NVMX_API nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *ops,
-                           void *host_ctx, nvmx_vm **out);
+                                    void *host_ctx, nvmx_vm **out);
 
 /** @brief Destroy a VM. All its vCPUs must have been destroyed. NULL is ignored. */
 NVMX_API void nvmx_vm_destroy(nvmx_vm *vm);

@@ -292,7 +292,7 @@ typedef enum nvmx_field_type {
 /** Index of an encoding (bits 9:1), the value IA32_VMX_VMCS_ENUM reports the maximum of. */
 #define NVMX_FIELD_INDEX(enc) (((enc) >> 1) & 0x1FFu)
 /** Access type (bit 0): 1 selects the high 32 bits of a 64-bit field. */
-#define NVMX_FIELD_HIGH_ACCESS(enc) ((enc) & 1u)
+#define NVMX_FIELD_HIGH_ACCESS(enc) ((enc)&1u)
 /** Bits that are reserved in an encoding (63:15 and 12): set means "no such field". */
 #define NVMX_FIELD_RESERVED_MASK (~(uint64_t)0x6FFF)
 

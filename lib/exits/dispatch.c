@@ -10,12 +10,18 @@ typedef vmx_outcome (*vmx_handler)(vmx_exec *);
 
 /* Handlers by exit reason: the table is the list of instructions the library owns. */
 static const vmx_handler handlers[] = {
-    [NVMX_EXIT_VMCALL] = handle_vmcall,     [NVMX_EXIT_VMCLEAR] = handle_vmclear,
-    [NVMX_EXIT_VMLAUNCH] = handle_vmlaunch_vmresume, [NVMX_EXIT_VMPTRLD] = handle_vmptrld,
-    [NVMX_EXIT_VMPTRST] = handle_vmptrst,   [NVMX_EXIT_VMREAD] = handle_vmread,
-    [NVMX_EXIT_VMRESUME] = handle_vmlaunch_vmresume, [NVMX_EXIT_VMWRITE] = handle_vmwrite,
-    [NVMX_EXIT_VMXOFF] = handle_vmxoff,     [NVMX_EXIT_VMXON] = handle_vmxon,
-    [NVMX_EXIT_INVEPT] = handle_invept,     [NVMX_EXIT_INVVPID] = handle_invvpid,
+    [NVMX_EXIT_VMCALL] = handle_vmcall,
+    [NVMX_EXIT_VMCLEAR] = handle_vmclear,
+    [NVMX_EXIT_VMLAUNCH] = handle_vmlaunch_vmresume,
+    [NVMX_EXIT_VMPTRLD] = handle_vmptrld,
+    [NVMX_EXIT_VMPTRST] = handle_vmptrst,
+    [NVMX_EXIT_VMREAD] = handle_vmread,
+    [NVMX_EXIT_VMRESUME] = handle_vmlaunch_vmresume,
+    [NVMX_EXIT_VMWRITE] = handle_vmwrite,
+    [NVMX_EXIT_VMXOFF] = handle_vmxoff,
+    [NVMX_EXIT_VMXON] = handle_vmxon,
+    [NVMX_EXIT_INVEPT] = handle_invept,
+    [NVMX_EXIT_INVVPID] = handle_invvpid,
     [NVMX_EXIT_VMFUNC] = handle_vmfunc,
 };
 
@@ -35,8 +41,8 @@ static void next_init(nvmx_next *next, nvmx_run run)
 static nvmx_status instruction_of(const nvmx_exit *exit, cpu_mode mode, vmx_instruction *insn)
 {
     if (exit->reason != NVMX_EXIT_UNDECODED)
-        return vmx_instruction_from_info(exit->reason, exit->qualification,
-                                         exit->instruction_info, exit->instruction_length, insn);
+        return vmx_instruction_from_info(exit->reason, exit->qualification, exit->instruction_info,
+                                         exit->instruction_length, insn);
     if (exit->bytes_length == 0 || exit->bytes_length > NVMX_MAX_INSTRUCTION_LENGTH)
         return NVMX_ERR_INVALID_ARGUMENT;
     return vmx_instruction_decode(exit->bytes, exit->bytes_length, mode, insn);
@@ -53,8 +59,8 @@ static vmx_outcome execute(vmx_exec *x)
 
 static nvmx_status not_implemented(nvmx_vcpu *vcpu, uint32_t reason)
 {
-    vm_log_hex(vcpu->vm, NVMX_LOG_ERROR,
-               "not implemented in this libnestvmx version; exit reason", reason);
+    vm_log_hex(vcpu->vm, NVMX_LOG_ERROR, "not implemented in this libnestvmx version; exit reason",
+               reason);
     return NVMX_ERR_NOT_IMPLEMENTED;
 }
 
@@ -119,7 +125,8 @@ nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
         return NVMX_ERR_INVALID_ARGUMENT;
     next_init(next, NVMX_RUN_L1);
     if (vcpu->guest_mode) {
-        vm_log(vcpu->vm, NVMX_LOG_ERROR, "nvmx_on_l1_exit called while L2 runs: use nvmx_on_l2_exit");
+        vm_log(vcpu->vm, NVMX_LOG_ERROR,
+               "nvmx_on_l1_exit called while L2 runs: use nvmx_on_l2_exit");
         return NVMX_ERR_STATE;
     }
     if (exit->reason == NVMX_EXIT_RDMSR || exit->reason == NVMX_EXIT_WRMSR)
@@ -164,7 +171,8 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
         return NVMX_ERR_INVALID_ARGUMENT;
     next_init(next, NVMX_RUN_L2);
     if (!vcpu->guest_mode) {
-        vm_log(vcpu->vm, NVMX_LOG_ERROR, "nvmx_on_l2_exit called while L1 runs: use nvmx_on_l1_exit");
+        vm_log(vcpu->vm, NVMX_LOG_ERROR,
+               "nvmx_on_l2_exit called while L1 runs: use nvmx_on_l1_exit");
         return NVMX_ERR_STATE;
     }
     if (!is_vmx_instruction(exit->reason))

@@ -66,10 +66,17 @@ bool vmx_instruction_form(uint32_t exit_reason, vmx_operand_form *form)
 static bool address_size_from_info(uint32_t info, uint8_t *bytes)
 {
     switch ((info >> INFO_ADDR_SIZE_SHIFT) & INFO_ADDR_SIZE_MASK) {
-    case 0: *bytes = 2; return true;
-    case 1: *bytes = 4; return true;
-    case 2: *bytes = 8; return true;
-    default: return false;
+    case 0:
+        *bytes = 2;
+        return true;
+    case 1:
+        *bytes = 4;
+        return true;
+    case 2:
+        *bytes = 8;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -77,8 +84,7 @@ static bool address_size_from_info(uint32_t info, uint8_t *bytes)
  * size are undefined (SDM 28.2.1) but harmless, as the effective address is truncated to the
  * address size; keeping them makes to_info(from_info(x)) reproduce x exactly. Fields the SDM
  * leaves undefined (scale and index without an index, base without a base) are left 0. */
-static nvmx_status memory_from_info(uint32_t info, uint64_t qualification,
-                                    vmx_memory_operand *mem)
+static nvmx_status memory_from_info(uint32_t info, uint64_t qualification, vmx_memory_operand *mem)
 {
     uint32_t segment = (info >> INFO_SEGMENT_SHIFT) & INFO_SEGMENT_MASK;
     if (segment > NVMX_SEG_GS || !address_size_from_info(info, &mem->address_size))
@@ -182,8 +188,8 @@ static void memory_to_info(const vmx_memory_operand *mem, uint64_t rip, uint32_t
 
 /* Undefined bits are written as 0: the SDM lets hardware store anything there, and 0 is the
  * one value that cannot make L1 depend on a bit that carries no meaning. */
-void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip,
-                             uint32_t *instruction_info, uint64_t *qualification)
+void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip, uint32_t *instruction_info,
+                             uint64_t *qualification)
 {
     vmx_operand_form form;
     *instruction_info = 0;
@@ -191,8 +197,8 @@ void vmx_instruction_to_info(const vmx_instruction *insn, uint64_t rip,
     if (!vmx_instruction_form(insn->exit_reason, &form) || form == VMX_FORM_NONE)
         return;
     if (form == VMX_FORM_RM_AND_REG && insn->rm_is_register)
-        *instruction_info = INFO_REGISTER_FORM |
-                            ((uint32_t)(insn->rm_register & INFO_GPR_MASK) << INFO_REG1_SHIFT);
+        *instruction_info =
+            INFO_REGISTER_FORM | ((uint32_t)(insn->rm_register & INFO_GPR_MASK) << INFO_REG1_SHIFT);
     else
         memory_to_info(&insn->memory, rip, instruction_info, qualification);
     if (form != VMX_FORM_MEMORY)

@@ -44,8 +44,8 @@ static uint64_t address_size_mask(uint8_t bytes)
 /* Values no instruction encoding produces; they come only from a buggy embedder. */
 static bool operand_valid(const vmx_memory_operand *op)
 {
-    return op->segment <= NVMX_SEG_GS && op->base <= NVMX_REG_R15 &&
-           op->index <= NVMX_REG_R15 && op->scale_log2 <= 3 &&
+    return op->segment <= NVMX_SEG_GS && op->base <= NVMX_REG_R15 && op->index <= NVMX_REG_R15 &&
+           op->scale_log2 <= 3 &&
            (op->address_size == 2 || op->address_size == 4 || op->address_size == 8);
 }
 
@@ -112,8 +112,8 @@ static bool within_limit(const nvmx_segment *seg, uint64_t ea, size_t size)
 {
     uint32_t type = seg->access_rights & NVMX_AR_TYPE_MASK;
     uint64_t last = ea + size - 1;
-    bool expand_down = (seg->access_rights & NVMX_AR_S) && !(type & TYPE_CODE) &&
-                       (type & TYPE_EXPAND_DOWN);
+    bool expand_down =
+        (seg->access_rights & NVMX_AR_S) && !(type & TYPE_CODE) && (type & TYPE_EXPAND_DOWN);
     if (!expand_down)
         return last <= seg->limit;
     uint64_t upper = (seg->access_rights & NVMX_AR_DB) ? LINEAR_32_MASK : 0xFFFFull;
@@ -142,9 +142,8 @@ static nvmx_status linear_segmented(nvmx_vcpu *vcpu, const vmx_memory_operand *o
     return NVMX_OK;
 }
 
-nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand,
-                                   size_t size, nvmx_access access, uint64_t *linear,
-                                   nvmx_exception *fault)
+nvmx_status operand_linear_address(nvmx_vcpu *vcpu, const vmx_memory_operand *operand, size_t size,
+                                   nvmx_access access, uint64_t *linear, nvmx_exception *fault)
 {
     if (!operand_valid(operand) || size == 0 || size > GUEST_LINEAR_MAX_LEN)
         return NVMX_ERR_INVALID_ARGUMENT;
@@ -186,9 +185,8 @@ static nvmx_status translate_page(nvmx_vcpu *vcpu, uint64_t linear, nvmx_access 
  * leaves memory (and device state) as it was, as the CPU does for a faulting instruction.
  * Linear addresses wrap at 4 GiB outside 64-bit mode (32-bit linear addresses, compatibility
  * mode included: SDM Vol. 1 3.3.7), at 2^64 in it. */
-static nvmx_status translate_spans(nvmx_vcpu *vcpu, uint64_t linear, size_t len,
-                                   nvmx_access access, page_span spans[MAX_SPANS],
-                                   size_t *count, nvmx_exception *fault)
+static nvmx_status translate_spans(nvmx_vcpu *vcpu, uint64_t linear, size_t len, nvmx_access access,
+                                   page_span spans[MAX_SPANS], size_t *count, nvmx_exception *fault)
 {
     uint64_t wrap = cpu_mode_of(vcpu) == CPU_MODE_LONG64 ? UINT64_MAX : LINEAR_32_MASK;
     size_t done = 0, n = 0;
@@ -216,8 +214,7 @@ nvmx_status guest_linear_read(nvmx_vcpu *vcpu, uint64_t linear, void *buf, size_
     size_t count = 0;
     if ((!buf && len) || len > GUEST_LINEAR_MAX_LEN)
         return NVMX_ERR_INVALID_ARGUMENT;
-    nvmx_status status = translate_spans(vcpu, linear, len, NVMX_ACCESS_READ, spans, &count,
-                                         fault);
+    nvmx_status status = translate_spans(vcpu, linear, len, NVMX_ACCESS_READ, spans, &count, fault);
     for (size_t i = 0; status == NVMX_OK && i < count; i++) {
         uint8_t *dst = (uint8_t *)buf + spans[i].offset;
         status = vcpu->vm->ops.l1_read(vcpu->vm->host_ctx, spans[i].gpa, dst, spans[i].len);
@@ -239,8 +236,8 @@ nvmx_status guest_linear_write(nvmx_vcpu *vcpu, uint64_t linear, const void *buf
     size_t count = 0;
     if ((!buf && len) || len > GUEST_LINEAR_MAX_LEN)
         return NVMX_ERR_INVALID_ARGUMENT;
-    nvmx_status status = translate_spans(vcpu, linear, len, NVMX_ACCESS_WRITE, spans, &count,
-                                         fault);
+    nvmx_status status =
+        translate_spans(vcpu, linear, len, NVMX_ACCESS_WRITE, spans, &count, fault);
     for (size_t i = 0; status == NVMX_OK && i < count; i++) {
         const uint8_t *src = (const uint8_t *)buf + spans[i].offset;
         status = vcpu->vm->ops.l1_write(vcpu->vm->host_ctx, spans[i].gpa, src, spans[i].len);
@@ -270,8 +267,8 @@ static void store_le(uint8_t *bytes, size_t size, uint64_t value)
         bytes[i] = (uint8_t)value;
 }
 
-nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
-                         uint64_t *value, nvmx_exception *fault)
+nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size, uint64_t *value,
+                         nvmx_exception *fault)
 {
     if ((size != 4 && size != 8) || (insn->rm_is_register && insn->rm_register > NVMX_REG_R15))
         return NVMX_ERR_INVALID_ARGUMENT;
@@ -282,8 +279,8 @@ nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t si
     }
     uint64_t linear;
     uint8_t bytes[8];
-    nvmx_status status = operand_linear_address(vcpu, &insn->memory, size, NVMX_ACCESS_READ,
-                                                &linear, fault);
+    nvmx_status status =
+        operand_linear_address(vcpu, &insn->memory, size, NVMX_ACCESS_READ, &linear, fault);
     if (status == NVMX_OK)
         status = guest_linear_read(vcpu, linear, bytes, size, fault);
     if (status == NVMX_OK)
@@ -294,8 +291,8 @@ nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t si
 /* A 32-bit register destination is zero-extended to 64 bits: architectural in 64-bit mode
  * (SDM Vol. 1 3.4.1.1); outside it the upper half is undefined (same section), and zero is
  * the value 64-bit mode would see. */
-nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size,
-                          uint64_t value, nvmx_exception *fault)
+nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size, uint64_t value,
+                          nvmx_exception *fault)
 {
     if ((size != 4 && size != 8) || (insn->rm_is_register && insn->rm_register > NVMX_REG_R15))
         return NVMX_ERR_INVALID_ARGUMENT;
@@ -307,8 +304,8 @@ nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t s
     uint64_t linear;
     uint8_t bytes[8];
     store_le(bytes, size, value);
-    nvmx_status status = operand_linear_address(vcpu, &insn->memory, size, NVMX_ACCESS_WRITE,
-                                                &linear, fault);
+    nvmx_status status =
+        operand_linear_address(vcpu, &insn->memory, size, NVMX_ACCESS_WRITE, &linear, fault);
     if (status == NVMX_OK)
         status = guest_linear_write(vcpu, linear, bytes, size, fault);
     return status;

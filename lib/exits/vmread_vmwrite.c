@@ -61,7 +61,8 @@ static vmcs12_cached *target_vmcs(vmx_exec *x, vmx_outcome *outcome)
     }
     vmcs12_cached *shadow = vmcs12_cache_find(vcpu->vm, &vcpu->cache, link);
     if (!shadow) {
-        nvmx_status status = vmcs12_cache_load(vcpu->vm, &vcpu->cache, link, vcpu->current, &shadow);
+        nvmx_status status =
+            vmcs12_cache_load(vcpu->vm, &vcpu->cache, link, vcpu->current, &shadow);
         if (status != NVMX_OK) {
             x->host_error = status;
             *outcome = VMX_HOST_ERROR;

@@ -67,7 +67,8 @@ static vmx_outcome vmxon_enter(vmx_exec *x)
 {
     nvmx_vcpu *vcpu = x->vcpu;
     uint64_t fc = vcpu->feature_control;
-    if (cpu_cpl(vcpu) > 0 || !cr_fixed_bits_ok(vcpu->vm, reg(x, NVMX_REG_CR0), reg(x, NVMX_REG_CR4)) ||
+    if (cpu_cpl(vcpu) > 0 ||
+        !cr_fixed_bits_ok(vcpu->vm, reg(x, NVMX_REG_CR0), reg(x, NVMX_REG_CR4)) ||
         !(fc & NVMX_FEATURE_CONTROL_LOCK) || !(fc & NVMX_FEATURE_CONTROL_VMX_OUTSIDE_SMX))
         return vmx_raise_gp0(x);
     uint64_t address;
@@ -153,7 +154,8 @@ static bool vmptrld_revision_ok(const nvmx_vm *vm, uint32_t revision)
 {
     if ((revision & ~VMCS12_SHADOW_INDICATOR) != NVMX_VMCS_REVISION_ID)
         return false;
-    return !(revision & VMCS12_SHADOW_INDICATOR) || nvmx_vm_has_feature(vm, NVMX_FEATURE_SHADOW_VMCS);
+    return !(revision & VMCS12_SHADOW_INDICATOR) ||
+           nvmx_vm_has_feature(vm, NVMX_FEATURE_SHADOW_VMCS);
 }
 
 vmx_outcome handle_vmptrld(vmx_exec *x)
@@ -170,7 +172,8 @@ vmx_outcome handle_vmptrld(vmx_exec *x)
     vmcs12_cached *entry = vmcs12_cache_find(vcpu->vm, &vcpu->cache, address);
     bool loaded = false;
     if (!entry) {
-        nvmx_status status = vmcs12_cache_load(vcpu->vm, &vcpu->cache, address, vcpu->current, &entry);
+        nvmx_status status =
+            vmcs12_cache_load(vcpu->vm, &vcpu->cache, address, vcpu->current, &entry);
         if (status != NVMX_OK) {
             x->host_error = status;
             return VMX_HOST_ERROR;

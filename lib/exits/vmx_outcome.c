@@ -20,8 +20,8 @@ static uint64_t rip_mask(cpu_mode mode)
 /* The instruction retires: RIP moves past it, RF clears (SDM Vol. 3A 18.3.1.1) and a set TF
  * asks for the single-step trap (SDM Vol. 3A 18.3.1.4), which the embedder delivers.
  * `clear` and `set` are the RFLAGS bits the instruction itself reports through. */
-static void retire(nvmx_vcpu *vcpu, cpu_mode mode, uint8_t length, nvmx_next *next,
-                   uint64_t clear, uint64_t set)
+static void retire(nvmx_vcpu *vcpu, cpu_mode mode, uint8_t length, nvmx_next *next, uint64_t clear,
+                   uint64_t set)
 {
     const nvmx_host_ops *ops = &vcpu->vm->ops;
     uint64_t rflags = ops->reg_get(vcpu->ctx, NVMX_REG_RFLAGS);
@@ -104,8 +104,8 @@ bool vmx_ud_outside_vmx(const vmx_exec *x)
     if (!x->vcpu->vmx_operation)
         return true;
     switch (x->mode) {
-    case CPU_MODE_REAL:   /* CR0.PE = 0 */
-    case CPU_MODE_V8086:  /* RFLAGS.VM = 1 */
+    case CPU_MODE_REAL:  /* CR0.PE = 0 */
+    case CPU_MODE_V8086: /* RFLAGS.VM = 1 */
     case CPU_MODE_COMPAT16:
     case CPU_MODE_COMPAT32: /* IA32_EFER.LMA = 1 and CS.L = 0 */
         return true;

@@ -6,9 +6,11 @@
 #include "vmcs12.h"
 
 const vmcs_field_info vmcs_field_table[VMCS12_FIELD_COUNT] = {
-#define FIELD_INFO(name_, enc, feature_) \
-    [VMCS12_ORD_##name_] = {.encoding = (enc), .ordinal = VMCS12_ORD_##name_, \
-                            .feature = NVMX_FEATURE_##feature_, .name = #name_},
+#define FIELD_INFO(name_, enc, feature_)                                                           \
+    [VMCS12_ORD_##name_] = {.encoding = (enc),                                                     \
+                            .ordinal = VMCS12_ORD_##name_,                                         \
+                            .feature = NVMX_FEATURE_##feature_,                                    \
+                            .name = #name_},
     NVMX_VMCS_FIELD_LIST(FIELD_INFO)
 #undef FIELD_INFO
 };
@@ -18,7 +20,8 @@ const vmcs_field_info vmcs_field_table[VMCS12_FIELD_COUNT] = {
  * type (bit 0) is not part of the key: the high alias finds its 64-bit field and is checked
  * by the caller.
  */
-#define FIELD_KEY(enc) ((((enc) >> 1) & 0x1FFu) | ((((enc) >> 10) & 3u) << 9) | ((((enc) >> 13) & 3u) << 11))
+#define FIELD_KEY(enc)                                                                             \
+    ((((enc) >> 1) & 0x1FFu) | ((((enc) >> 10) & 3u) << 9) | ((((enc) >> 13) & 3u) << 11))
 #define FIELD_KEY_COUNT (1u << 13)
 
 _Static_assert(VMCS12_FIELD_COUNT < 0xFFFF, "field ordinals must fit the lookup table");

@@ -45,7 +45,7 @@ enum vmcs12_ordinal {
 #define VMCS12_ORD_ENUM(name, enc, feature) VMCS12_ORD_##name,
     NVMX_VMCS_FIELD_LIST(VMCS12_ORD_ENUM)
 #undef VMCS12_ORD_ENUM
-    VMCS12_FIELD_COUNT
+        VMCS12_FIELD_COUNT
 };
 
 #define VMCS12_FIELD_WORDS ((VMCS12_FIELD_COUNT + 63) / 64)
@@ -95,18 +95,18 @@ static inline uint64_t vmcs12_get(const vmcs12 *v, unsigned ordinal)
 struct nvmx_vm;
 
 typedef struct vmcs12_cached {
-    uint64_t gpa;       /* the VMCS region's L1 guest-physical address */
-    uint32_t revision;  /* as read from / to be written to offset 0 */
-    uint32_t abort;     /* VMX-abort indicator */
-    uint8_t launch_state; /* vmcs12_launch_state (SDM 25.1) */
+    uint64_t gpa;               /* the VMCS region's L1 guest-physical address */
+    uint32_t revision;          /* as read from / to be written to offset 0 */
+    uint32_t abort;             /* VMX-abort indicator */
+    uint8_t launch_state;       /* vmcs12_launch_state (SDM 25.1) */
     uint32_t launch_generation; /* cache generation when launched */
-    bool memory_stale;  /* L1's copy of the region differs from this one */
-    uint64_t last_use;  /* for least-recently-used write-back */
+    bool memory_stale;          /* L1's copy of the region differs from this one */
+    uint64_t last_use;          /* for least-recently-used write-back */
     vmcs12 data;
 } vmcs12_cached;
 
 typedef struct vmcs12_cache {
-    void *index;       /* hash index by gpa (uthash, allocated through the ops) */
+    void *index; /* hash index by gpa (uthash, allocated through the ops) */
     uint32_t count;
     uint64_t clock;
     uint32_t generation; /* VMXOFFs so far on this vCPU */

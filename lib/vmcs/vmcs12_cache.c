@@ -90,7 +90,8 @@ static void region_read(nvmx_vm *vm, const vmcs12_cache *cache, uint64_t gpa, vm
 static cache_node *least_recently_used(vmcs12_cache *cache, const vmcs12_cached *keep)
 {
     cache_node *head = cache->index, *node, *tmp, *oldest = NULL;
-    HASH_ITER(hh, head, node, tmp) {
+    HASH_ITER(hh, head, node, tmp)
+    {
         if (&node->entry != keep && (!oldest || node->entry.last_use < oldest->entry.last_use))
             oldest = node;
     }
@@ -162,7 +163,8 @@ void vmcs12_cache_evict(nvmx_vm *vm, vmcs12_cache *cache, vmcs12_cached *entry)
 void vmcs12_cache_flush(nvmx_vm *vm, vmcs12_cache *cache)
 {
     cache_node *head = cache->index, *node, *tmp;
-    HASH_ITER(hh, head, node, tmp) {
+    HASH_ITER(hh, head, node, tmp)
+    {
         vmcs12_cache_evict(vm, cache, &node->entry);
     }
 }

@@ -68,7 +68,8 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
     for (int i = 0; i < h->fault_page_count; i++) {
         if ((linear & PAGE_MASK) == h->fault_pages[i]) {
             /* #PF, not-present, supervisor; bit 1 = write (SDM Vol. 3A 4.7). */
-            *fault = (nvmx_exception){.vector = 14, .has_error_code = true,
+            *fault = (nvmx_exception){.vector = 14,
+                                      .has_error_code = true,
                                       .error_code = access == NVMX_ACCESS_WRITE ? 2u : 0u,
                                       .cr2 = linear};
             return NVMX_ERR_BAD_L1_ADDRESS;
@@ -136,20 +137,25 @@ const nvmx_host_ops *fake_host_ops(void)
     return &fake_ops;
 }
 
-/* Access rights: present, S=1, type 0xB (code, execute/read, accessed) or 0x3 (data, r/w, accessed). */
+/* Access rights: present, S=1, type 0xB (code, execute/read, accessed) or 0x3 (data, r/w,
+ * accessed). */
 #define AR_CODE 0x9Bu
 #define AR_DATA 0x93u
 
 static void flat_segments(fake_host *h, uint32_t code_extra)
 {
     for (int s = 0; s < NVMX_SEG_COUNT; s++)
-        h->segs[s] = (nvmx_segment){.selector = 0x10, .base = 0, .limit = 0xFFFFFFFFu,
+        h->segs[s] = (nvmx_segment){.selector = 0x10,
+                                    .base = 0,
+                                    .limit = 0xFFFFFFFFu,
                                     .access_rights = AR_DATA | (1u << 14) | (1u << 15)};
-    h->segs[NVMX_SEG_CS] = (nvmx_segment){.selector = 0x08, .base = 0, .limit = 0xFFFFFFFFu,
+    h->segs[NVMX_SEG_CS] = (nvmx_segment){.selector = 0x08,
+                                          .base = 0,
+                                          .limit = 0xFFFFFFFFu,
                                           .access_rights = AR_CODE | (1u << 15) | code_extra};
     h->segs[NVMX_SEG_LDTR].access_rights = 1u << 16; /* unusable */
-    h->segs[NVMX_SEG_TR] = (nvmx_segment){.selector = 0x18, .base = 0, .limit = 0x67,
-                                          .access_rights = 0x8Bu};
+    h->segs[NVMX_SEG_TR] =
+        (nvmx_segment){.selector = 0x18, .base = 0, .limit = 0x67, .access_rights = 0x8Bu};
 }
 
 void fake_host_set_mode_long64(fake_host *h)

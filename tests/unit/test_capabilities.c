@@ -33,8 +33,8 @@ TestSuite(pinned_caps, .init = setup, .fini = teardown);
 
 static nvmx_vm_config config_default(void)
 {
-    return (nvmx_vm_config){.expose_vmx = true, .phys_addr_width = 46, .max_cached_vmcs = 64,
-                            .feature_control = 5};
+    return (nvmx_vm_config){
+        .expose_vmx = true, .phys_addr_width = 46, .max_cached_vmcs = 64, .feature_control = 5};
 }
 
 static uint32_t lo(uint64_t msr)
@@ -92,9 +92,9 @@ static bool log_has(const char *text)
 /* The control MSRs as (allowed-0 | allowed-1 << 32) values. */
 static void control_msrs(const nvmx_vmx_caps *c, uint64_t out[9])
 {
-    uint64_t all[9] = {c->pinbased,      c->procbased,      c->exit,      c->entry,
-                       c->procbased2,    c->true_pinbased, c->true_procbased, c->true_exit,
-                       c->true_entry};
+    uint64_t all[9] = {c->pinbased,       c->procbased,  c->exit,
+                       c->entry,          c->procbased2, c->true_pinbased,
+                       c->true_procbased, c->true_exit,  c->true_entry};
     memcpy(out, all, sizeof(all));
 }
 
@@ -309,9 +309,8 @@ Test(capabilities, host_without_true_ctls_gives_no_true_msrs)
     h.basic &= ~NVMX_CTL(TRUE_CTLS);
     cr_assert_eq(compute_on_host(&h), NVMX_OK);
     cr_assert_eq(vm.caps.basic & NVMX_CTL(TRUE_CTLS), 0);
-    cr_assert_eq(vm.caps.true_pinbased | vm.caps.true_procbased | vm.caps.true_exit |
-                     vm.caps.true_entry,
-                 0);
+    cr_assert_eq(
+        vm.caps.true_pinbased | vm.caps.true_procbased | vm.caps.true_exit | vm.caps.true_entry, 0);
 }
 
 /* Appendix A: bits the library does not know never reach L1, whatever the host reports. */
@@ -505,9 +504,12 @@ Test(capabilities, phys_addr_width_must_be_32_to_52)
     static const struct {
         uint8_t width;
         nvmx_status status;
-    } cases[] = {{0, NVMX_ERR_INVALID_ARGUMENT},  {31, NVMX_ERR_INVALID_ARGUMENT},
-                 {32, NVMX_OK},                    {52, NVMX_OK},
-                 {53, NVMX_ERR_INVALID_ARGUMENT}, {255, NVMX_ERR_INVALID_ARGUMENT}};
+    } cases[] = {{0, NVMX_ERR_INVALID_ARGUMENT},
+                 {31, NVMX_ERR_INVALID_ARGUMENT},
+                 {32, NVMX_OK},
+                 {52, NVMX_OK},
+                 {53, NVMX_ERR_INVALID_ARGUMENT},
+                 {255, NVMX_ERR_INVALID_ARGUMENT}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         nvmx_vm_config config = config_default();
         config.phys_addr_width = cases[i].width;
@@ -675,8 +677,8 @@ Test(dependencies, disabling_ept_hides_what_needs_ept)
     cr_assert_eq(c.ept_vpid_cap & 0xFFFFFFFFull, 0, "A.10 bits 31:0 describe EPT");
     cr_assert_eq(c.ept_vpid_cap >> 32, full.ept_vpid_cap >> 32, "INVVPID stays");
     cr_assert_eq(c.vmfunc & NVMX_CTL(EPTP_SWITCHING), 0);
-    cr_assert_eq(c.procbased3 & (NVMX_CTL(HLAT) | NVMX_CTL(EPT_PAGING_WRITE) |
-                                 NVMX_CTL(GUEST_PAGING_VERIFY)),
+    cr_assert_eq(c.procbased3 &
+                     (NVMX_CTL(HLAT) | NVMX_CTL(EPT_PAGING_WRITE) | NVMX_CTL(GUEST_PAGING_VERIFY)),
                  0);
     cr_assert(c.procbased3 & NVMX_CTL(LOADIWKEY_EXITING));
 }

@@ -111,7 +111,10 @@ Test(decode, vmwrite_register_form)
 /* SDM Vol. 3C 31.3: VMLAUNCH 0F 01 C2, VMRESUME C3, VMXOFF C4, VMCALL C1, VMFUNC D4. */
 Test(decode, operandless_instructions)
 {
-    static const struct { uint8_t modrm; uint32_t reason; } cases[] = {
+    static const struct {
+        uint8_t modrm;
+        uint32_t reason;
+    } cases[] = {
         {0xc2, NVMX_EXIT_VMLAUNCH}, {0xc3, NVMX_EXIT_VMRESUME}, {0xc4, NVMX_EXIT_VMXOFF},
         {0xc1, NVMX_EXIT_VMCALL},   {0xd4, NVMX_EXIT_VMFUNC},
     };
@@ -161,13 +164,15 @@ Test(decode, es_cs_ss_overrides_ignored_in_64bit_mode)
 /* SDM Vol. 1 3.7.4: outside 64-bit mode every segment override applies. */
 Test(decode, segment_overrides_in_32bit_mode)
 {
-    static const struct { uint8_t prefix, seg; } cases[] = {
+    static const struct {
+        uint8_t prefix, seg;
+    } cases[] = {
         {0x26, NVMX_SEG_ES}, {0x2e, NVMX_SEG_CS}, {0x36, NVMX_SEG_SS},
         {0x3e, NVMX_SEG_DS}, {0x64, NVMX_SEG_FS}, {0x65, NVMX_SEG_GS},
     };
     for (unsigned c = 0; c < NVMX_ARRAY_SIZE(cases); c++) {
-        vmx_instruction i = decode_ok(CPU_MODE_PROTECTED32,
-                                      BYTES(cases[c].prefix, 0x0f, 0xc7, 0x30));
+        vmx_instruction i =
+            decode_ok(CPU_MODE_PROTECTED32, BYTES(cases[c].prefix, 0x0f, 0xc7, 0x30));
         assert_memory(&i, cases[c].seg, NVMX_REG_RAX, -1, 0, 4, 0);
     }
 }
@@ -290,10 +295,12 @@ Test(decode, real_and_v8086_mode_not_vmx)
 /* Only the VMX instructions are the library's: anything else is NVMX_ERR_DECODE. */
 Test(decode, non_vmx_instructions_rejected)
 {
-    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x90)), NVMX_ERR_DECODE);           /* nop */
-    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0xa2)), NVMX_ERR_DECODE);     /* cpuid */
-    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0xc7, 0xf0)), NVMX_ERR_DECODE); /* rdrand */
-    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0x01, 0xd9)), NVMX_ERR_DECODE); /* vmmcall */
+    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x90)), NVMX_ERR_DECODE);       /* nop */
+    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0xa2)), NVMX_ERR_DECODE); /* cpuid */
+    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0xc7, 0xf0)),
+                 NVMX_ERR_DECODE); /* rdrand */
+    cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0x01, 0xd9)),
+                 NVMX_ERR_DECODE); /* vmmcall */
     cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0x0f, 0xc7, 0x0c, 0x24)),
                  NVMX_ERR_DECODE); /* cmpxchg8b [rsp] */
     cr_assert_eq(decode_status(CPU_MODE_LONG64, BYTES(0xf0, 0x0f, 0xc7, 0x30)),
@@ -364,8 +371,7 @@ static void assert_decode_matches_info(cpu_mode mode, const uint8_t *bytes, size
                                        uint32_t reason, uint32_t info, uint64_t qualification)
 {
     vmx_instruction decoded = decode_ok(mode, bytes, len), from_info;
-    cr_assert_eq(vmx_instruction_from_info(reason, qualification, info, decoded.length,
-                                           &from_info),
+    cr_assert_eq(vmx_instruction_from_info(reason, qualification, info, decoded.length, &from_info),
                  NVMX_OK);
     assert_same(&decoded, &from_info);
     /* and back: what hardware would have reported */
@@ -388,10 +394,9 @@ Test(decode, same_instruction_as_from_info)
     assert_decode_matches_info(CPU_MODE_LONG64, BYTES(0x0f, 0x78, 0xc8), NVMX_EXIT_VMREAD,
                                (0u << 3) | (1u << 10) | (1u << 28), 0);
     /* vmwrite r9, [rax + r9*8] */
-    assert_decode_matches_info(CPU_MODE_LONG64, BYTES(0x4e, 0x0f, 0x79, 0x0c, 0xc8),
-                               NVMX_EXIT_VMWRITE,
-                               3u | (2u << 7) | (3u << 15) | (9u << 18) | (0u << 23) | (9u << 28),
-                               0);
+    assert_decode_matches_info(
+        CPU_MODE_LONG64, BYTES(0x4e, 0x0f, 0x79, 0x0c, 0xc8), NVMX_EXIT_VMWRITE,
+        3u | (2u << 7) | (3u << 15) | (9u << 18) | (0u << 23) | (9u << 28), 0);
     /* invept rcx, [rax] */
     assert_decode_matches_info(CPU_MODE_LONG64, BYTES(0x66, 0x0f, 0x38, 0x80, 0x08),
                                NVMX_EXIT_INVEPT,
@@ -404,10 +409,9 @@ Test(decode, same_instruction_as_from_info)
     assert_decode_matches_info(CPU_MODE_LONG64, BYTES(0x0f, 0xc7, 0x70, 0xf8), NVMX_EXIT_VMPTRLD,
                                (2u << 7) | (3u << 15) | no_index, (uint64_t)-8);
     /* gs: vmxon [0x1000] (no base, no index) */
-    assert_decode_matches_info(CPU_MODE_LONG64,
-                               BYTES(0x65, 0xf3, 0x0f, 0xc7, 0x34, 0x25, 0x00, 0x10, 0x00, 0x00),
-                               NVMX_EXIT_VMXON, (2u << 7) | (5u << 15) | no_index | no_base,
-                               0x1000);
+    assert_decode_matches_info(
+        CPU_MODE_LONG64, BYTES(0x65, 0xf3, 0x0f, 0xc7, 0x34, 0x25, 0x00, 0x10, 0x00, 0x00),
+        NVMX_EXIT_VMXON, (2u << 7) | (5u << 15) | no_index | no_base, 0x1000);
     /* 16-bit vmclear [bx+si] */
     assert_decode_matches_info(CPU_MODE_PROTECTED16, BYTES(0x66, 0x0f, 0xc7, 0x30),
                                NVMX_EXIT_VMCLEAR, (0u << 7) | (3u << 15) | (6u << 18) | (3u << 23),
@@ -415,8 +419,7 @@ Test(decode, same_instruction_as_from_info)
     /* 32-bit es: vmptrst [ecx*4 + ebx - 4] */
     assert_decode_matches_info(CPU_MODE_PROTECTED32, BYTES(0x26, 0x0f, 0xc7, 0x7c, 0x8b, 0xfc),
                                NVMX_EXIT_VMPTRST,
-                               2u | (1u << 7) | (0u << 15) | (1u << 18) | (3u << 23),
-                               (uint64_t)-4);
+                               2u | (1u << 7) | (0u << 15) | (1u << 18) | (3u << 23), (uint64_t)-4);
     /* vmlaunch */
     assert_decode_matches_info(CPU_MODE_LONG64, BYTES(0x0f, 0x01, 0xc2), NVMX_EXIT_VMLAUNCH, 0, 0);
 }

@@ -22,10 +22,9 @@ static uint32_t reg2(unsigned reg)
 }
 
 static const uint32_t all_reasons[] = {
-    NVMX_EXIT_VMCALL,  NVMX_EXIT_VMCLEAR,  NVMX_EXIT_VMLAUNCH, NVMX_EXIT_VMPTRLD,
-    NVMX_EXIT_VMPTRST, NVMX_EXIT_VMREAD,   NVMX_EXIT_VMRESUME, NVMX_EXIT_VMWRITE,
-    NVMX_EXIT_VMXOFF,  NVMX_EXIT_VMXON,    NVMX_EXIT_INVEPT,   NVMX_EXIT_INVVPID,
-    NVMX_EXIT_VMFUNC,
+    NVMX_EXIT_VMCALL, NVMX_EXIT_VMCLEAR,  NVMX_EXIT_VMLAUNCH, NVMX_EXIT_VMPTRLD, NVMX_EXIT_VMPTRST,
+    NVMX_EXIT_VMREAD, NVMX_EXIT_VMRESUME, NVMX_EXIT_VMWRITE,  NVMX_EXIT_VMXOFF,  NVMX_EXIT_VMXON,
+    NVMX_EXIT_INVEPT, NVMX_EXIT_INVVPID,  NVMX_EXIT_VMFUNC,
 };
 
 /* SDM 28.2.5 (VMCLEAR/VMPTRLD/VMPTRST/VMXON table): scale 1:0, address size 9:7, segment 17:15,
@@ -58,8 +57,7 @@ Test(instruction_info, address_size_codes_0_1_2_are_2_4_8_bytes)
     for (unsigned code = 0; code < 3; code++) {
         vmx_instruction insn;
         cr_assert_eq(vmx_instruction_from_info(NVMX_EXIT_VMCLEAR, 0,
-                                               mem_info(code, NVMX_SEG_DS, 0, NO_REG, 0), 3,
-                                               &insn),
+                                               mem_info(code, NVMX_SEG_DS, 0, NO_REG, 0), 3, &insn),
                      NVMX_OK);
         cr_assert_eq(insn.memory.address_size, bytes[code]);
     }
@@ -72,9 +70,8 @@ Test(instruction_info, reserved_address_size_rejected)
     for (unsigned r = 0; r < NVMX_ARRAY_SIZE(reasons); r++) {
         for (unsigned code = 3; code < 8; code++) {
             vmx_instruction insn = {.exit_reason = 0xABCD};
-            cr_assert_eq(vmx_instruction_from_info(reasons[r], 0,
-                                                   mem_info(code, NVMX_SEG_DS, 0, NO_REG, 0),
-                                                   3, &insn),
+            cr_assert_eq(vmx_instruction_from_info(
+                             reasons[r], 0, mem_info(code, NVMX_SEG_DS, 0, NO_REG, 0), 3, &insn),
                          NVMX_ERR_INVALID_ARGUMENT);
             cr_assert_eq(insn.exit_reason, 0xABCD, "out untouched on error");
         }
@@ -87,8 +84,8 @@ Test(instruction_info, segment_above_gs_rejected)
     vmx_instruction insn;
     for (unsigned seg = 0; seg < 8; seg++) {
         nvmx_status expect = seg <= NVMX_SEG_GS ? NVMX_OK : NVMX_ERR_INVALID_ARGUMENT;
-        cr_assert_eq(vmx_instruction_from_info(NVMX_EXIT_VMPTRST, 0,
-                                               mem_info(1, seg, 0, NO_REG, 0), 3, &insn),
+        cr_assert_eq(vmx_instruction_from_info(NVMX_EXIT_VMPTRST, 0, mem_info(1, seg, 0, NO_REG, 0),
+                                               3, &insn),
                      expect, "segment %u", seg);
         if (expect == NVMX_OK)
             cr_assert_eq(insn.memory.segment, seg);
@@ -135,8 +132,8 @@ Test(instruction_info, displacement_is_sign_extended_qualification)
 Test(instruction_info, vmread_register_form_uses_reg1_and_ignores_memory_fields)
 {
     vmx_instruction insn;
-    uint32_t info = (NVMX_REG_R13 << 3) | (1u << 10) | reg2(NVMX_REG_RDX) |
-                    (7u << 7) | (7u << 15) | 3u; /* undefined bits, even reserved values */
+    uint32_t info = (NVMX_REG_R13 << 3) | (1u << 10) | reg2(NVMX_REG_RDX) | (7u << 7) | (7u << 15) |
+                    3u; /* undefined bits, even reserved values */
     cr_assert_eq(vmx_instruction_from_info(NVMX_EXIT_VMREAD, 0x1234, info, 4, &insn), NVMX_OK);
     cr_assert(insn.rm_is_register);
     cr_assert_eq(insn.rm_register, NVMX_REG_R13);
@@ -215,8 +212,8 @@ Test(instruction_info, every_vmx_reason_accepted_other_reasons_rejected)
     for (unsigned i = 0; i < NVMX_ARRAY_SIZE(all_reasons); i++)
         cr_assert_eq(vmx_instruction_from_info(all_reasons[i], 0, info, 3, &insn), NVMX_OK,
                      "reason %u", all_reasons[i]);
-    static const uint32_t others[] = {0, 17, 28, 31, 49, 51, 58, 60, 63, 0xFFFF, 1u << 31 | 21,
-                                      NVMX_EXIT_UNDECODED, UINT32_MAX};
+    static const uint32_t others[] = {
+        0, 17, 28, 31, 49, 51, 58, 60, 63, 0xFFFF, 1u << 31 | 21, NVMX_EXIT_UNDECODED, UINT32_MAX};
     for (unsigned i = 0; i < NVMX_ARRAY_SIZE(others); i++)
         cr_assert_eq(vmx_instruction_from_info(others[i], 0, info, 3, &insn),
                      NVMX_ERR_INVALID_ARGUMENT, "reason %u", others[i]);
@@ -318,10 +315,16 @@ Test(instruction_info, operandless_round_trip_as_zero)
  * 14:11, ...) are produced as 0, whatever stray values the instruction struct carries. */
 Test(instruction_info, to_info_writes_undefined_bits_as_zero)
 {
-    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMPTRLD, .length = 3, .reg = 9,
+    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMPTRLD,
+                            .length = 3,
+                            .reg = 9,
                             .rm_register = 7,
-                            .memory = {.segment = NVMX_SEG_DS, .has_base = true, .base = 0,
-                                       .index = 12, .scale_log2 = 3, .address_size = 8}};
+                            .memory = {.segment = NVMX_SEG_DS,
+                                       .has_base = true,
+                                       .base = 0,
+                                       .index = 12,
+                                       .scale_log2 = 3,
+                                       .address_size = 8}};
     uint32_t info;
     uint64_t qual;
     vmx_instruction_to_info(&insn, 0, &info, &qual);
@@ -332,8 +335,11 @@ Test(instruction_info, to_info_writes_undefined_bits_as_zero)
 /* SDM 28.2.1: for a register operand the qualification is 0. */
 Test(instruction_info, to_info_register_form_qualification_zero)
 {
-    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMREAD, .length = 3, .rm_is_register = true,
-                            .rm_register = 3, .reg = 1,
+    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMREAD,
+                            .length = 3,
+                            .rm_is_register = true,
+                            .rm_register = 3,
+                            .reg = 1,
                             .memory = {.displacement = 0x55, .address_size = 8}};
     uint32_t info;
     uint64_t qual;
@@ -347,9 +353,11 @@ Test(instruction_info, to_info_register_form_qualification_zero)
 Test(instruction_info, to_info_rip_relative_reports_absolute_qualification)
 {
     /* vmptrld [rip + 0x10], 7 bytes: displacement holds 0x10 + 7 (see vmx_memory_operand). */
-    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMPTRLD, .length = 7,
-                            .memory = {.segment = NVMX_SEG_DS, .address_size = 8,
-                                       .displacement = 0x17, .rip_relative = true}};
+    vmx_instruction insn = {
+        .exit_reason = NVMX_EXIT_VMPTRLD,
+        .length = 7,
+        .memory = {
+            .segment = NVMX_SEG_DS, .address_size = 8, .displacement = 0x17, .rip_relative = true}};
     uint32_t info;
     uint64_t qual;
     vmx_instruction_to_info(&insn, 0x7FFF00001000ull, &info, &qual);
@@ -361,9 +369,11 @@ Test(instruction_info, to_info_rip_relative_reports_absolute_qualification)
  * is a 32-bit address. */
 Test(instruction_info, to_info_rip_relative_32bit_address_wraps)
 {
-    vmx_instruction insn = {.exit_reason = NVMX_EXIT_VMCLEAR, .length = 9,
-                            .memory = {.segment = NVMX_SEG_DS, .address_size = 4,
-                                       .displacement = 0x19, .rip_relative = true}};
+    vmx_instruction insn = {
+        .exit_reason = NVMX_EXIT_VMCLEAR,
+        .length = 9,
+        .memory = {
+            .segment = NVMX_SEG_DS, .address_size = 4, .displacement = 0x19, .rip_relative = true}};
     uint32_t info;
     uint64_t qual;
     vmx_instruction_to_info(&insn, 0x1FFFFFFF0ull, &info, &qual);

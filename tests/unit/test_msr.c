@@ -203,17 +203,17 @@ Test(msr, feature_control_write_unlocked_stores_lock_and_vmx_outside_smx)
 /* SDM 24.7: VMX inside SMX (bit 1) is reserved here because SMX is never exposed: #GP. */
 Test(msr, feature_control_write_of_vmx_inside_smx_raises_gp)
 {
-    cr_assert_eq(vmx_msr_write(&vcpu, NVMX_MSR_IA32_FEATURE_CONTROL,
-                               NVMX_FEATURE_CONTROL_VMX_INSIDE_SMX),
-                 MSR_GP);
+    cr_assert_eq(
+        vmx_msr_write(&vcpu, NVMX_MSR_IA32_FEATURE_CONTROL, NVMX_FEATURE_CONTROL_VMX_INSIDE_SMX),
+        MSR_GP);
     cr_assert_eq(vcpu.feature_control, 0);
 }
 
 /* SDM Vol. 4 2.1: writing a reserved bit of IA32_FEATURE_CONTROL raises #GP. */
 Test(msr, feature_control_write_of_reserved_bits_raises_gp)
 {
-    const uint64_t reserved[] = {1ull << 3, 1ull << 8, 1ull << 15, 1ull << 18, 1ull << 20,
-                                 1ull << 63, 5ull | (1ull << 32)};
+    const uint64_t reserved[] = {1ull << 3,  1ull << 8,  1ull << 15,         1ull << 18,
+                                 1ull << 20, 1ull << 63, 5ull | (1ull << 32)};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
         cr_assert_eq(vmx_msr_write(&vcpu, NVMX_MSR_IA32_FEATURE_CONTROL, reserved[i]), MSR_GP,
                      "value %#llx", (unsigned long long)reserved[i]);
@@ -223,8 +223,8 @@ Test(msr, feature_control_write_of_reserved_bits_raises_gp)
 /* Only the VMX MSRs and IA32_FEATURE_CONTROL are the library's. */
 Test(msr, other_msrs_are_not_ours)
 {
-    const uint32_t others[] = {0x0, 0x10, 0x39, 0x3B, 0x47F, 0x494, 0x4FF, 0xC0000080u,
-                               0x80000480u, 0xFFFFFFFFu};
+    const uint32_t others[] = {0x0,   0x10,  0x39,        0x3B,        0x47F,
+                               0x494, 0x4FF, 0xC0000080u, 0x80000480u, 0xFFFFFFFFu};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         uint64_t value;
         cr_assert_eq(read_msr(others[i], &value), MSR_NOT_OURS, "MSR %#x", others[i]);

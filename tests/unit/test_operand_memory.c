@@ -28,10 +28,13 @@ static void env_init(env *e)
 static vmx_memory_operand mem(uint8_t segment, int base, int index, uint8_t scale_log2,
                               uint8_t address_size, int64_t displacement)
 {
-    return (vmx_memory_operand){.segment = segment, .has_base = base >= 0,
-                                .base = (uint8_t)(base >= 0 ? base : 0), .has_index = index >= 0,
+    return (vmx_memory_operand){.segment = segment,
+                                .has_base = base >= 0,
+                                .base = (uint8_t)(base >= 0 ? base : 0),
+                                .has_index = index >= 0,
                                 .index = (uint8_t)(index >= 0 ? index : 0),
-                                .scale_log2 = scale_log2, .address_size = address_size,
+                                .scale_log2 = scale_log2,
+                                .address_size = address_size,
                                 .displacement = displacement};
 }
 
@@ -60,16 +63,16 @@ static void assert_fault(env *e, vmx_memory_operand op, size_t size, nvmx_access
     cr_assert_eq(fault.error_code, 0);
 }
 
-#define DATA_RW 0x93u       /* present, S, data read/write accessed */
-#define DATA_RO 0x91u       /* present, S, data read-only accessed */
-#define DATA_DOWN_RW 0x97u  /* present, S, data expand-down read/write accessed */
-#define CODE_XO 0x99u       /* present, S, code execute-only accessed */
-#define CODE_XR 0x9Bu       /* present, S, code execute/read accessed */
+#define DATA_RW 0x93u      /* present, S, data read/write accessed */
+#define DATA_RO 0x91u      /* present, S, data read-only accessed */
+#define DATA_DOWN_RW 0x97u /* present, S, data expand-down read/write accessed */
+#define CODE_XO 0x99u      /* present, S, code execute-only accessed */
+#define CODE_XR 0x9Bu      /* present, S, code execute/read accessed */
 
 static void set_segment(env *e, nvmx_seg seg, uint64_t base, uint32_t limit, uint32_t ar)
 {
-    e->host.segs[seg] = (nvmx_segment){.selector = 0x10, .base = base, .limit = limit,
-                                       .access_rights = ar};
+    e->host.segs[seg] =
+        (nvmx_segment){.selector = 0x10, .base = base, .limit = limit, .access_rights = ar};
 }
 
 /* ---- Effective address ------------------------------------------------------------------- */
@@ -81,9 +84,9 @@ Test(linear_address, base_plus_scaled_index_plus_displacement)
     env_init(&e);
     e.host.regs[NVMX_REG_RAX] = 0x1000;
     e.host.regs[NVMX_REG_R11] = 0x10;
-    cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RAX, NVMX_REG_R11, 3, 8, -8), 8,
-                           NVMX_ACCESS_READ),
-                 0x1000 + 0x80 - 8);
+    cr_assert_eq(
+        linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RAX, NVMX_REG_R11, 3, 8, -8), 8, NVMX_ACCESS_READ),
+        0x1000 + 0x80 - 8);
     fake_host_fini(&e.host);
 }
 
@@ -94,8 +97,7 @@ Test(linear_address, address_size_32_wraps_and_ignores_upper_bits)
     env e;
     env_init(&e);
     e.host.regs[NVMX_REG_RAX] = 0xFFFFFFF0;
-    cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RAX, -1, 0, 4, 0x20), 8,
-                           NVMX_ACCESS_READ),
+    cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RAX, -1, 0, 4, 0x20), 8, NVMX_ACCESS_READ),
                  0x10);
     e.host.regs[NVMX_REG_RAX] = 0xDEAD00001000ull;
     cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RAX, -1, 0, 4, 0), 8, NVMX_ACCESS_READ),
@@ -112,9 +114,9 @@ Test(linear_address, address_size_16_wraps)
     e.host.segs[NVMX_SEG_DS].base = 0x20000;
     e.host.regs[NVMX_REG_RBX] = 0xFFF0;
     e.host.regs[NVMX_REG_RSI] = 0x20;
-    cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RBX, NVMX_REG_RSI, 0, 2, 0), 8,
-                           NVMX_ACCESS_READ),
-                 0x20010);
+    cr_assert_eq(
+        linear_ok(&e, mem(NVMX_SEG_DS, NVMX_REG_RBX, NVMX_REG_RSI, 0, 2, 0), 8, NVMX_ACCESS_READ),
+        0x20010);
     fake_host_fini(&e.host);
 }
 
@@ -331,8 +333,7 @@ Test(linear_address, expand_down_limit_small)
     set_segment(&e, NVMX_SEG_SS, 0, 0xFFF, DATA_DOWN_RW);
     cr_assert_eq(linear_ok(&e, mem(NVMX_SEG_SS, -1, -1, 0, 4, 0xFFF8), 8, NVMX_ACCESS_WRITE),
                  0xFFF8);
-    assert_fault(&e, mem(NVMX_SEG_SS, -1, -1, 0, 4, 0xFFF9), 8, NVMX_ACCESS_WRITE,
-                 NVMX_VECTOR_SS);
+    assert_fault(&e, mem(NVMX_SEG_SS, -1, -1, 0, 4, 0xFFF9), 8, NVMX_ACCESS_WRITE, NVMX_VECTOR_SS);
     fake_host_fini(&e.host);
 }
 
@@ -613,8 +614,8 @@ Test(guest_memory, oversized_access_rejected)
 
 static vmx_instruction reg_insn(uint8_t reg)
 {
-    return (vmx_instruction){.exit_reason = NVMX_EXIT_VMREAD, .length = 3,
-                             .rm_is_register = true, .rm_register = reg};
+    return (vmx_instruction){
+        .exit_reason = NVMX_EXIT_VMREAD, .length = 3, .rm_is_register = true, .rm_register = reg};
 }
 
 static vmx_instruction mem_insn(vmx_memory_operand op)

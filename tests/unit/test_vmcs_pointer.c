@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* VMCLEAR, VMPTRLD, VMPTRST (SDM Vol. 3C 31.3) and the vmcs12 cache behind them (SDM 25.1, 25.11). */
+/* VMCLEAR, VMPTRLD, VMPTRST (SDM Vol. 3C 31.3) and the vmcs12 cache behind them (SDM 25.1, 25.11).
+ */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -353,7 +354,8 @@ Test(vmptrld, launched_region_of_current_generation_loads_launched)
  * this fingerprint together, so regions of an older layout are refused by VMPTRLD. */
 Test(vmptrld, layout_fingerprint_matches_revision)
 {
-    cr_assert_eq(vmcs12_layout_fingerprint(), NVMX_VMCS12_LAYOUT_FINGERPRINT,
-                 "the field list changed: bump NVMX_VMCS_REVISION_ID and set the fingerprint to %#x",
-                 vmcs12_layout_fingerprint());
+    cr_assert_eq(
+        vmcs12_layout_fingerprint(), NVMX_VMCS12_LAYOUT_FINGERPRINT,
+        "the field list changed: bump NVMX_VMCS_REVISION_ID and set the fingerprint to %#x",
+        vmcs12_layout_fingerprint());
 }

@@ -187,7 +187,8 @@ Test(vmxon, fail_invalid_sets_only_cf)
     cr_assert_eq(h.host.regs[NVMX_REG_RFLAGS] & NVMX_RFLAGS_ARITH, NVMX_RFLAGS_CF);
 }
 
-/* SDM Vol. 3A 18.3.1: a completed instruction clears RF; with TF set the single-step trap follows. */
+/* SDM Vol. 3A 18.3.1: a completed instruction clears RF; with TF set the single-step trap follows.
+ */
 Test(vmxon, completion_clears_rf_and_reports_single_step)
 {
     h.host.regs[NVMX_REG_RFLAGS] |= NVMX_RFLAGS_RF | NVMX_RFLAGS_TF;

@@ -35,8 +35,10 @@ void harness_region(harness *h, uint64_t gpa, uint32_t revision)
 
 nvmx_status harness_exit(harness *h, uint32_t reason, uint32_t info, uint64_t qualification)
 {
-    nvmx_exit exit = {.reason = reason, .qualification = qualification,
-                      .instruction_info = info, .instruction_length = INSN_LENGTH};
+    nvmx_exit exit = {.reason = reason,
+                      .qualification = qualification,
+                      .instruction_info = info,
+                      .instruction_length = INSN_LENGTH};
     if (nvmx_vcpu_in_guest_mode(h->vcpu))
         return nvmx_on_l2_exit(h->vcpu, &exit, &h->next);
     return nvmx_on_l1_exit(h->vcpu, &exit, &h->next);
