@@ -59,15 +59,14 @@ static vmcs12_cached *target_vmcs(vmx_exec *x, vmx_outcome *outcome)
         *outcome = vmx_fail_invalid(x);
         return NULL;
     }
-    vmcs12_cached *shadow = vmcs12_cache_find(vcpu->vm, &vcpu->cache, link);
-    if (!shadow) {
-        nvmx_status status =
-            vmcs12_cache_load(vcpu->vm, &vcpu->cache, link, vcpu->current, &shadow);
-        if (status != NVMX_OK) {
-            x->host_error = status;
-            *outcome = VMX_HOST_ERROR;
-            return NULL;
-        }
+    vmcs12_cached *shadow;
+    bool loaded;
+    nvmx_status status =
+        vmcs12_cache_get(vcpu->vm, &vcpu->cache, link, vcpu->current, &shadow, &loaded);
+    if (status != NVMX_OK) {
+        x->host_error = status;
+        *outcome = VMX_HOST_ERROR;
+        return NULL;
     }
     return shadow;
 }

@@ -120,17 +120,31 @@ vmx_outcome handle_vmxoff(vmx_exec *x)
     return vmx_succeed(x);
 }
 
+/* The shared start of VMCLEAR and VMPTRLD (SDM 31.3): the common checks, the 64-bit pointer
+ * operand, then VMfail for an invalid pointer and for the VMXON pointer. Returns true with
+ * the pointer when the instruction goes on; else *outcome is set. */
+static bool vmcs_pointer_operand(vmx_exec *x, unsigned invalid_error, unsigned vmxon_error,
+                                 uint64_t *address, vmx_outcome *outcome)
+{
+    if (common_checks(x, outcome) || !read_pointer(x, address, outcome))
+        return false;
+    if (vmx_pointer_invalid(x->vcpu, *address))
+        *outcome = vmx_fail(x, invalid_error);
+    else if (*address == x->vcpu->vmxon_ptr)
+        *outcome = vmx_fail(x, vmxon_error);
+    else
+        return true;
+    return false;
+}
+
 vmx_outcome handle_vmclear(vmx_exec *x)
 {
     vmx_outcome outcome;
     uint64_t address;
-    if (common_checks(x, &outcome) || !read_pointer(x, &address, &outcome))
+    if (!vmcs_pointer_operand(x, NVMX_VMERR_VMCLEAR_INVALID_ADDRESS,
+                              NVMX_VMERR_VMCLEAR_VMXON_POINTER, &address, &outcome))
         return outcome;
     nvmx_vcpu *vcpu = x->vcpu;
-    if (vmx_pointer_invalid(vcpu, address))
-        return vmx_fail(x, NVMX_VMERR_VMCLEAR_INVALID_ADDRESS);
-    if (address == vcpu->vmxon_ptr)
-        return vmx_fail(x, NVMX_VMERR_VMCLEAR_VMXON_POINTER);
     /* The VMCS's data goes to memory, its launch state becomes clear and it stops being
      * active, so L1 may now move it (SDM 25.1, 25.11.3). */
     vmcs12_cached *entry = vmcs12_cache_find(vcpu->vm, &vcpu->cache, address);
@@ -162,23 +176,17 @@ vmx_outcome handle_vmptrld(vmx_exec *x)
 {
     vmx_outcome outcome;
     uint64_t address;
-    if (common_checks(x, &outcome) || !read_pointer(x, &address, &outcome))
+    if (!vmcs_pointer_operand(x, NVMX_VMERR_VMPTRLD_INVALID_ADDRESS,
+                              NVMX_VMERR_VMPTRLD_VMXON_POINTER, &address, &outcome))
         return outcome;
     nvmx_vcpu *vcpu = x->vcpu;
-    if (vmx_pointer_invalid(vcpu, address))
-        return vmx_fail(x, NVMX_VMERR_VMPTRLD_INVALID_ADDRESS);
-    if (address == vcpu->vmxon_ptr)
-        return vmx_fail(x, NVMX_VMERR_VMPTRLD_VMXON_POINTER);
-    vmcs12_cached *entry = vmcs12_cache_find(vcpu->vm, &vcpu->cache, address);
-    bool loaded = false;
-    if (!entry) {
-        nvmx_status status =
-            vmcs12_cache_load(vcpu->vm, &vcpu->cache, address, vcpu->current, &entry);
-        if (status != NVMX_OK) {
-            x->host_error = status;
-            return VMX_HOST_ERROR;
-        }
-        loaded = true;
+    vmcs12_cached *entry;
+    bool loaded;
+    nvmx_status status =
+        vmcs12_cache_get(vcpu->vm, &vcpu->cache, address, vcpu->current, &entry, &loaded);
+    if (status != NVMX_OK) {
+        x->host_error = status;
+        return VMX_HOST_ERROR;
     }
     if (!vmptrld_revision_ok(vcpu->vm, entry->revision)) {
         if (loaded)

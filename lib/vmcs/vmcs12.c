@@ -2,19 +2,6 @@
 /* Field access on a cached vmcs12 with the SDM's width and high-access rules. */
 #include "vmcs12.h"
 
-static uint64_t width_mask(nvmx_field_width width)
-{
-    switch (width) {
-    case NVMX_WIDTH_16:
-        return 0xFFFFull;
-    case NVMX_WIDTH_32:
-        return 0xFFFFFFFFull;
-    default:
-        /* 64-bit and natural width: the library models a 64-bit processor (SDM 25.11.2). */
-        return ~0ull;
-    }
-}
-
 uint64_t vmcs12_read(const vmcs12 *v, const vmcs_field_info *field, uint64_t encoding)
 {
     uint64_t value = v->field[field->ordinal];
@@ -32,6 +19,6 @@ void vmcs12_write(vmcs12 *v, const vmcs_field_info *field, uint64_t encoding, ui
         *slot = (*slot & 0xFFFFFFFFull) | (value << 32);
     else
         /* SDM 31.3 VMWRITE: the high bits of a longer source are ignored. */
-        *slot = value & width_mask(NVMX_FIELD_WIDTH(field->encoding));
+        *slot = value & vmcs_field_width_mask(field->encoding);
     v->dirty[field->ordinal / 64] |= 1ull << (field->ordinal % 64);
 }

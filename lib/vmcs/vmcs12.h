@@ -76,6 +76,20 @@ typedef struct vmcs12 {
     uint64_t dirty[VMCS12_FIELD_WORDS]; /* fields written since vmcs02 was last built from it */
 } vmcs12;
 
+/* The bits a field of this encoding holds: 16, 32 or 64 (64-bit and natural width, since the
+ * library models a 64-bit processor; SDM 25.11.2). */
+static inline uint64_t vmcs_field_width_mask(uint32_t encoding)
+{
+    switch (NVMX_FIELD_WIDTH(encoding)) {
+    case NVMX_WIDTH_16:
+        return 0xFFFFull;
+    case NVMX_WIDTH_32:
+        return 0xFFFFFFFFull;
+    default:
+        return ~0ull;
+    }
+}
+
 /* Read a field by encoding, with width and high-access semantics (SDM 25.11.2, 31.3 VMREAD):
  * a high access returns bits 63:32 of a 64-bit field; other widths return the slot value.
  * The caller has checked the field exists. */
@@ -121,6 +135,9 @@ vmcs12_cached *vmcs12_cache_find(struct nvmx_vm *vm, vmcs12_cache *cache, uint64
  * Returns NVMX_OK or NVMX_ERR_NO_MEMORY. */
 nvmx_status vmcs12_cache_load(struct nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
                               const vmcs12_cached *keep, vmcs12_cached **out);
+/* The cached vmcs12 at gpa, loaded if it is not cached yet (*loaded says which). */
+nvmx_status vmcs12_cache_get(struct nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
+                             const vmcs12_cached *keep, vmcs12_cached **out, bool *loaded);
 /* Write one entry back to L1 memory if stale. */
 void vmcs12_cache_writeback(struct nvmx_vm *vm, vmcs12_cached *entry);
 /* Drop one entry without writing it back (a region that failed VMPTRLD's revision check). */

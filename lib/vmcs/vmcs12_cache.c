@@ -48,18 +48,6 @@ vmcs12_cached *vmcs12_cache_find(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa)
     return &node->entry;
 }
 
-static uint64_t field_width_mask(uint32_t encoding)
-{
-    switch (NVMX_FIELD_WIDTH(encoding)) {
-    case NVMX_WIDTH_16:
-        return 0xFFFFull;
-    case NVMX_WIDTH_32:
-        return 0xFFFFFFFFull;
-    default:
-        return ~0ull;
-    }
-}
-
 /* Read the region once. L1 may have written anything into it, so every slot is cut to its
  * field's width: a VMREAD can never return more bits than the field has. */
 static void region_read(nvmx_vm *vm, const vmcs12_cache *cache, uint64_t gpa, vmcs12_cached *e)
@@ -71,7 +59,7 @@ static void region_read(nvmx_vm *vm, const vmcs12_cache *cache, uint64_t gpa, vm
                         sizeof(e->data.field)) != NVMX_OK)
         nvmx_memset(e->data.field, 0xFF, sizeof(e->data.field));
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++)
-        e->data.field[i] &= field_width_mask(vmcs_field_table[i].encoding);
+        e->data.field[i] &= vmcs_field_width_mask(vmcs_field_table[i].encoding);
     /* A freshly loaded VMCS must be merged whole into vmcs02 the first time. */
     nvmx_memset(e->data.dirty, 0xFF, sizeof(e->data.dirty));
     e->gpa = gpa;
@@ -125,6 +113,16 @@ nvmx_status vmcs12_cache_load(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
     cache->count++;
     *out = &node->entry;
     return NVMX_OK;
+}
+
+nvmx_status vmcs12_cache_get(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
+                             const vmcs12_cached *keep, vmcs12_cached **out, bool *loaded)
+{
+    *out = vmcs12_cache_find(vm, cache, gpa);
+    *loaded = *out == NULL;
+    if (*out)
+        return NVMX_OK;
+    return vmcs12_cache_load(vm, cache, gpa, keep, out);
 }
 
 void vmcs12_cache_writeback(nvmx_vm *vm, vmcs12_cached *e)
