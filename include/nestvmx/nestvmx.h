@@ -12,6 +12,7 @@
 
 #include "capabilities.h"
 #include "controls.h"
+#include "entry_checks.h"
 #include "exit_reasons.h"
 #include "exits.h"
 #include "features.h"
