@@ -40,4 +40,19 @@ const entry_check *entry_fixture_first_failing_check(entry_fixture *f);
         cr_assert_str_eq(fc_->info.name, (name));                                              \
     } while (0)
 
+/* One row of a table-driven check test: `apply` breaks exactly one rule of the known-good
+ * vmcs12 (and may enable what the rule needs), `check` is the check that must fail first.
+ * Each test file exports its table, so a coverage test can prove every check has a row. */
+typedef struct entry_break {
+    const char *check;
+    void (*apply)(entry_fixture *f);
+} entry_break;
+
+extern const entry_break entry_breaks_controls[];
+extern const size_t entry_breaks_controls_count;
+extern const entry_break entry_breaks_host[];
+extern const size_t entry_breaks_host_count;
+extern const entry_break entry_breaks_guest[];
+extern const size_t entry_breaks_guest_count;
+
 #endif

@@ -41,3 +41,24 @@ Test(entry_checks, checks_are_enumerable_with_unique_names)
     cr_assert_str_eq(nvmx_entry_check_category_name(NVMX_CHECK_GUEST_STATE), "guest-state");
     cr_assert_null(nvmx_entry_check_category_name(NVMX_CHECK_CATEGORY_COUNT));
 }
+
+static bool has_row(const char *name, const entry_break *rows, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(rows[i].check, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Every check is reached by at least one test row that breaks exactly its rule. */
+Test(entry_checks, every_check_has_a_failing_test)
+{
+    for (size_t i = 0; i < nvmx_entry_check_count(); i++) {
+        const char *name = nvmx_entry_check_get(i)->name;
+        bool covered = has_row(name, entry_breaks_controls, entry_breaks_controls_count) ||
+                       has_row(name, entry_breaks_host, entry_breaks_host_count) ||
+                       has_row(name, entry_breaks_guest, entry_breaks_guest_count);
+        cr_assert(covered, "no test breaks check %s", name);
+    }
+}
