@@ -18,6 +18,7 @@ void entry_check_ctx_init(entry_check_ctx *c, nvmx_vcpu *vcpu, const vmcs12 *v)
         c->proc3 = FIELD(c, TERTIARY_VM_EXEC_CONTROL);
     if (c->exit & NVMX_CTL(SECONDARY_EXIT_CONTROLS))
         c->exit2 = FIELD(c, SECONDARY_VM_EXIT_CONTROLS);
+    c->l1_ia32e = (vcpu->vm->ops.reg_get(vcpu->ctx, NVMX_REG_EFER) & NVMX_EFER_LMA) != 0;
 }
 
 bool entry_address_too_wide(const entry_check_ctx *c, uint64_t address)

@@ -20,6 +20,10 @@ typedef struct entry_check_ctx {
      * activated; 25.7.1: secondary exit controls only when activated). */
     uint32_t pin, proc, proc2, exit, entry;
     uint64_t proc3, exit2;
+    /* The processor (L1) is in IA-32e mode: IA32_EFER.LMA of L1 (SDM 27.2.4). */
+    bool l1_ia32e;
+    /* Filled by entry_check_ctx_prepare_controls() before the control checks. */
+    uint8_t vtpr; /* byte 0x80 of the virtual-APIC page (SDM 27.2.1.1, TPR threshold) */
     /* Filled by entry_check_ctx_prepare_guest() before the guest-state checks. */
     bool pdptes_loaded;      /* the PDPTEs came from memory (PAE paging without EPT) */
     uint64_t pdpte[4];
@@ -51,6 +55,8 @@ extern const size_t entry_checks_guest_count;
 
 /* Fill the context for entering v on vcpu (derived controls). */
 void entry_check_ctx_init(entry_check_ctx *c, nvmx_vcpu *vcpu, const vmcs12 *v);
+/* Read what the control checks need from L1 memory, once (entry_checks_controls.c). */
+void entry_check_ctx_prepare_controls(entry_check_ctx *c);
 /* Read what the guest-state checks need from L1 memory, once (entry_checks_guest.c). */
 void entry_check_ctx_prepare_guest(entry_check_ctx *c);
 /* The first check of a category that fails, or NULL when all pass. */

@@ -138,6 +138,8 @@ const char *entry_fixture_first_failure(entry_fixture *f, nvmx_entry_check_categ
 {
     entry_check_ctx c;
     entry_check_ctx_init(&c, &f->vcpu, &f->v);
+    if (category == NVMX_CHECK_CONTROLS)
+        entry_check_ctx_prepare_controls(&c);
     if (category == NVMX_CHECK_GUEST_STATE)
         entry_check_ctx_prepare_guest(&c);
     const entry_check *check = entry_checks_first_failure(&c, category);
@@ -149,6 +151,8 @@ const entry_check *entry_fixture_first_failing_check(entry_fixture *f)
     entry_check_ctx c;
     entry_check_ctx_init(&c, &f->vcpu, &f->v);
     for (unsigned cat = 0; cat < NVMX_CHECK_CATEGORY_COUNT; cat++) {
+        if (cat == NVMX_CHECK_CONTROLS)
+            entry_check_ctx_prepare_controls(&c);
         if (cat == NVMX_CHECK_GUEST_STATE)
             entry_check_ctx_prepare_guest(&c);
         const entry_check *check = entry_checks_first_failure(&c, (nvmx_entry_check_category)cat);
