@@ -58,6 +58,9 @@ void vm_free(nvmx_vm *vm, void *ptr, size_t size);
 void vm_log(const nvmx_vm *vm, nvmx_log_level level, const char *message);
 /* Log "prefix: text" with one unsigned number appended in hex; no libc formatting here. */
 void vm_log_hex(const nvmx_vm *vm, nvmx_log_level level, const char *message, uint64_t value);
+/* Log the concatenation of `count` strings (cut to one line of at most 255 bytes). */
+void vm_log_parts(const nvmx_vm *vm, nvmx_log_level level, const char *const *parts,
+                  unsigned count);
 
 /* ---- Capabilities (lib/capabilities.c, lib/msr.c) ------------------------------------ */
 

@@ -39,6 +39,18 @@ void vm_log_hex(const nvmx_vm *vm, nvmx_log_level level, const char *message, ui
     vm_log(vm, level, line);
 }
 
+void vm_log_parts(const nvmx_vm *vm, nvmx_log_level level, const char *const *parts, unsigned count)
+{
+    char line[256];
+    size_t n = 0;
+    for (unsigned i = 0; i < count; i++) {
+        for (const char *p = parts[i]; *p && n < sizeof(line) - 1; p++)
+            line[n++] = *p;
+    }
+    line[n] = '\0';
+    vm_log(vm, level, line);
+}
+
 void nvmx_vm_config_init(nvmx_vm_config *config)
 {
     if (!config)

@@ -45,22 +45,6 @@ static uint32_t read_revision(const nvmx_vm *vm, uint64_t address)
     return revision;
 }
 
-/* The first three lines shared by VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMLAUNCH, VMRESUME,
- * INVEPT, INVVPID (SDM 31.3): #UD, then VM exit in non-root operation, then #GP(0) at CPL > 0.
- * Returns true with *outcome set when one of them applies. */
-static bool common_checks(vmx_exec *x, vmx_outcome *outcome)
-{
-    if (vmx_ud_outside_vmx(x))
-        *outcome = vmx_raise_ud(x);
-    else if (x->vcpu->guest_mode)
-        *outcome = VMX_EXIT_TO_L1;
-    else if (cpu_cpl(x->vcpu) > 0)
-        *outcome = vmx_raise_gp0(x);
-    else
-        return false;
-    return true;
-}
-
 /* VMXON outside VMX operation: the #GP conditions, then the pointer checks. In-SMX operation
  * and A20M are not modelled (never true for an L1 of this library). */
 static vmx_outcome vmxon_enter(vmx_exec *x)
@@ -107,7 +91,7 @@ vmx_outcome handle_vmxon(vmx_exec *x)
 vmx_outcome handle_vmxoff(vmx_exec *x)
 {
     vmx_outcome outcome;
-    if (common_checks(x, &outcome))
+    if (vmx_common_checks(x, &outcome))
         return outcome;
     /* Dual-monitor treatment of SMIs is never active here, so error 23 cannot arise. Active
      * VMCSs are written back, which the SDM allows at any time (SDM 25.11.1). */
@@ -126,7 +110,7 @@ vmx_outcome handle_vmxoff(vmx_exec *x)
 static bool vmcs_pointer_operand(vmx_exec *x, unsigned invalid_error, unsigned vmxon_error,
                                  uint64_t *address, vmx_outcome *outcome)
 {
-    if (common_checks(x, outcome) || !read_pointer(x, address, outcome))
+    if (vmx_common_checks(x, outcome) || !read_pointer(x, address, outcome))
         return false;
     if (vmx_pointer_invalid(x->vcpu, *address))
         *outcome = vmx_fail(x, invalid_error);
@@ -204,7 +188,7 @@ vmx_outcome handle_vmptrld(vmx_exec *x)
 vmx_outcome handle_vmptrst(vmx_exec *x)
 {
     vmx_outcome outcome;
-    if (common_checks(x, &outcome))
+    if (vmx_common_checks(x, &outcome))
         return outcome;
     nvmx_exception fault;
     nvmx_status status = operand_write(x->vcpu, x->insn, 8, x->vcpu->current_vmptr, &fault);
@@ -232,20 +216,6 @@ vmx_outcome handle_vmcall(vmx_exec *x)
     return vmx_fail(x, NVMX_VMERR_VMCALL_IN_ROOT);
 }
 
-vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
-{
-    vmx_outcome outcome;
-    if (common_checks(x, &outcome))
-        return outcome;
-    /* SDM 31.3 VMLAUNCH: no current VMCS, or a shadow VMCS as current -> VMfailInvalid. */
-    vmcs12_cached *current = x->vcpu->current;
-    if (!current || (current->revision & VMCS12_SHADOW_INDICATOR))
-        return vmx_fail_invalid(x);
-    /* MOV-SS blocking (error 26), launch state (4, 5, 6), the VM-entry checks and the entry
-     * itself come with VM-entry support. */
-    return VMX_NOT_IMPLEMENTED;
-}
-
 /* SDM 31.3 INVEPT/INVVPID: the instruction does not exist (#UD) unless its feature is
  * supported; otherwise the common checks. The invalidation itself comes with EPT support. */
 static vmx_outcome invalidation(vmx_exec *x, nvmx_feature control, nvmx_feature instruction)
@@ -254,7 +224,7 @@ static vmx_outcome invalidation(vmx_exec *x, nvmx_feature control, nvmx_feature 
     if (!nvmx_vm_has_feature(vm, control) || !nvmx_vm_has_feature(vm, instruction))
         return vmx_raise_ud(x);
     vmx_outcome outcome;
-    if (common_checks(x, &outcome))
+    if (vmx_common_checks(x, &outcome))
         return outcome;
     return VMX_NOT_IMPLEMENTED;
 }

@@ -94,6 +94,22 @@ vmx_outcome vmx_raise_gp0(vmx_exec *x)
     return vmx_fault(x, &gp);
 }
 
+/* The first three lines shared by VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMLAUNCH, VMRESUME,
+ * INVEPT, INVVPID (SDM 31.3): #UD, then VM exit in non-root operation, then #GP(0) at CPL > 0.
+ * Returns true with *outcome set when one of them applies. */
+bool vmx_common_checks(vmx_exec *x, vmx_outcome *outcome)
+{
+    if (vmx_ud_outside_vmx(x))
+        *outcome = vmx_raise_ud(x);
+    else if (x->vcpu->guest_mode)
+        *outcome = VMX_EXIT_TO_L1;
+    else if (cpu_cpl(x->vcpu) > 0)
+        *outcome = vmx_raise_gp0(x);
+    else
+        return false;
+    return true;
+}
+
 size_t vmx_operand_size(const vmx_exec *x)
 {
     return x->mode == CPU_MODE_LONG64 ? 8 : 4;

@@ -44,6 +44,10 @@ size_t vmx_operand_size(const vmx_exec *x);
 /* SDM 31.3, first line of every VMX instruction but VMXON: #UD outside VMX operation, in real
  * or virtual-8086 mode, or in compatibility mode. */
 bool vmx_ud_outside_vmx(const vmx_exec *x);
+/* SDM 31.3, the first lines of VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMLAUNCH, VMRESUME, INVEPT,
+ * INVVPID: #UD, then VM exit in non-root operation, then #GP(0) at CPL > 0. Returns true with
+ * *outcome set when one of them applies. */
+bool vmx_common_checks(vmx_exec *x, vmx_outcome *outcome);
 /* A VMXON/VMCLEAR/VMPTRLD pointer that is not 4-KiB aligned or sets bits beyond L1's
  * physical-address width (SDM 31.3). */
 bool vmx_pointer_invalid(const nvmx_vcpu *vcpu, uint64_t address);

@@ -119,7 +119,32 @@ static void fake_log(void *ctx, nvmx_log_level level, const char *message)
     snprintf(h->last_log, sizeof(h->last_log), "%s", message);
 }
 
+static nvmx_status fake_hw_vmcs_read(void *ctx, nvmx_hw_vmcs which, uint32_t field, uint64_t *value)
+{
+    fake_host *h = ctx;
+    const vmcs_field_info *f = vmcs_field_lookup(field);
+    if (!f || (unsigned)which > NVMX_HW_VMCS02)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    h->vmcs_reads[which]++;
+    uint64_t slot = h->vmcs[which][f->ordinal];
+    *value = NVMX_FIELD_HIGH_ACCESS(field) ? slot >> 32 : slot;
+    return NVMX_OK;
+}
+
+static nvmx_status fake_hw_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field, uint64_t value)
+{
+    fake_host *h = ctx;
+    const vmcs_field_info *f = vmcs_field_lookup(field);
+    if (!f || (unsigned)which > NVMX_HW_VMCS02)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    h->vmcs_writes[which]++;
+    h->vmcs[which][f->ordinal] = value & vmcs_field_width_mask(f->encoding);
+    return NVMX_OK;
+}
+
 static const nvmx_host_ops fake_ops = {
+    .hw_vmcs_read = fake_hw_vmcs_read,
+    .hw_vmcs_write = fake_hw_vmcs_write,
     .mem_alloc = fake_mem_alloc,
     .mem_free = fake_mem_free,
     .l1_read = fake_l1_read,

@@ -10,6 +10,8 @@
 
 #include <nestvmx/nestvmx.h>
 
+#include "vmcs/vmcs12.h"
+
 #define FAKE_MAX_FAULT_PAGES 8
 #define FAKE_MAX_EXCEPTIONS 8
 #define FAKE_MAX_REMAPS 8
@@ -45,6 +47,11 @@ typedef struct fake_host {
     int remap_count;
     nvmx_status translate_status;
     long translates;
+
+    /* vmcs01 and vmcs02 as the hardware-VMCS ops see them: one slot per field of the list
+     * (indexed like vmcs12), and the number of reads and writes of each. */
+    uint64_t vmcs[2][VMCS12_FIELD_COUNT];
+    long vmcs_reads[2], vmcs_writes[2];
 } fake_host;
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,

@@ -196,3 +196,65 @@ Test(dispatch, wrong_level_entry_point_is_a_state_error)
     cr_assert_eq(nvmx_on_l1_exit(h.vcpu, &exit, &h.next), NVMX_ERR_STATE);
     h.vcpu->guest_mode = false;
 }
+
+/* SDM 31.3 VMLAUNCH: events blocked by MOV SS in L1 -> VMfailValid(26), before the launch
+ * state is looked at. */
+Test(dispatch, vmlaunch_blocked_by_mov_ss_fails_26)
+{
+    harness_vmxon_vmptrld(&h);
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO] = 2;
+    h.vcpu->current->launch_state = VMCS12_STATE_LAUNCHED;
+    harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS));
+}
+
+/* SDM 31.3 VMLAUNCH: a launched VMCS -> VMfailValid(4). */
+Test(dispatch, vmlaunch_of_launched_vmcs_fails_4)
+{
+    harness_vmxon_vmptrld(&h);
+    h.vcpu->current->launch_state = VMCS12_STATE_LAUNCHED;
+    harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_VMLAUNCH_NONCLEAR_VMCS));
+}
+
+/* SDM 31.3 VMRESUME: a clear VMCS -> VMfailValid(5). */
+Test(dispatch, vmresume_of_clear_vmcs_fails_5)
+{
+    harness_vmxon_vmptrld(&h);
+    harness_exit(&h, NVMX_EXIT_VMRESUME, 0, 0);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_VMRESUME_NONLAUNCHED_VMCS));
+}
+
+/* SDM 31.3, 31.4 error 6: VMRESUME of a VMCS launched before VMXOFF and VMXON -> VMfailValid(6). */
+Test(dispatch, vmresume_after_vmxoff_fails_6)
+{
+    harness_vmxon_vmptrld(&h);
+    vmcs12_cached *a = h.vcpu->current;
+    a->launch_state = VMCS12_STATE_LAUNCHED;
+    a->launch_generation = h.vcpu->cache.generation;
+    a->memory_stale = true;
+    harness_exit(&h, NVMX_EXIT_VMXOFF, 0, 0);
+    harness_vmxon_vmptrld(&h);
+    harness_exit(&h, NVMX_EXIT_VMRESUME, 0, 0);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_VMRESUME_AFTER_VMXOFF));
+}
+
+/* A hardware-VMCS read op is needed to enter: without it the embedder is told, L1 untouched. */
+Test(dispatch, vmlaunch_without_hw_vmcs_op_is_an_embedder_error)
+{
+    harness_fini(&h);
+    fake_host_init(&h.host, HARNESS_RAM);
+    nvmx_host_ops ops = *fake_host_ops();
+    ops.hw_vmcs_read = NULL;
+    nvmx_vm_config config;
+    nvmx_vm_config_init(&config);
+    cr_assert_eq(nvmx_vm_create(&config, &ops, &h.host, &h.vm), NVMX_OK);
+    cr_assert_eq(nvmx_vcpu_create(h.vm, &h.host, &h.vcpu), NVMX_OK);
+    harness_region(&h, VMXON_REGION, NVMX_VMCS_REVISION_ID);
+    harness_region(&h, VMCS_A, NVMX_VMCS_REVISION_ID);
+    harness_vmxon_vmptrld(&h);
+    uint64_t rip = h.host.regs[NVMX_REG_RIP];
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_ERR_UNSUPPORTED);
+    cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip);
+    cr_assert(strstr(h.host.last_log, "hw_vmcs_read") != NULL);
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VMLAUNCH and VMRESUME (SDM Vol. 3C 31.3) up to the VM entry: the instruction's own checks,
+ * then the VM-entry checks of chapter 27 in their order — controls (VMfailValid(7)), host
+ * state (VMfailValid(8)), guest state (VM-entry failure, exit reason 33).
+ */
+#include "../vmcs/entry_checks.h"
+#include "vmx_outcome.h"
+
+/* Blocking by MOV SS of L1 (interruptibility bit 1, SDM 25.4.2), from vmcs01's guest state. */
+static nvmx_status l1_blocked_by_mov_ss(const vmx_exec *x, bool *blocked)
+{
+    const nvmx_host_ops *ops = &x->vcpu->vm->ops;
+    uint64_t interruptibility;
+    if (!ops->hw_vmcs_read)
+        return NVMX_ERR_UNSUPPORTED;
+    nvmx_status status = ops->hw_vmcs_read(
+        x->vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, &interruptibility);
+    *blocked = (interruptibility & 2) != 0;
+    return status == NVMX_OK ? NVMX_OK : NVMX_ERR_HOST;
+}
+
+/* SDM 31.3: VMLAUNCH needs a clear VMCS (error 4); VMRESUME a launched one (error 5), and not
+ * one launched before a VMXOFF/VMXON pair (error 6). Returns 0 when the state fits. */
+static unsigned launch_state_error(const vmx_exec *x, const vmcs12_cached *current)
+{
+    if (x->insn->exit_reason == NVMX_EXIT_VMLAUNCH)
+        return current->launch_state == VMCS12_STATE_CLEAR ? 0 : NVMX_VMERR_VMLAUNCH_NONCLEAR_VMCS;
+    if (current->launch_state == VMCS12_STATE_CLEAR)
+        return NVMX_VMERR_VMRESUME_NONLAUNCHED_VMCS;
+    if (current->launch_state == VMCS12_STATE_LAUNCHED_BEFORE_VMXOFF)
+        return NVMX_VMERR_VMRESUME_AFTER_VMXOFF;
+    return 0;
+}
+
+static void log_failed_check(const nvmx_vm *vm, const entry_check *check)
+{
+    const char *parts[] = {"VM entry failed: check ", check->info.name, " (SDM ",
+                           check->info.sdm_section, ")"};
+    vm_log_parts(vm, NVMX_LOG_INFO, parts, NVMX_ARRAY_SIZE(parts));
+}
+
+/* SDM 27.2: the control and host-state checks fail the instruction with VMfailValid(7)/(8).
+ * Returns true with *outcome set when one fails. */
+static bool controls_or_host_fail(vmx_exec *x, entry_check_ctx *c, vmx_outcome *outcome)
+{
+    entry_check_ctx_prepare_controls(c);
+    const entry_check *failed = entry_checks_first_failure(c, NVMX_CHECK_CONTROLS);
+    unsigned error = NVMX_VMERR_ENTRY_INVALID_CONTROL_FIELD;
+    if (!failed) {
+        failed = entry_checks_first_failure(c, NVMX_CHECK_HOST_STATE);
+        error = NVMX_VMERR_ENTRY_INVALID_HOST_STATE;
+    }
+    if (!failed)
+        return false;
+    log_failed_check(x->vcpu->vm, failed);
+    *outcome = vmx_fail_valid(x, error);
+    return true;
+}
+
+vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
+{
+    vmx_outcome outcome;
+    if (vmx_common_checks(x, &outcome))
+        return outcome;
+    /* SDM 31.3: no current VMCS, or a shadow VMCS as current -> VMfailInvalid. */
+    vmcs12_cached *current = x->vcpu->current;
+    if (!current || (current->revision & VMCS12_SHADOW_INDICATOR))
+        return vmx_fail_invalid(x);
+    bool mov_ss;
+    nvmx_status status = l1_blocked_by_mov_ss(x, &mov_ss);
+    if (status != NVMX_OK) {
+        vm_log(x->vcpu->vm, NVMX_LOG_ERROR,
+               "VMLAUNCH/VMRESUME: the hw_vmcs_read op is needed to read L1's interruptibility");
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
+    if (mov_ss)
+        return vmx_fail_valid(x, NVMX_VMERR_ENTRY_EVENTS_BLOCKED_BY_MOV_SS);
+    unsigned error = launch_state_error(x, current);
+    if (error)
+        return vmx_fail_valid(x, error);
+    entry_check_ctx c;
+    entry_check_ctx_init(&c, x->vcpu, &current->data);
+    if (controls_or_host_fail(x, &c, &outcome))
+        return outcome;
+    entry_check_ctx_prepare_guest(&c);
+    const entry_check *failed = entry_checks_first_failure(&c, NVMX_CHECK_GUEST_STATE);
+    if (failed)
+        log_failed_check(x->vcpu->vm, failed);
+    /* From here the entry happens or fails as a VM exit (reason 33, qualification of the
+     * failed check; SDM 27.8); loading L1's host state for that exit, building vmcs02 and
+     * entering L2 come with the next increment of VM-entry support. */
+    return VMX_NOT_IMPLEMENTED;
+}
