@@ -31,10 +31,16 @@ struct nvmx_vm {
  * support; until then the data is recorded here. */
 typedef struct nested_exit {
     bool pending;
-    uint32_t reason;
+    uint32_t reason; /* the whole exit-reason field: basic reason and bits 27-31 (SDM 28.2.1) */
     uint64_t qualification;
     uint32_t instruction_info;
     uint32_t instruction_length;
+    uint32_t interruption_info;
+    uint32_t interruption_error_code;
+    uint32_t idt_vectoring_info;
+    uint32_t idt_vectoring_error_code;
+    uint64_t guest_linear_address;
+    uint64_t guest_physical_address;
 } nested_exit;
 
 struct nvmx_vcpu {
@@ -77,6 +83,33 @@ uint64_t capabilities_register(const nvmx_vmx_caps *caps, nvmx_cap_reg reg);
 typedef enum msr_result { MSR_HANDLED, MSR_GP, MSR_NOT_OURS } msr_result;
 msr_result vmx_msr_read(nvmx_vcpu *vcpu, uint32_t index, uint64_t *value);
 msr_result vmx_msr_write(nvmx_vcpu *vcpu, uint32_t index, uint64_t value);
+
+/* ---- VM exits to L1 (lib/exits/vm_exit.c, lib/exits/load_host_state.c, msr_lists.c) ---- */
+
+/* The VM exit from L2 to L1 that `exit` describes, as hardware performs it (SDM 28.1-28.7):
+ * record the exit information in vmcs12 (vcpu->current), save L2's guest state from vmcs02,
+ * store the VM-exit MSR-store list, load L1's host state from vmcs12 into vmcs01, load the
+ * VM-exit MSR-load list. Leaves the vCPU in root operation. *run = NVMX_RUN_L1, or
+ * NVMX_RUN_SHUTDOWN_L1 after a VMX abort (28.7). Errors only for op failures. */
+nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *run);
+/* A VM-entry failure during or after loading guest state (SDM 27.8): exit reason
+ * `basic_reason` | bit 31 (33: invalid guest state, 34: MSR loading) and the qualification
+ * in vmcs12, other exit information unchanged, guest state not saved, no MSR store; host
+ * state loaded and the VM-exit MSR-load list processed as for a VM exit. */
+nvmx_status vm_entry_failure_exit(nvmx_vcpu *vcpu, uint32_t basic_reason, uint64_t qualification,
+                                  nvmx_run *run);
+/* Load the VM-entry MSR-load list of vcpu->current (SDM 27.4). Returns 0 when every entry
+ * loaded, else the 1-based index of the failing entry (nothing after it is loaded). */
+uint32_t entry_msr_load(nvmx_vcpu *vcpu, nvmx_status *host_error);
+
+/* ---- Exit reflection (lib/exits/reflect.c) ------------------------------------------ */
+
+/* Does L1 (vmcs12 = vcpu->current) want this exit of L2, per its controls, bitmaps, masks
+ * (SDM 26.1, 26.2, "Instructions That Cause VM Exits" / "Other Causes of VM Exits")?
+ * false = L0 caused it and handles it. Guest registers are L2's (reg ops). */
+bool exit_wanted_by_l1(nvmx_vcpu *vcpu, const nvmx_exit *exit);
+/* The name of the reflection rule for a basic exit reason, NULL if the reason has none. */
+const char *exit_reflection_rule_name(uint32_t basic_reason);
 
 /* ---- CPU mode (lib/cpu_mode.c) ------------------------------------------------------- */
 

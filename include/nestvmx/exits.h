@@ -39,6 +39,12 @@ typedef struct nvmx_exit {
     uint32_t instruction_length; /**< VM-exit instruction length */
     uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH]; /**< instruction bytes (NVMX_EXIT_UNDECODED) */
     uint8_t bytes_length; /**< valid bytes in `bytes` (at least the instruction) */
+    uint32_t interruption_info;       /**< VM-exit interruption information (SDM 28.2.2) */
+    uint32_t interruption_error_code; /**< VM-exit interruption error code */
+    uint32_t idt_vectoring_info;      /**< IDT-vectoring information (SDM 28.2.4) */
+    uint32_t idt_vectoring_error_code; /**< IDT-vectoring error code */
+    uint64_t guest_linear_address;    /**< where the exit reason defines it (SDM 28.2.1) */
+    uint64_t guest_physical_address;  /**< EPT violations and misconfigurations */
 } nvmx_exit;
 
 /** @brief What the embedder runs after an event. */

@@ -159,12 +159,27 @@ typedef struct nvmx_host_ops {
     /** Optional. Free a page from page_alloc. */
     void (*page_free)(void *host_ctx, void *page, uint64_t host_phys);
 
-    /** Optional (hardware hosts). Read a field of vmcs01 or vmcs02. */
+    /**
+     * Required for VM entry and exit. Read a field of vmcs01 or vmcs02 (encodings of
+     * vmcs_fields.h). The guest-state fields of vmcs01 are L1's state; those of vmcs02 are
+     * L2's; the exit-information fields of vmcs02 describe L2's last exit. Hardware hosts
+     * access their VMCSs; emulators keep both as plain field stores and run L1 and L2 from
+     * them (see docs/ARCHITECTURE.md).
+     */
     nvmx_status (*hw_vmcs_read)(void *vcpu_ctx, nvmx_hw_vmcs which, uint32_t field,
                                 uint64_t *value);
-    /** Optional (hardware hosts). Write a field of vmcs01 or vmcs02. */
+    /** Required for VM entry and exit. Write a field of vmcs01 or vmcs02. */
     nvmx_status (*hw_vmcs_write)(void *vcpu_ctx, nvmx_hw_vmcs which, uint32_t field,
                                  uint64_t value);
+
+    /**
+     * Optional (VM-entry and VM-exit MSR lists, SDM 27.4, 28.4, 28.6). Read an MSR of the vCPU
+     * as the guest running at that moment sees it.
+     * @return NVMX_OK, or NVMX_ERR_HOST when RDMSR of that index would fault.
+     */
+    nvmx_status (*msr_read)(void *vcpu_ctx, uint32_t index, uint64_t *value);
+    /** Optional. Write an MSR; NVMX_ERR_HOST when WRMSR of that index and value would fault. */
+    nvmx_status (*msr_write)(void *vcpu_ctx, uint32_t index, uint64_t value);
 
     /** Optional. Receive a log line (NUL-terminated, no newline). */
     void (*log)(void *host_ctx, nvmx_log_level level, const char *message);
