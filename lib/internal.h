@@ -21,6 +21,7 @@ struct nvmx_vm {
     uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
     uint64_t feature_control_at_reset;
+    nvmx_l0_controls l0;             /* what L0 needs in every vmcs02 */
     uint32_t vcpu_count;
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];
@@ -54,6 +55,7 @@ struct nvmx_vcpu {
     struct vmcs12_cache cache;     /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
+    uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX

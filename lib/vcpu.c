@@ -17,6 +17,7 @@ nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
     /* After reset the processor is outside VMX operation with no current VMCS (SDM 24.7). */
     vcpu->current_vmptr = NVMX_INVALID_VMPTR;
     vcpu->vmxon_ptr = NVMX_INVALID_VMPTR;
+    vcpu->vmcs02_source = NVMX_INVALID_VMPTR;
     vcpu->feature_control = vm->feature_control_at_reset;
     vmcs12_cache_init(&vcpu->cache);
     vm->vcpu_count++;

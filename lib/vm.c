@@ -108,6 +108,7 @@ nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *op
     probe.phys_addr_width = config->phys_addr_width;
     probe.max_cached_vmcs = config->max_cached_vmcs;
     probe.feature_control_at_reset = config->feature_control;
+    probe.l0 = config->l0;
 
     nvmx_vm *vm = ops->mem_alloc(host_ctx, sizeof(*vm));
     if (!vm)

@@ -33,6 +33,21 @@ typedef struct nvmx_vcpu nvmx_vcpu;
 /** Upper bound for ::nvmx_vm_config.max_cached_vmcs. */
 #define NVMX_MAX_CACHED_VMCS_LIMIT 4096u
 
+/**
+ * @brief What L0 itself needs in every vmcs02, whatever L1 asks for (zero: nothing, as for a
+ * software L0 that can observe everything). The library ORs these into vmcs02; exits that only
+ * L0 asked for come back to the embedder as NVMX_RUN_L0_HANDLES.
+ */
+typedef struct nvmx_l0_controls {
+    uint32_t pin;              /**< pin-based controls L0 needs set */
+    uint32_t proc;             /**< primary processor-based controls L0 needs set */
+    uint32_t proc2;            /**< secondary processor-based controls L0 needs set */
+    uint32_t exit;             /**< VM-exit controls of vmcs02 (L0's host state lives there) */
+    uint32_t exception_bitmap; /**< exceptions L0 intercepts while L2 runs */
+    uint64_t cr0_guest_host_mask; /**< CR0 bits L0 owns while L2 runs */
+    uint64_t cr4_guest_host_mask; /**< CR4 bits L0 owns while L2 runs */
+} nvmx_l0_controls;
+
 /** @brief How a VM is set up. Fill with nvmx_vm_config_init(), then change what you need. */
 typedef struct nvmx_vm_config {
     /** Expose VMX to L1 at all (Hyper-V's "ExposeVirtualizationExtensions"). */
@@ -56,6 +71,8 @@ typedef struct nvmx_vm_config {
     /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5).
      */
     uint64_t feature_control;
+    /** What L0 needs in every vmcs02. Default: nothing. */
+    nvmx_l0_controls l0;
 } nvmx_vm_config;
 
 /** @brief Fill a configuration with the defaults (VMX exposed, software host, no policy). */
