@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Building vmcs02 from vmcs12 and L0's needs.
+ *
+ * Guest-state fields are L1's choice and are copied (SDM 27.3.2 then loads them into the CPU).
+ * Host-state fields and the VM-exit controls are L0's: L2's exits go to L0 first. Execution
+ * controls are L1's | L0's, so that every exit either wants reaches L0, which then reflects to
+ * L1 what L1 asked for (lib/exits/reflect.c). I/O and MSR accesses always exit to L0 (no
+ * bitmaps in vmcs02): reflection applies L1's bitmaps (SDM 25.6.4, 25.6.9), a choice that is
+ * exact and needs no bitmap pages; merged bitmaps are a later optimization.
+ */
+#include "vmcs02.h"
+
+static nvmx_status write_field(nvmx_vcpu *vcpu, unsigned ordinal, uint64_t value)
+{
+    nvmx_status status = vcpu->vm->ops.hw_vmcs_write(vcpu->ctx, NVMX_HW_VMCS02,
+                                                     vmcs_field_table[ordinal].encoding, value);
+    return status == NVMX_OK ? NVMX_OK : NVMX_ERR_HOST;
+}
+
+static bool dirty(const vmcs12 *v, unsigned ordinal)
+{
+    return (v->dirty[ordinal / 64] >> (ordinal % 64)) & 1;
+}
+
+static bool exists(const nvmx_vm *vm, unsigned ordinal)
+{
+    return (vm->field_exists[ordinal / 64] >> (ordinal % 64)) & 1;
+}
+
+/* Guest-state fields: L1's values, except the VMCS link pointer, which belongs to the VMCS
+ * that runs L2 (L0 emulates L2's VMCS shadowing; SDM 25.10). */
+static nvmx_status copy_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
+{
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) != NVMX_FIELD_TYPE_GUEST ||
+            !exists(vcpu->vm, i) || !(full || dirty(v, i)))
+            continue;
+        uint64_t value = i == VMCS12_ORD_VMCS_LINK_POINTER ? ~0ull : vmcs12_get(v, i);
+        nvmx_status status = write_field(vcpu, i, value);
+        if (status != NVMX_OK)
+            return status;
+    }
+    return NVMX_OK;
+}
+
+/* The control fields whose vmcs02 value depends on vmcs12: any of them dirty means the
+ * merged controls are recomputed. */
+static const uint16_t control_inputs[] = {
+    VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL,
+    VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL,
+    VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL,
+    VMCS12_ORD_VM_ENTRY_CONTROLS,
+    VMCS12_ORD_EXCEPTION_BITMAP,
+    VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK,
+    VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH,
+    VMCS12_ORD_CR0_GUEST_HOST_MASK,
+    VMCS12_ORD_CR4_GUEST_HOST_MASK,
+    VMCS12_ORD_CR0_READ_SHADOW,
+    VMCS12_ORD_CR4_READ_SHADOW,
+    VMCS12_ORD_GUEST_CR0,
+    VMCS12_ORD_GUEST_CR4,
+    VMCS12_ORD_CR3_TARGET_COUNT,
+    VMCS12_ORD_CR3_TARGET_VALUE0,
+    VMCS12_ORD_CR3_TARGET_VALUE1,
+    VMCS12_ORD_CR3_TARGET_VALUE2,
+    VMCS12_ORD_CR3_TARGET_VALUE3,
+    VMCS12_ORD_TSC_OFFSET,
+};
+
+static bool controls_dirty(const vmcs12 *v)
+{
+    for (unsigned i = 0; i < NVMX_ARRAY_SIZE(control_inputs); i++) {
+        if (dirty(v, control_inputs[i]))
+            return true;
+    }
+    return false;
+}
+
+typedef struct control_value {
+    uint16_t ordinal;
+    uint64_t value;
+} control_value;
+
+/* Execution controls: L1's | L0's. SDM 25.6.2: secondary controls act only when activated. */
+static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, control_value *out)
+{
+    uint32_t proc = (uint32_t)vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
+    uint32_t proc2 = (proc & NVMX_CTL(SECONDARY_CONTROLS))
+                         ? (uint32_t)vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL)
+                         : 0;
+    /* L2's VMREAD/VMWRITE exit to L0, which emulates L1's shadow VMCS for it. */
+    proc2 = (proc2 & ~(uint32_t)NVMX_CTL(SHADOW_VMCS)) | vm->l0.proc2;
+    proc = (proc | vm->l0.proc) & ~(uint32_t)(NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS));
+    proc |= NVMX_CTL(UNCOND_IO_EXITING);
+    proc = proc2 ? proc | NVMX_CTL(SECONDARY_CONTROLS)
+                 : proc & ~(uint32_t)NVMX_CTL(SECONDARY_CONTROLS);
+    unsigned n = 0;
+    out[n++] = (control_value){VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL,
+                               vmcs12_get(v, VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) | vm->l0.pin};
+    out[n++] = (control_value){VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, proc};
+    if (proc2)
+        out[n++] = (control_value){VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, proc2};
+    /* L2's state must be readable at every exit: vmcs02 saves PAT and EFER (SDM 28.3). */
+    out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS,
+                               vm->l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER)};
+    /* Entry controls load L2's state: L1's, never entry to SMM (L1 is not in SMM). */
+    out[n++] = (control_value){VMCS12_ORD_VM_ENTRY_CONTROLS,
+                               vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS) &
+                                   ~(NVMX_CTL(ENTRY_SMM) | NVMX_CTL(ENTRY_DEACT_DUAL_MONITOR))};
+    return n;
+}
+
+/* SDM 26.2: a #PF exits when bit 14 of the exception bitmap equals whether
+ * (error code & mask) == match. If L0 wants every #PF, vmcs02 takes all of them (mask = match
+ * = 0 with bit 14 set) and reflection applies L1's own filter. */
+static unsigned merge_exceptions(const nvmx_vm *vm, const vmcs12 *v, control_value *out)
+{
+    uint32_t bitmap =
+        (uint32_t)vmcs12_get(v, VMCS12_ORD_EXCEPTION_BITMAP) | vm->l0.exception_bitmap;
+    bool l0_wants_pf = (vm->l0.exception_bitmap >> NVMX_VECTOR_PF) & 1;
+    uint64_t mask = l0_wants_pf ? 0 : vmcs12_get(v, VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK);
+    uint64_t match = l0_wants_pf ? 0 : vmcs12_get(v, VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH);
+    out[0] = (control_value){VMCS12_ORD_EXCEPTION_BITMAP, bitmap};
+    out[1] = (control_value){VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK, mask};
+    out[2] = (control_value){VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH, match};
+    return 3;
+}
+
+/* SDM 25.6.6: a bit set in the guest/host mask is owned by the host, and guest reads of it
+ * return the read shadow. L2 must see L1's shadow for bits L1 owns, and the value L1 gave it
+ * (the guest CR) for bits only L0 owns. */
+static uint64_t read_shadow(const vmcs12 *v, unsigned mask_ord, unsigned shadow_ord,
+                            unsigned cr_ord)
+{
+    uint64_t l1_mask = vmcs12_get(v, mask_ord);
+    return (vmcs12_get(v, shadow_ord) & l1_mask) | (vmcs12_get(v, cr_ord) & ~l1_mask);
+}
+
+static unsigned merge_control_registers(const nvmx_vm *vm, const vmcs12 *v, control_value *out)
+{
+    unsigned n = 0;
+    out[n++] =
+        (control_value){VMCS12_ORD_CR0_GUEST_HOST_MASK,
+                        vmcs12_get(v, VMCS12_ORD_CR0_GUEST_HOST_MASK) | vm->l0.cr0_guest_host_mask};
+    out[n++] =
+        (control_value){VMCS12_ORD_CR4_GUEST_HOST_MASK,
+                        vmcs12_get(v, VMCS12_ORD_CR4_GUEST_HOST_MASK) | vm->l0.cr4_guest_host_mask};
+    out[n++] = (control_value){VMCS12_ORD_CR0_READ_SHADOW,
+                               read_shadow(v, VMCS12_ORD_CR0_GUEST_HOST_MASK,
+                                           VMCS12_ORD_CR0_READ_SHADOW, VMCS12_ORD_GUEST_CR0)};
+    out[n++] = (control_value){VMCS12_ORD_CR4_READ_SHADOW,
+                               read_shadow(v, VMCS12_ORD_CR4_GUEST_HOST_MASK,
+                                           VMCS12_ORD_CR4_READ_SHADOW, VMCS12_ORD_GUEST_CR4)};
+    /* SDM 26.1.3: MOV to CR3 exits unless the value is a target. When L0 itself wants every
+     * CR3 load there are no targets in vmcs02. */
+    bool l0_cr3 = vm->l0.proc & NVMX_CTL(CR3_LOAD_EXITING);
+    uint64_t count = l0_cr3 ? 0 : vmcs12_get(v, VMCS12_ORD_CR3_TARGET_COUNT);
+    out[n++] = (control_value){VMCS12_ORD_CR3_TARGET_COUNT, count};
+    for (unsigned t = 0; t < 4; t++)
+        out[n++] = (control_value){(uint16_t)(VMCS12_ORD_CR3_TARGET_VALUE0 + t),
+                                   vmcs12_get(v, VMCS12_ORD_CR3_TARGET_VALUE0 + t)};
+    return n;
+}
+
+/* SDM 25.6.5: with "use TSC offsetting" L2's TSC is L1's TSC + vmcs12's offset, and L1's is
+ * the host's + vmcs01's offset. */
+static nvmx_status merge_tsc_offset(nvmx_vcpu *vcpu, const vmcs12 *v, control_value *out)
+{
+    uint64_t l1_offset = 0;
+    nvmx_status status =
+        vcpu->vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_TSC_OFFSET, &l1_offset);
+    if (status != NVMX_OK)
+        return NVMX_ERR_HOST;
+    if (vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(TSC_OFFSETTING))
+        l1_offset += vmcs12_get(v, VMCS12_ORD_TSC_OFFSET);
+    *out = (control_value){VMCS12_ORD_TSC_OFFSET, l1_offset};
+    return NVMX_OK;
+}
+
+static nvmx_status write_controls(nvmx_vcpu *vcpu, const vmcs12 *v)
+{
+    control_value values[24];
+    unsigned n = merge_execution_controls(vcpu->vm, v, values);
+    n += merge_exceptions(vcpu->vm, v, values + n);
+    n += merge_control_registers(vcpu->vm, v, values + n);
+    nvmx_status status = merge_tsc_offset(vcpu, v, &values[n++]);
+    for (unsigned i = 0; status == NVMX_OK && i < n; i++)
+        status = write_field(vcpu, values[i].ordinal, values[i].value);
+    return status;
+}
+
+/* Event injection is per entry (SDM 27.5): always copied. The MSR lists are processed by the
+ * library (27.4, 28.4, 28.6), so vmcs02 has none. */
+static const uint16_t every_entry[] = {
+    VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD,
+    VMCS12_ORD_VM_ENTRY_EXCEPTION_ERROR_CODE,
+    VMCS12_ORD_VM_ENTRY_INSTRUCTION_LEN,
+};
+static const uint16_t zero_on_build[] = {
+    VMCS12_ORD_VM_ENTRY_MSR_LOAD_COUNT,
+    VMCS12_ORD_VM_EXIT_MSR_STORE_COUNT,
+    VMCS12_ORD_VM_EXIT_MSR_LOAD_COUNT,
+};
+
+static nvmx_status write_events_and_lists(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
+{
+    nvmx_status status = NVMX_OK;
+    for (unsigned i = 0; status == NVMX_OK && i < NVMX_ARRAY_SIZE(every_entry); i++)
+        status = write_field(vcpu, every_entry[i], vmcs12_get(v, every_entry[i]));
+    for (unsigned i = 0; full && status == NVMX_OK && i < NVMX_ARRAY_SIZE(zero_on_build); i++)
+        status = write_field(vcpu, zero_on_build[i], 0);
+    return status;
+}
+
+/* With EPT in vmcs02 (L0's EPT01) but not in vmcs12, a PAE L2's PDPTEs come from the VMCS
+ * (SDM 27.3.2.4); they were read from L2's CR3 by the entry checks. */
+static nvmx_status write_pdptes(nvmx_vcpu *vcpu, const uint64_t *pdpte)
+{
+    nvmx_status status = NVMX_OK;
+    for (unsigned i = 0; pdpte && status == NVMX_OK && i < 4; i++)
+        status = write_field(vcpu, VMCS12_ORD_GUEST_PDPTR0 + i, pdpte[i]);
+    return status;
+}
+
+nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
+{
+    vmcs12 *v = &vcpu->current->data;
+    bool full = vcpu->vmcs02_source != vcpu->current_vmptr;
+    nvmx_status status = copy_guest_state(vcpu, v, full);
+    if (status == NVMX_OK && (full || controls_dirty(v)))
+        status = write_controls(vcpu, v);
+    if (status == NVMX_OK)
+        status = write_events_and_lists(vcpu, v, full);
+    if (status == NVMX_OK)
+        status = write_pdptes(vcpu, pdpte);
+    if (status != NVMX_OK) {
+        vmcs02_invalidate(vcpu); /* half-written: the next entry rewrites all */
+        return status;
+    }
+    nvmx_memset(v->dirty, 0, sizeof(v->dirty));
+    vcpu->vmcs02_source = vcpu->current_vmptr;
+    return NVMX_OK;
+}
+
+void vmcs02_invalidate(nvmx_vcpu *vcpu)
+{
+    vcpu->vmcs02_source = NVMX_INVALID_VMPTR;
+}

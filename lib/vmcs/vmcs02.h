@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmcs02: the VMCS L0 runs L2 with, merged from vmcs12 (what L1 asked for) and L0's own needs
+ * (nvmx_l0_controls), written through the hw_vmcs_write op.
+ */
+#ifndef NESTVMX_LIB_VMCS_VMCS02_H
+#define NESTVMX_LIB_VMCS_VMCS02_H
+
+#include "../internal.h"
+
+/* Build vmcs02 for entering vcpu->current. Everything on the first entry from this vmcs12 (or
+ * after vmcs02_invalidate), else only what L1 changed since the last entry (vmcs12 dirty bits).
+ * pdpte: the four PDPTEs of a PAE L2 without EPT in vmcs12, read once by the entry checks, or
+ * NULL. Clears the vmcs12 dirty bits. Returns an op failure as NVMX_ERR_HOST. */
+nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte);
+
+/* The next vmcs02_build writes every field (L0 changed its own state, or state was restored). */
+void vmcs02_invalidate(nvmx_vcpu *vcpu);
+
+#endif

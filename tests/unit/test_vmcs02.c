@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/* Building vmcs02 from vmcs12 and L0's needs (lib/vmcs/vmcs02.c). */
+#include <criterion/criterion.h>
+
+#include "vmcs/vmcs02.h"
+#include "vmx_harness.h"
+
+static harness h;
+static nvmx_vm_config config;
+
+static void start(void)
+{
+    harness_init(&h, &config);
+    harness_vmxon_vmptrld(&h);
+}
+static void setup(void)
+{
+    nvmx_vm_config_init(&config);
+    start();
+}
+static void teardown(void)
+{
+    harness_fini(&h);
+}
+TestSuite(vmcs02, .init = setup, .fini = teardown);
+
+static void set12(unsigned ordinal, uint64_t value)
+{
+    const vmcs_field_info *f = &vmcs_field_table[ordinal];
+    vmcs12_write(&h.vcpu->current->data, f, f->encoding, value);
+}
+static uint64_t get02(unsigned ordinal)
+{
+    return h.host.vmcs[NVMX_HW_VMCS02][ordinal];
+}
+static void restart_with_l0(const nvmx_l0_controls *l0)
+{
+    harness_fini(&h);
+    config.l0 = *l0;
+    start();
+}
+
+/* SDM 27.3.2: the guest state L2 starts with is the one L1 put in vmcs12. */
+Test(vmcs02, guest_state_is_copied_from_vmcs12)
+{
+    unsigned copied = 0;
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) != NVMX_FIELD_TYPE_GUEST ||
+            i == VMCS12_ORD_VMCS_LINK_POINTER || !((h.vm->field_exists[i / 64] >> (i % 64)) & 1))
+            continue;
+        set12(i, 0x1000 + i);
+        copied++;
+    }
+    cr_assert_eq(vmcs02_build(h.vcpu, NULL), NVMX_OK);
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST &&
+            i != VMCS12_ORD_VMCS_LINK_POINTER && ((h.vm->field_exists[i / 64] >> (i % 64)) & 1))
+            cr_assert_eq(get02(i),
+                         (0x1000 + i) & vmcs_field_width_mask(vmcs_field_table[i].encoding), "%s",
+                         vmcs_field_table[i].name);
+    }
+    cr_assert_gt(copied, 40);
+}
+
+/* SDM 25.10: vmcs02's link pointer is L0's (all ones): L1's shadow VMCS is emulated for L2. */
+Test(vmcs02, link_pointer_is_not_l1s)
+{
+    set12(VMCS12_ORD_VMCS_LINK_POINTER, SHADOW_VMCS);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_VMCS_LINK_POINTER), ~0ull);
+}
+
+/* Host state of vmcs02 is L0's own: the library never writes a host-state field. */
+Test(vmcs02, host_state_is_never_written)
+{
+    set12(VMCS12_ORD_HOST_RIP, 0xBAD);
+    set12(VMCS12_ORD_HOST_CR3, 0xBAD000);
+    vmcs02_build(h.vcpu, NULL);
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_HOST)
+            cr_assert_eq(get02(i), 0, "%s written", vmcs_field_table[i].name);
+    }
+}
+
+/* Execution controls are L1's | L0's, so every exit either wants reaches L0. */
+Test(vmcs02, execution_controls_are_l1_or_l0)
+{
+    nvmx_l0_controls l0 = {.pin = NVMX_CTL(EXT_INTR_EXITING), .proc = NVMX_CTL(HLT_EXITING)};
+    restart_with_l0(&l0);
+    set12(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL, NVMX_PINBASED_DEFAULT1 | NVMX_CTL(NMI_EXITING));
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(RDTSC_EXITING));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL),
+                 NVMX_PINBASED_DEFAULT1 | NVMX_CTL(NMI_EXITING) | NVMX_CTL(EXT_INTR_EXITING));
+    uint64_t proc = get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
+    cr_assert(proc & NVMX_CTL(RDTSC_EXITING));
+    cr_assert(proc & NVMX_CTL(HLT_EXITING));
+}
+
+/* I/O and MSR accesses of L2 always exit to L0, which applies L1's bitmaps (SDM 25.6.4, 25.6.9). */
+Test(vmcs02, io_and_msr_accesses_always_exit_to_l0)
+{
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL,
+          NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS));
+    vmcs02_build(h.vcpu, NULL);
+    uint64_t proc = get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
+    cr_assert_eq(proc & (NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS)), 0);
+    cr_assert(proc & NVMX_CTL(UNCOND_IO_EXITING));
+}
+
+/* L1's "VMCS shadowing" is emulated, never handed to the CPU; with no other secondary control
+ * the secondary controls are not activated in vmcs02 (SDM 25.6.2). */
+Test(vmcs02, vmcs_shadowing_is_emulated_not_passed_through)
+{
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL,
+          NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(SECONDARY_CONTROLS));
+    set12(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, NVMX_CTL(SHADOW_VMCS));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(SECONDARY_CONTROLS), 0);
+    cr_assert_eq(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(SHADOW_VMCS), 0);
+}
+
+/* SDM 25.6.2: secondary controls L1 set without activating them do not act. */
+Test(vmcs02, inactive_secondary_controls_are_ignored)
+{
+    nvmx_l0_controls l0 = {.proc2 = NVMX_CTL(EPT)};
+    restart_with_l0(&l0);
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1);
+    set12(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, NVMX_CTL(RDRAND_EXITING));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(SECONDARY_CONTROLS));
+    cr_assert_eq(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL), NVMX_CTL(EPT));
+}
+
+/* SDM 26.2: when L0 wants every #PF, vmcs02 takes all (bit 14, mask = match = 0). */
+Test(vmcs02, page_faults_all_exit_when_l0_wants_them)
+{
+    nvmx_l0_controls l0 = {.exception_bitmap = 1u << NVMX_VECTOR_PF};
+    restart_with_l0(&l0);
+    set12(VMCS12_ORD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_UD);
+    set12(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK, 1);
+    set12(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH, 1);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_EXCEPTION_BITMAP),
+                 (1u << NVMX_VECTOR_PF) | (1u << NVMX_VECTOR_UD));
+    cr_assert_eq(get02(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK), 0);
+    cr_assert_eq(get02(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH), 0);
+}
+
+/* SDM 26.2: when L0 does not care about #PF, L1's bitmap bit and mask/match act unchanged. */
+Test(vmcs02, page_fault_filter_is_l1s_when_l0_does_not_care)
+{
+    set12(VMCS12_ORD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_PF);
+    set12(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK, 2);
+    set12(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH, 2);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_EXCEPTION_BITMAP), 1u << NVMX_VECTOR_PF);
+    cr_assert_eq(get02(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MASK), 2);
+    cr_assert_eq(get02(VMCS12_ORD_PAGE_FAULT_ERROR_CODE_MATCH), 2);
+}
+
+/* SDM 25.6.6: masks OR'ed; L2 reads L1's shadow for L1's bits and L1's guest CR0 for bits
+ * only L0 owns. */
+Test(vmcs02, cr0_read_shadow_merges_owners)
+{
+    nvmx_l0_controls l0 = {.cr0_guest_host_mask = NVMX_CR0_NE};
+    restart_with_l0(&l0);
+    set12(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_PG);
+    set12(VMCS12_ORD_CR0_READ_SHADOW, 0);
+    set12(VMCS12_ORD_GUEST_CR0, NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_CR0_GUEST_HOST_MASK), NVMX_CR0_PG | NVMX_CR0_NE);
+    cr_assert_eq(get02(VMCS12_ORD_CR0_READ_SHADOW), NVMX_CR0_NE | NVMX_CR0_PE);
+}
+
+/* SDM 26.1.3: CR3 targets are L1's, unless L0 takes every CR3 load itself. */
+Test(vmcs02, cr3_targets_are_dropped_when_l0_wants_cr3_loads)
+{
+    set12(VMCS12_ORD_CR3_TARGET_COUNT, 2);
+    set12(VMCS12_ORD_CR3_TARGET_VALUE1, 0x5000);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_CR3_TARGET_COUNT), 2);
+    cr_assert_eq(get02(VMCS12_ORD_CR3_TARGET_VALUE1), 0x5000);
+    nvmx_l0_controls l0 = {.proc = NVMX_CTL(CR3_LOAD_EXITING)};
+    restart_with_l0(&l0);
+    set12(VMCS12_ORD_CR3_TARGET_COUNT, 2);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_CR3_TARGET_COUNT), 0);
+}
+
+/* SDM 25.6.5: L2's TSC offset is vmcs01's plus vmcs12's when L1 uses TSC offsetting. */
+Test(vmcs02, tsc_offset_is_composed)
+{
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_TSC_OFFSET] = 1000;
+    set12(VMCS12_ORD_TSC_OFFSET, 234);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_TSC_OFFSET), 1000, "offsetting off: L1's own offset");
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(TSC_OFFSETTING));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_TSC_OFFSET), 1234);
+}
+
+/* Exit controls are L0's (its host state), plus saving PAT and EFER so L2's are known. */
+Test(vmcs02, exit_controls_are_l0s_and_save_guest_pat_efer)
+{
+    set12(VMCS12_ORD_VM_EXIT_CONTROLS, NVMX_EXIT_DEFAULT1 | NVMX_CTL(EXIT_LOAD_EFER));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS),
+                 NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER));
+}
+
+/* Entry controls are L1's, never entry to SMM or dual-monitor deactivation. */
+Test(vmcs02, entry_controls_are_l1s_without_smm)
+{
+    uint64_t entry = NVMX_ENTRY_DEFAULT1 | NVMX_CTL(ENTRY_IA32E_MODE) | NVMX_CTL(ENTRY_SMM);
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS, entry);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_VM_ENTRY_CONTROLS), entry & ~NVMX_CTL(ENTRY_SMM));
+}
+
+/* A resume rewrites only what L1 changed since the last entry (plus the per-entry event fields). */
+Test(vmcs02, resume_writes_only_dirty_fields)
+{
+    vmcs02_build(h.vcpu, NULL);
+    long full = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    set12(VMCS12_ORD_GUEST_RIP, 0x7777);
+    vmcs02_build(h.vcpu, NULL);
+    long incremental = h.host.vmcs_writes[NVMX_HW_VMCS02] - full;
+    cr_assert_eq(incremental, 1 + 3, "GUEST_RIP and the three event-injection fields");
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_RIP), 0x7777);
+    cr_assert_gt(full, 60);
+}
+
+/* A different vmcs12 (VMPTRLD) means a full rebuild. */
+Test(vmcs02, other_vmcs12_forces_full_build)
+{
+    vmcs02_build(h.vcpu, NULL);
+    harness_pointer_insn(&h, NVMX_EXIT_VMPTRLD, VMCS_B);
+    long before = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_gt(h.host.vmcs_writes[NVMX_HW_VMCS02] - before, 60);
+}
+
+/* The PDPTEs the entry checks read for a PAE L2 without EPT go to vmcs02 (SDM 27.3.2.4). */
+Test(vmcs02, pdptes_are_written_when_given)
+{
+    uint64_t pdpte[4] = {0x1001, 0x2001, 0x3001, 0x4001};
+    vmcs02_build(h.vcpu, pdpte);
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert_eq(get02(VMCS12_ORD_GUEST_PDPTR0 + i), pdpte[i]);
+}
