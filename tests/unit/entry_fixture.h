@@ -33,11 +33,12 @@ const char *entry_fixture_first_failure(entry_fixture *f, nvmx_entry_check_categ
 const entry_check *entry_fixture_first_failing_check(entry_fixture *f);
 
 /* Asserts that the first failing check, over all categories, is `name`. */
-#define ASSERT_FIRST_FAILURE(f, name)                                                          \
+#define ASSERT_FIRST_FAILURE(f, check_name)                                                    \
     do {                                                                                       \
         const entry_check *fc_ = entry_fixture_first_failing_check(f);                         \
-        cr_assert_not_null(fc_, "expected check %s to fail, but every check passed", (name)); \
-        cr_assert_str_eq(fc_->info.name, (name));                                              \
+        cr_assert_not_null(fc_, "expected check %s to fail, but every check passed",          \
+                           (check_name));                                                      \
+        cr_assert_str_eq(fc_->info.name, (check_name));                                        \
     } while (0)
 
 /* One row of a table-driven check test: `apply` breaks exactly one rule of the known-good
