@@ -152,15 +152,20 @@ Test(dispatch, vmlaunch_of_shadow_vmcs_fails_invalid)
     cr_assert(harness_failed_invalid(&h));
 }
 
-/* VM entry is not implemented yet: a clear status, and L1's state is untouched. */
-Test(dispatch, vmlaunch_reports_not_implemented_without_side_effects)
+/* SDM 27.2.2-27.2.4: a failed host-state check is VMfailValid(8), and the log names the check. */
+Test(dispatch, vmlaunch_failing_a_host_state_check_fails_8)
 {
     harness_vmxon_vmptrld(&h);
-    uint64_t rip = h.host.regs[NVMX_REG_RIP], rflags = h.host.regs[NVMX_REG_RFLAGS];
-    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_ERR_NOT_IMPLEMENTED);
-    cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip);
-    cr_assert_eq(h.host.regs[NVMX_REG_RFLAGS], rflags);
-    cr_assert(strstr(h.host.last_log, "not implemented") != NULL);
+    harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, NVMX_PINBASED_DEFAULT1);
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1);
+    harness_vmwrite(&h, NVMX_FIELD_VM_EXIT_CONTROLS, NVMX_EXIT_DEFAULT1);
+    harness_vmwrite(&h, NVMX_FIELD_VM_ENTRY_CONTROLS, NVMX_ENTRY_DEFAULT1);
+    uint64_t rip = h.host.regs[NVMX_REG_RIP];
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_OK);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_ENTRY_INVALID_HOST_STATE));
+    cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip + INSN_LENGTH);
+    cr_assert(strstr(h.host.last_log, "host.") != NULL, "log: %s", h.host.last_log);
+    cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_CLEAR);
 }
 
 /* SDM 31.3 INVEPT: #UD when EPT (or INVEPT) is not supported. */
