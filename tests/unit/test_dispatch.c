@@ -263,3 +263,12 @@ Test(dispatch, vmlaunch_without_hw_vmcs_op_is_an_embedder_error)
     cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip);
     cr_assert(strstr(h.host.last_log, "hw_vmcs_read") != NULL);
 }
+
+/* SDM 27.2.1: a failed control check is VMfailValid(7), before any host-state check. */
+Test(dispatch, vmlaunch_failing_a_control_check_fails_7)
+{
+    harness_vmxon_vmptrld(&h);
+    harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0);
+    cr_assert(harness_failed_valid(&h, NVMX_VMERR_ENTRY_INVALID_CONTROL_FIELD));
+    cr_assert(strstr(h.host.last_log, "controls.pin_based") != NULL, "log: %s", h.host.last_log);
+}
