@@ -85,22 +85,70 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
     return NVMX_OK;
 }
 
+/* Registers that live in the VMCS guest-state area when vmcs_backed. */
+static int vmcs_slot_of(nvmx_reg reg)
+{
+    switch (reg) {
+    case NVMX_REG_RSP:
+        return VMCS12_ORD_GUEST_RSP;
+    case NVMX_REG_RIP:
+        return VMCS12_ORD_GUEST_RIP;
+    case NVMX_REG_RFLAGS:
+        return VMCS12_ORD_GUEST_RFLAGS;
+    case NVMX_REG_CR0:
+        return VMCS12_ORD_GUEST_CR0;
+    case NVMX_REG_CR3:
+        return VMCS12_ORD_GUEST_CR3;
+    case NVMX_REG_CR4:
+        return VMCS12_ORD_GUEST_CR4;
+    case NVMX_REG_EFER:
+        return VMCS12_ORD_GUEST_IA32_EFER;
+    default:
+        return -1;
+    }
+}
+
 static uint64_t fake_reg_get(void *ctx, nvmx_reg reg)
 {
     fake_host *h = ctx;
-    return h->regs[reg];
+    int slot = h->vmcs_backed ? vmcs_slot_of(reg) : -1;
+    return slot >= 0 ? h->vmcs[h->running][slot] : h->regs[reg];
 }
 
 static void fake_reg_set(void *ctx, nvmx_reg reg, uint64_t value)
 {
     fake_host *h = ctx;
-    h->regs[reg] = value;
+    int slot = h->vmcs_backed ? vmcs_slot_of(reg) : -1;
+    if (slot >= 0)
+        h->vmcs[h->running][slot] = value;
+    else
+        h->regs[reg] = value;
 }
+
+static const unsigned segment_slots[NVMX_SEG_COUNT][4] = {
+#define SEG_SLOTS(s)                                                                               \
+    {                                                                                              \
+        VMCS12_ORD_GUEST_##s##_SELECTOR, VMCS12_ORD_GUEST_##s##_BASE,                              \
+            VMCS12_ORD_GUEST_##s##_LIMIT, VMCS12_ORD_GUEST_##s##_AR_BYTES                          \
+    }
+    SEG_SLOTS(ES), SEG_SLOTS(CS), SEG_SLOTS(SS),   SEG_SLOTS(DS),
+    SEG_SLOTS(FS), SEG_SLOTS(GS), SEG_SLOTS(LDTR), SEG_SLOTS(TR),
+#undef SEG_SLOTS
+};
 
 static void fake_segment_get(void *ctx, nvmx_seg seg, nvmx_segment *out)
 {
     fake_host *h = ctx;
-    *out = h->segs[seg];
+    if (!h->vmcs_backed) {
+        *out = h->segs[seg];
+        return;
+    }
+    const uint64_t *v = h->vmcs[h->running];
+    const unsigned *s = segment_slots[seg];
+    *out = (nvmx_segment){.selector = (uint16_t)v[s[0]],
+                          .base = v[s[1]],
+                          .limit = (uint32_t)v[s[2]],
+                          .access_rights = (uint32_t)v[s[3]]};
 }
 
 static void fake_inject_exception(void *ctx, const nvmx_exception *exception)

@@ -52,6 +52,12 @@ typedef struct fake_host {
      * (indexed like vmcs12), and the number of reads and writes of each. */
     uint64_t vmcs[2][VMCS12_FIELD_COUNT];
     long vmcs_reads[2], vmcs_writes[2];
+
+    /* As a hardware host: RIP, RSP, RFLAGS, CR0/3/4, EFER and segments are the guest-state
+     * fields of the VMCS that runs (`running`: NVMX_HW_VMCS01 = L1, NVMX_HW_VMCS02 = L2);
+     * GPRs stay in regs[]. Off by default (registers in regs[] and segs[]). */
+    bool vmcs_backed;
+    int running;
 } fake_host;
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,
