@@ -126,8 +126,32 @@ static void run(nvmx_vcpu *vcpu, l1 *g, const char *text, const uint8_t *bytes, 
            (unsigned long long)g->regs[NVMX_REG_RIP]);
 }
 
-int main(void)
+/* --entry-checks: the VM-entry checks the library runs, one per line. */
+static int print_entry_checks(void)
 {
+    size_t n = nvmx_entry_check_count();
+    for (size_t i = 0; i < n; i++) {
+        const nvmx_entry_check_info *c = nvmx_entry_check_get(i);
+        printf("%-60s %-12s SDM %s\n", c->name, nvmx_entry_check_category_name(c->category),
+               c->sdm_section);
+    }
+    printf("%zu VM-entry checks\n", n);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) {
+        if (argc == 2 && strcmp(argv[1], "--entry-checks") == 0)
+            return print_entry_checks();
+        fprintf(
+            stderr,
+            "%s: unknown option '%s'\n"
+            "usage: %s                 run the embedding demo\n"
+            "       %s --entry-checks  list the VM-entry checks (name, category, SDM section)\n",
+            argv[0], argv[1], argv[0], argv[0]);
+        return 2;
+    }
     static l1 guest;
     l1_reset(&guest);
     printf("libnestvmx %u.%u.%u - minimal embedding example\n", NVMX_VERSION_MAJOR,
