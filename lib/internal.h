@@ -112,6 +112,10 @@ uint32_t entry_msr_load(nvmx_vcpu *vcpu, nvmx_status *host_error);
 bool exit_wanted_by_l1(nvmx_vcpu *vcpu, const nvmx_exit *exit);
 /* The name of the reflection rule for a basic exit reason, NULL if the reason has none. */
 const char *exit_reflection_rule_name(uint32_t basic_reason);
+/* Bit `index` of a bitmap L1 keeps in its memory at bitmap_gpa (I/O, MSR, VMREAD and VMWRITE
+ * bitmaps, SDM 25.6.4, 25.6.9, 25.6.15): one byte is read; memory that is not L1 RAM reads as
+ * all ones, so the bit is set and the access exits to L1. */
+bool l1_bitmap_bit(const nvmx_vm *vm, uint64_t bitmap_gpa, uint64_t index);
 
 /* ---- CPU mode (lib/cpu_mode.c) ------------------------------------------------------- */
 
@@ -128,6 +132,17 @@ typedef enum cpu_mode {
 cpu_mode cpu_mode_of(const nvmx_vcpu *vcpu);
 /* CPL as the VMX instructions see it: SS.DPL in protected and long mode (SDM 25.4.1). */
 unsigned cpu_cpl(const nvmx_vcpu *vcpu);
+
+/* ---- VMCS shadowing (lib/exits/vmread_vmwrite.c) -------------------------------------- */
+
+/* The field-encoding operand of VMREAD/VMWRITE in GPR `reg`: 64 bits in 64-bit mode, else the
+ * low 32 (SDM 31.3). */
+uint64_t vmcs_encoding_operand(const nvmx_vcpu *vcpu, cpu_mode mode, unsigned reg);
+/* In VMX non-root operation: does VMREAD (write = false) or VMWRITE of `encoding` exit to L1,
+ * per the "VMCS shadowing" control and the VMREAD/VMWRITE bitmaps of vcpu->current
+ * (SDM 26.1.3, 25.6.15)? The one decision for L2's VMREAD/VMWRITE, used by the instruction
+ * handlers and by exit reflection. */
+bool vmcs_shadowing_exits_to_l1(const nvmx_vcpu *vcpu, bool write, uint64_t encoding);
 
 /* ---- VMX instruction operands (lib/exits/instruction_info.c, lib/decode.c) ----------- */
 

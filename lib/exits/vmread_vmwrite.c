@@ -5,16 +5,16 @@
  */
 #include "vmx_outcome.h"
 
-static uint64_t reg(const vmx_exec *x, nvmx_reg r)
+/* The field encoding operand: 64 bits in 64-bit mode, else 32 (SDM 31.3 VMREAD/VMWRITE). */
+uint64_t vmcs_encoding_operand(const nvmx_vcpu *vcpu, cpu_mode mode, unsigned reg)
 {
-    return x->vcpu->vm->ops.reg_get(x->vcpu->ctx, r);
+    uint64_t value = vcpu->vm->ops.reg_get(vcpu->ctx, (nvmx_reg)reg);
+    return mode == CPU_MODE_LONG64 ? value : (value & 0xFFFFFFFFull);
 }
 
-/* The field encoding operand: 64 bits in 64-bit mode, else 32 (SDM 31.3 VMREAD/VMWRITE). */
 static uint64_t field_encoding(const vmx_exec *x)
 {
-    uint64_t value = reg(x, (nvmx_reg)x->insn->reg);
-    return vmx_operand_size(x) == 8 ? value : (value & 0xFFFFFFFFull);
+    return vmcs_encoding_operand(x->vcpu, x->mode, x->insn->reg);
 }
 
 /* SDM 25.6.2: secondary controls act only while "activate secondary controls" is 1. */
@@ -24,24 +24,16 @@ static bool shadowing_enabled(const vmcs12 *v)
            (vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(SHADOW_VMCS));
 }
 
-/* SDM 25.6.15: bits 14:0 of the encoding index the 4-KiB VMREAD/VMWRITE bitmap; an encoding
- * with bits 63:15 set always exits. One byte is read; unbacked memory reads as ones. */
-static bool bitmap_bit_set(const nvmx_vm *vm, uint64_t bitmap, uint64_t encoding)
+/* In non-root operation: does L2's VMREAD/VMWRITE exit to L1? (SDM 31.3, 25.10) SDM 25.6.15:
+ * bits 14:0 of the encoding index the 4-KiB VMREAD/VMWRITE bitmap; an encoding with bits 63:15
+ * set always exits. */
+bool vmcs_shadowing_exits_to_l1(const nvmx_vcpu *vcpu, bool write, uint64_t encoding)
 {
-    if (encoding >> 15)
+    const vmcs12 *v = &vcpu->current->data;
+    if (!shadowing_enabled(v) || (encoding >> 15))
         return true;
-    uint8_t byte;
-    if (vm->ops.l1_read(vm->host_ctx, bitmap + ((encoding & 0x7FFF) >> 3), &byte, 1) != NVMX_OK)
-        byte = 0xFF;
-    return (byte >> (encoding & 7)) & 1;
-}
-
-/* In non-root operation: does L2's VMREAD/VMWRITE exit to L1? (SDM 31.3, 25.10) */
-static bool exits_to_l1(const vmx_exec *x, unsigned bitmap_ordinal, uint64_t encoding)
-{
-    const vmcs12 *v = &x->vcpu->current->data;
-    return !shadowing_enabled(v) ||
-           bitmap_bit_set(x->vcpu->vm, vmcs12_get(v, bitmap_ordinal), encoding);
+    unsigned bitmap = write ? VMCS12_ORD_VMWRITE_BITMAP : VMCS12_ORD_VMREAD_BITMAP;
+    return l1_bitmap_bit(vcpu->vm, vmcs12_get(v, bitmap), encoding);
 }
 
 /* The VMCS the instruction accesses, or NULL with *outcome set (VMfailInvalid or a host
@@ -91,12 +83,11 @@ static vmx_outcome operand_fault_or_error(vmx_exec *x, nvmx_status status,
 }
 
 /* The order of the first checks is the same for both instructions. */
-static bool leading_checks(vmx_exec *x, unsigned bitmap_ordinal, uint64_t encoding,
-                           vmx_outcome *outcome)
+static bool leading_checks(vmx_exec *x, bool write, uint64_t encoding, vmx_outcome *outcome)
 {
     if (vmx_ud_outside_vmx(x))
         *outcome = vmx_raise_ud(x);
-    else if (x->vcpu->guest_mode && exits_to_l1(x, bitmap_ordinal, encoding))
+    else if (x->vcpu->guest_mode && vmcs_shadowing_exits_to_l1(x->vcpu, write, encoding))
         *outcome = VMX_EXIT_TO_L1;
     else if (cpu_cpl(x->vcpu) > 0)
         *outcome = vmx_raise_gp0(x);
@@ -110,7 +101,7 @@ vmx_outcome handle_vmread(vmx_exec *x)
     vmx_outcome outcome;
     /* Outside VMX operation the encoding register is not looked at; reading it is harmless. */
     uint64_t encoding = field_encoding(x);
-    if (leading_checks(x, VMCS12_ORD_VMREAD_BITMAP, encoding, &outcome))
+    if (leading_checks(x, false, encoding, &outcome))
         return outcome;
     vmcs12_cached *target = target_vmcs(x, &outcome);
     if (!target)
@@ -134,7 +125,7 @@ vmx_outcome handle_vmwrite(vmx_exec *x)
 {
     vmx_outcome outcome;
     uint64_t encoding = field_encoding(x);
-    if (leading_checks(x, VMCS12_ORD_VMWRITE_BITMAP, encoding, &outcome))
+    if (leading_checks(x, true, encoding, &outcome))
         return outcome;
     vmcs12_cached *target = target_vmcs(x, &outcome);
     if (!target)
