@@ -23,6 +23,7 @@
  * (shadow paging #PF, EPT02 built lazily, its own preemption timer, PML, bus-lock or
  * instruction-timeout exits), the caller resolves what L0 caused before asking.
  */
+#include "../ept/eptp.h"
 #include "../internal.h"
 
 /* ---- Reading L1's state ----------------------------------------------------------------- */
@@ -382,43 +383,6 @@ static bool virtualized_eoi(const reflect_ctx *c)
 static bool apic_write(const reflect_ctx *c)
 {
     return CTL(c, VIRTUALIZE_APIC_ACCESSES) || CTL(c, VIRTUALIZE_X2APIC);
-}
-
-/* A valid EPTP, as the VM-entry check of SDM 27.2.1.1 (format 25.6.11), against the
- * capabilities exposed to L1 (IA32_VMX_EPT_VPID_CAP, A.10): memory type UC or WB if
- * supported, 4- or 5-level walk if supported, A/D and supervisor-shadow-stack bits only if
- * supported, bits 11:8 and those beyond L1's physical-address width zero. */
-static bool eptp_valid(const nvmx_vm *vm, uint64_t eptp)
-{
-    switch (eptp & 7) {
-    case 0:
-        if (!nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_MEMTYPE_UC))
-            return false;
-        break;
-    case 6:
-        if (!nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_MEMTYPE_WB))
-            return false;
-        break;
-    default:
-        return false;
-    }
-    switch ((eptp >> 3) & 7) {
-    case 3:
-        if (!nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_WALK_4))
-            return false;
-        break;
-    case 4:
-        if (!nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_WALK_5))
-            return false;
-        break;
-    default:
-        return false;
-    }
-    if (((eptp >> 6) & 1) && !nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_AD))
-        return false;
-    if (((eptp >> 7) & 1) && !nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_SHADOW_STACK))
-        return false;
-    return (eptp & 0xF00) == 0 && (eptp >> vm->phys_addr_width) == 0;
 }
 
 /* Entry ECX of L1's EPTP list: 8 bytes at EPTP-list address + 8 * ECX (SDM 26.5 "EPTP

@@ -8,6 +8,7 @@
  * The capability MSRs consulted are the ones the VM exposes to L1 (c->vm->caps): VM entry of L2
  * must fail exactly where it would on a processor reporting those values.
  */
+#include "../ept/eptp.h"
 #include "entry_checks.h"
 
 #include "../caps_model.h"
@@ -31,14 +32,6 @@
 
 /* Posted-interrupt notification vector: a vector is 8 bits, bits 15:8 must be 0 (27.2.1.1). */
 #define VECTOR_BITS 8u
-
-/* EPTP format (SDM 25.6.11, Table 25-9). */
-#define EPTP_MEMTYPE_MASK 0x7ull
-#define EPTP_WALK_SHIFT 3u
-#define EPTP_WALK_MASK (0x7ull << EPTP_WALK_SHIFT) /* page-walk length minus 1 */
-#define EPTP_ACCESSED_DIRTY (1ull << 6)
-#define EPTP_SUPERVISOR_SHADOW_STACK (1ull << 7)
-#define EPTP_RESERVED_LOW (0xFull << 8) /* bits 11:8 */
 
 /* VM-entry interruption-information field (SDM 25.8.3, Table 25-17). */
 #define INTR_VECTOR_MASK 0xFFu
@@ -313,69 +306,30 @@ static bool vpid_nonzero(const entry_check_ctx *c)
     return !PROC2(c, VPID) || (uint16_t)FIELD(c, VIRTUAL_PROCESSOR_ID) != 0;
 }
 
-/* EPTP values and the IA32_VMX_EPT_VPID_CAP bit that makes each one supported (A.10). */
-typedef struct eptp_choice {
-    uint8_t value;
-    uint64_t capability;
-} eptp_choice;
-
-/* Memory types: UC (0) with bit 8, WB (6) with bit 14; every other type is reserved. */
-static const eptp_choice eptp_memory_types[] = {
-    {0, NVMX_CTL(EPT_MEMTYPE_UC)},
-    {6, NVMX_CTL(EPT_MEMTYPE_WB)},
-};
-
-/* Page-walk length minus 1: 3 (4-level) with bit 6, 4 (5-level) with bit 7. */
-static const eptp_choice eptp_walk_lengths[] = {
-    {3, NVMX_CTL(EPT_WALK_4)},
-    {4, NVMX_CTL(EPT_WALK_5)},
-};
-
-static bool eptp_choice_supported(const entry_check_ctx *c, const eptp_choice *choices,
-                                  size_t count, uint64_t value)
-{
-    for (size_t i = 0; i < count; i++) {
-        if (choices[i].value == value)
-            return (c->vm->caps.ept_vpid_cap & choices[i].capability) != 0;
-    }
-    return false;
-}
-
-/* "enable EPT" 1: the EPTP memory type (bits 2:0) is one EPT_VPID_CAP reports supported. */
+/* "enable EPT" 1: the EPTP is one the exposed capabilities allow, rule by rule (lib/ept). */
 static bool eptp_memory_type_ok(const entry_check_ctx *c)
 {
-    uint64_t type = FIELD(c, EPT_POINTER) & EPTP_MEMTYPE_MASK;
-    return !PROC2(c, EPT) ||
-           eptp_choice_supported(c, eptp_memory_types, NVMX_ARRAY_SIZE(eptp_memory_types), type);
+    return !PROC2(c, EPT) || eptp_memory_type_supported(c->vm, FIELD(c, EPT_POINTER));
 }
 
-/* Bits 5:3 give a page-walk length the processor supports. */
 static bool eptp_walk_length_ok(const entry_check_ctx *c)
 {
-    uint64_t walk = (FIELD(c, EPT_POINTER) & EPTP_WALK_MASK) >> EPTP_WALK_SHIFT;
-    return !PROC2(c, EPT) ||
-           eptp_choice_supported(c, eptp_walk_lengths, NVMX_ARRAY_SIZE(eptp_walk_lengths), walk);
+    return !PROC2(c, EPT) || eptp_walk_length_supported(c->vm, FIELD(c, EPT_POINTER));
 }
 
-/* Bit 6 (accessed and dirty flags) 0 unless EPT_VPID_CAP[21]. */
 static bool eptp_accessed_dirty_ok(const entry_check_ctx *c)
 {
-    return !PROC2(c, EPT) || !(FIELD(c, EPT_POINTER) & EPTP_ACCESSED_DIRTY) ||
-           CAP(c, ept_vpid_cap, EPT_AD);
+    return !PROC2(c, EPT) || eptp_accessed_dirty_allowed(c->vm, FIELD(c, EPT_POINTER));
 }
 
-/* Bit 7 (supervisor shadow-stack control) 0 unless EPT_VPID_CAP[23]. */
 static bool eptp_shadow_stack_ok(const entry_check_ctx *c)
 {
-    return !PROC2(c, EPT) || !(FIELD(c, EPT_POINTER) & EPTP_SUPERVISOR_SHADOW_STACK) ||
-           CAP(c, ept_vpid_cap, EPT_SHADOW_STACK);
+    return !PROC2(c, EPT) || eptp_shadow_stack_allowed(c->vm, FIELD(c, EPT_POINTER));
 }
 
-/* Reserved bits 11:8 and 63:N (N the physical-address width) are 0. */
 static bool eptp_reserved_ok(const entry_check_ctx *c)
 {
-    uint64_t eptp = FIELD(c, EPT_POINTER);
-    return !PROC2(c, EPT) || ((eptp & EPTP_RESERVED_LOW) == 0 && !entry_address_too_wide(c, eptp));
+    return !PROC2(c, EPT) || eptp_reserved_bits_clear(c->vm, FIELD(c, EPT_POINTER));
 }
 
 /* "enable PML" 1 -> "enable EPT" 1, and the PML address 4-KByte aligned within the width. */
