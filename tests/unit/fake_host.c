@@ -173,6 +173,8 @@ static nvmx_status fake_hw_vmcs_read(void *ctx, nvmx_hw_vmcs which, uint32_t fie
     const vmcs_field_info *f = vmcs_field_lookup(field);
     if (!f || (unsigned)which > NVMX_HW_VMCS02)
         return NVMX_ERR_INVALID_ARGUMENT;
+    if (h->fail_vmcs_read_at > 0 && h->vmcs_reads[0] + h->vmcs_reads[1] + 1 == h->fail_vmcs_read_at)
+        return NVMX_ERR_HOST;
     h->vmcs_reads[which]++;
     uint64_t slot = h->vmcs[which][f->ordinal];
     *value = NVMX_FIELD_HIGH_ACCESS(field) ? slot >> 32 : slot;
@@ -185,12 +187,84 @@ static nvmx_status fake_hw_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t fi
     const vmcs_field_info *f = vmcs_field_lookup(field);
     if (!f || (unsigned)which > NVMX_HW_VMCS02)
         return NVMX_ERR_INVALID_ARGUMENT;
+    if (h->fail_vmcs_write_at > 0 &&
+        h->vmcs_writes[0] + h->vmcs_writes[1] + 1 == h->fail_vmcs_write_at)
+        return NVMX_ERR_HOST;
     h->vmcs_writes[which]++;
     h->vmcs[which][f->ordinal] = value & vmcs_field_width_mask(f->encoding);
     return NVMX_OK;
 }
 
+static int msr_slot(const fake_host *h, uint32_t index)
+{
+    for (int i = 0; i < h->msr_count; i++) {
+        if (h->msr_index[i] == index)
+            return i;
+    }
+    return -1;
+}
+
+static bool msr_faults(const fake_host *h, uint32_t index)
+{
+    for (int i = 0; i < h->msr_faulting_count; i++) {
+        if (h->msr_faulting[i] == index)
+            return true;
+    }
+    return false;
+}
+
+static nvmx_status fake_msr_read(void *ctx, uint32_t index, uint64_t *value)
+{
+    fake_host *h = ctx;
+    h->msr_reads++;
+    int slot = msr_slot(h, index);
+    if (slot < 0 || msr_faults(h, index))
+        return NVMX_ERR_HOST;
+    *value = h->msr_value[slot];
+    return NVMX_OK;
+}
+
+static nvmx_status fake_msr_write(void *ctx, uint32_t index, uint64_t value)
+{
+    fake_host *h = ctx;
+    if (msr_faults(h, index))
+        return NVMX_ERR_HOST;
+    if (h->msr_writes < FAKE_MAX_MSR_LOG)
+        h->msr_write_log[h->msr_writes] = index;
+    h->msr_writes++;
+    fake_host_set_msr(h, index, value);
+    return NVMX_OK;
+}
+
+void fake_host_set_msr(fake_host *h, uint32_t index, uint64_t value)
+{
+    int slot = msr_slot(h, index);
+    if (slot < 0 && h->msr_count < FAKE_MAX_MSRS) {
+        slot = h->msr_count++;
+        h->msr_index[slot] = index;
+    }
+    if (slot >= 0)
+        h->msr_value[slot] = value;
+}
+
+bool fake_host_get_msr(const fake_host *h, uint32_t index, uint64_t *value)
+{
+    int slot = msr_slot(h, index);
+    if (slot < 0)
+        return false;
+    *value = h->msr_value[slot];
+    return true;
+}
+
+void fake_host_fault_msr(fake_host *h, uint32_t index)
+{
+    if (h->msr_faulting_count < FAKE_MAX_MSRS)
+        h->msr_faulting[h->msr_faulting_count++] = index;
+}
+
 static const nvmx_host_ops fake_ops = {
+    .msr_read = fake_msr_read,
+    .msr_write = fake_msr_write,
     .hw_vmcs_read = fake_hw_vmcs_read,
     .hw_vmcs_write = fake_hw_vmcs_write,
     .mem_alloc = fake_mem_alloc,

@@ -15,6 +15,8 @@
 #define FAKE_MAX_FAULT_PAGES 8
 #define FAKE_MAX_EXCEPTIONS 8
 #define FAKE_MAX_REMAPS 8
+#define FAKE_MAX_MSRS 32
+#define FAKE_MAX_MSR_LOG 32
 
 typedef struct fake_host {
     uint8_t *ram;
@@ -58,6 +60,22 @@ typedef struct fake_host {
      * GPRs stay in regs[]. Off by default (registers in regs[] and segs[]). */
     bool vmcs_backed;
     int running;
+
+    /* MSRs behind the msr_read/msr_write ops: a small map index -> value. Reading an index
+     * not in the map, or any index of msr_faulting[], fails with NVMX_ERR_HOST (RDMSR/WRMSR
+     * would fault); writing an index not in the map adds it. Successful writes are logged
+     * in order (msr_write_log, the first FAKE_MAX_MSR_LOG of them). */
+    uint32_t msr_index[FAKE_MAX_MSRS];
+    uint64_t msr_value[FAKE_MAX_MSRS];
+    int msr_count;
+    uint32_t msr_faulting[FAKE_MAX_MSRS];
+    int msr_faulting_count;
+    uint32_t msr_write_log[FAKE_MAX_MSR_LOG];
+    long msr_reads, msr_writes;
+
+    /* n > 0: the n-th hw_vmcs_read / hw_vmcs_write (1-based, over both VMCSs, counted from
+     * the last reset of vmcs_reads/vmcs_writes) fails with NVMX_ERR_HOST. */
+    long fail_vmcs_read_at, fail_vmcs_write_at;
 } fake_host;
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,
@@ -78,5 +96,11 @@ void fake_host_write32(fake_host *host, uint64_t gpa, uint32_t value);
 void fake_host_write64(fake_host *host, uint64_t gpa, uint64_t value);
 uint32_t fake_host_read32(const fake_host *host, uint64_t gpa);
 uint64_t fake_host_read64(const fake_host *host, uint64_t gpa);
+
+/* The MSR map of the msr ops: set a value, read it back (false if absent), make an index
+ * fault on both read and write. */
+void fake_host_set_msr(fake_host *host, uint32_t index, uint64_t value);
+bool fake_host_get_msr(const fake_host *host, uint32_t index, uint64_t *value);
+void fake_host_fault_msr(fake_host *host, uint32_t index);
 
 #endif
