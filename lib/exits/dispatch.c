@@ -4,6 +4,7 @@
  * instruction it was (from the VM-exit information or by decoding the bytes), carries it out
  * and says what runs next.
  */
+#include "../vmcs/vmcs02.h"
 #include "vmx_outcome.h"
 
 typedef vmx_outcome (*vmx_handler)(vmx_exec *);
@@ -109,6 +110,10 @@ static nvmx_status outcome_status(vmx_exec *x, vmx_outcome outcome)
     switch (outcome) {
     case VMX_COMPLETED:
     case VMX_FAULTED:
+    case VMX_EXITED_TO_L1: /* next->run was set by the exit */
+        return NVMX_OK;
+    case VMX_ENTERED_L2:
+        x->next->run = NVMX_RUN_L2;
         return NVMX_OK;
     case VMX_HOST_ERROR:
         return x->host_error;
@@ -147,22 +152,65 @@ nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
     return outcome_status(&x, execute(&x));
 }
 
-/* The exit L1 gets for a VMX instruction of L2: the hardware's information when the host has
- * it, else the same fields built from the decoded instruction (SDM 28.2.1, 28.2.5). */
+/* The exit L1 gets: what L0 saw of L2's exit (SDM 28.2). */
+static void nested_exit_from(const nvmx_exit *exit, nested_exit *e)
+{
+    *e = (nested_exit){
+        .pending = true,
+        .reason = exit->reason,
+        .qualification = exit->qualification,
+        .instruction_info = exit->instruction_info,
+        .instruction_length = exit->instruction_length,
+        .interruption_info = exit->interruption_info,
+        .interruption_error_code = exit->interruption_error_code,
+        .idt_vectoring_info = exit->idt_vectoring_info,
+        .idt_vectoring_error_code = exit->idt_vectoring_error_code,
+        .guest_linear_address = exit->guest_linear_address,
+        .guest_physical_address = exit->guest_physical_address,
+    };
+}
+
+/* For a VMX instruction of L2: the hardware's information when the host has it, else the
+ * same fields built from the decoded instruction (SDM 28.2.1, 28.2.5). */
 static void record_instruction_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit,
                                     const vmx_instruction *insn)
 {
     nested_exit *e = &vcpu->pending_exit;
-    e->pending = true;
+    nested_exit_from(exit, e);
     e->reason = insn->exit_reason;
     e->instruction_length = insn->length;
-    if (exit->reason != NVMX_EXIT_UNDECODED) {
-        e->qualification = exit->qualification;
-        e->instruction_info = exit->instruction_info;
-    } else {
+    if (exit->reason == NVMX_EXIT_UNDECODED)
         vmx_instruction_to_info(insn, vcpu->vm->ops.reg_get(vcpu->ctx, NVMX_REG_RIP),
                                 &e->instruction_info, &e->qualification);
+}
+
+/* The VM exit to L1 the pending exit describes (lib/exits/vm_exit.c). */
+static nvmx_status exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
+{
+    uint64_t entry_controls = vmcs12_get(&vcpu->current->data, VMCS12_ORD_VM_ENTRY_CONTROLS);
+    nvmx_status status = vm_exit_to_l1(vcpu, &vcpu->pending_exit, &next->run);
+    if (status == NVMX_OK)
+        vmcs02_synced_by_exit(vcpu, entry_controls);
+    return status;
+}
+
+/* A VMX instruction of L2: completed for L2 (shadow VMCS), faulted, or an exit to L1. */
+static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
+{
+    vmx_instruction insn;
+    vmx_exec x = {.vcpu = vcpu, .insn = &insn, .mode = cpu_mode_of(vcpu), .next = next};
+    nvmx_status status = instruction_of(exit, x.mode, &insn);
+    if (status == NVMX_ERR_DECODE) {
+        next->run = NVMX_RUN_L0_HANDLES;
+        return NVMX_OK;
     }
+    if (status != NVMX_OK)
+        return status;
+    vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
+    if (outcome != VMX_EXIT_TO_L1)
+        return outcome_status(&x, outcome);
+    record_instruction_exit(vcpu, exit, &insn);
+    return exit_to_l1(vcpu, next);
 }
 
 nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
@@ -175,19 +223,13 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
                "nvmx_on_l2_exit called while L1 runs: use nvmx_on_l1_exit");
         return NVMX_ERR_STATE;
     }
-    if (!is_vmx_instruction(exit->reason))
-        return not_implemented(vcpu, exit->reason);
-    vmx_instruction insn;
-    vmx_exec x = {.vcpu = vcpu, .insn = &insn, .mode = cpu_mode_of(vcpu), .next = next};
-    nvmx_status status = instruction_of(exit, x.mode, &insn);
-    if (status == NVMX_ERR_DECODE) {
+    if (is_vmx_instruction(exit->reason))
+        return l2_vmx_instruction(vcpu, exit, next);
+    /* SDM 26.1, 26.2: L1 gets the exits its controls ask for; the rest were L0's. */
+    if (!exit_wanted_by_l1(vcpu, exit)) {
         next->run = NVMX_RUN_L0_HANDLES;
         return NVMX_OK;
     }
-    if (status != NVMX_OK)
-        return status;
-    vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
-    if (outcome == VMX_EXIT_TO_L1)
-        record_instruction_exit(vcpu, exit, &insn);
-    return outcome_status(&x, outcome);
+    nested_exit_from(exit, &vcpu->pending_exit);
+    return exit_to_l1(vcpu, next);
 }

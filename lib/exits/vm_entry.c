@@ -5,6 +5,7 @@
  * state (VMfailValid(8)), guest state (VM-entry failure, exit reason 33).
  */
 #include "../vmcs/entry_checks.h"
+#include "../vmcs/vmcs02.h"
 #include "vmx_outcome.h"
 
 /* Blocking by MOV SS of L1 (interruptibility bit 1, SDM 25.4.2), from vmcs01's guest state. */
@@ -58,6 +59,46 @@ static bool controls_or_host_fail(vmx_exec *x, entry_check_ctx *c, vmx_outcome *
     return true;
 }
 
+/* A VM-entry failure after the guest-state checks began is a VM exit to L1 (SDM 27.8). */
+static vmx_outcome entry_fails_to_l1(vmx_exec *x, uint32_t basic_reason, uint64_t qualification)
+{
+    nvmx_status status = vm_entry_failure_exit(x->vcpu, basic_reason, qualification, &x->next->run);
+    if (status != NVMX_OK) {
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
+    return VMX_EXITED_TO_L1;
+}
+
+/* SDM 27.3.2-27.5: guest state goes to vmcs02, the VM-entry MSR-load list is loaded, and L2
+ * runs; VMLAUNCH makes the VMCS launched (31.3). */
+static vmx_outcome enter_l2(vmx_exec *x, const entry_check_ctx *c)
+{
+    nvmx_vcpu *vcpu = x->vcpu;
+    nvmx_status status = vmcs02_build(vcpu, c->pdptes_loaded ? c->pdpte : NULL);
+    if (status != NVMX_OK) {
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
+    /* The MSRs are L2's from here: msr_write acts on the guest that is entered. */
+    vcpu->guest_mode = true;
+    uint32_t failed_entry = entry_msr_load(vcpu, &status);
+    if (status != NVMX_OK) {
+        vcpu->guest_mode = false;
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
+    if (failed_entry)
+        return entry_fails_to_l1(x, NVMX_EXIT_ENTRY_FAIL_MSR_LOADING, failed_entry);
+    vmcs12_cached *current = vcpu->current;
+    if (x->insn->exit_reason == NVMX_EXIT_VMLAUNCH) {
+        current->launch_state = VMCS12_STATE_LAUNCHED;
+        current->launch_generation = vcpu->cache.generation;
+        current->memory_stale = true;
+    }
+    return VMX_ENTERED_L2;
+}
+
 vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
 {
     vmx_outcome outcome;
@@ -86,10 +127,10 @@ vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
         return outcome;
     entry_check_ctx_prepare_guest(&c);
     const entry_check *failed = entry_checks_first_failure(&c, NVMX_CHECK_GUEST_STATE);
-    if (failed)
+    if (failed) {
         log_failed_check(x->vcpu->vm, failed);
-    /* From here the entry happens or fails as a VM exit (reason 33, qualification of the
-     * failed check; SDM 27.8); loading L1's host state for that exit, building vmcs02 and
-     * entering L2 come with the next increment of VM-entry support. */
-    return VMX_NOT_IMPLEMENTED;
+        return entry_fails_to_l1(x, NVMX_EXIT_ENTRY_FAIL_GUEST_STATE,
+                                 failed->info.exit_qualification);
+    }
+    return enter_l2(x, &c);
 }

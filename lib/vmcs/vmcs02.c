@@ -243,6 +243,18 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     return NVMX_OK;
 }
 
+void vmcs02_synced_by_exit(nvmx_vcpu *vcpu, uint64_t entry_controls_before)
+{
+    vmcs12 *v = &vcpu->current->data;
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST)
+            v->dirty[i / 64] &= ~(1ull << (i % 64));
+    }
+    if (vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS) == entry_controls_before)
+        v->dirty[VMCS12_ORD_VM_ENTRY_CONTROLS / 64] &=
+            ~(1ull << (VMCS12_ORD_VM_ENTRY_CONTROLS % 64));
+}
+
 void vmcs02_invalidate(nvmx_vcpu *vcpu)
 {
     vcpu->vmcs02_source = NVMX_INVALID_VMPTR;

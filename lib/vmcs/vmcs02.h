@@ -14,6 +14,11 @@
  * NULL. Clears the vmcs12 dirty bits. Returns an op failure as NVMX_ERR_HOST. */
 nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte);
 
+/* After a VM exit to L1 saved L2's state from vmcs02 into vmcs12: those fields are equal in
+ * both, so they are not dirty. The "IA-32e mode guest" entry control an exit may update stays
+ * dirty only if it changed (entry_controls_before: its value before the exit). */
+void vmcs02_synced_by_exit(nvmx_vcpu *vcpu, uint64_t entry_controls_before);
+
 /* The next vmcs02_build writes every field (L0 changed its own state, or state was restored). */
 void vmcs02_invalidate(nvmx_vcpu *vcpu);
 
