@@ -161,15 +161,60 @@ static const uint8_t implemented_features[] = {
     /* IA32_VMX_MISC[29]: VMWRITE to VM-exit information fields, allowed by the VMWRITE
      * emulation (lib/exits/) when this bit is exposed (SDM 31.3, VMWRITE). */
     NVMX_FEATURE_VMWRITE_ANY_FIELD,
+    /* VM entry and exit (lib/exits/vm_entry.c, vm_exit.c, load_host_state.c): a 64-bit L1
+     * host (SDM 28.5) and a 64-bit L2 (27.3.2, with IA32_VMX_MISC[5] storing EFER.LMA into
+     * the control on exit, 28.3), PAT/EFER saved and loaded per control (28.3, 28.5, 27.3.2
+     * through vmcs02's entry controls), and L1 may clear "save/load debug controls". */
+    NVMX_FEATURE_EXIT_HOST_ADDR_SPACE,
+    NVMX_FEATURE_ENTRY_IA32E_MODE,
+    NVMX_FEATURE_STORE_LMA,
+    NVMX_FEATURE_EXIT_SAVE_PAT,
+    NVMX_FEATURE_EXIT_LOAD_PAT,
+    NVMX_FEATURE_EXIT_SAVE_EFER,
+    NVMX_FEATURE_EXIT_LOAD_EFER,
+    NVMX_FEATURE_ENTRY_LOAD_PAT,
+    NVMX_FEATURE_ENTRY_LOAD_EFER,
+    NVMX_FEATURE_EXIT_SAVE_DEBUG,
+    NVMX_FEATURE_ENTRY_LOAD_DEBUG,
+    /* Exiting controls: OR'ed into vmcs02 (lib/vmcs/vmcs02.c) and reflected to L1 by the rule
+     * of their exit reason (lib/exits/reflect.c). I/O and MSR bitmaps: vmcs02 takes every I/O
+     * and MSR access and reflection applies L1's bitmaps. CR3 load/store exiting may be
+     * cleared by L1; the CR3-target values are honoured by reflection and copied to vmcs02. */
+    NVMX_FEATURE_HLT_EXITING,
+    NVMX_FEATURE_INVLPG_EXITING,
+    NVMX_FEATURE_MWAIT_EXITING,
+    NVMX_FEATURE_RDPMC_EXITING,
+    NVMX_FEATURE_RDTSC_EXITING,
+    NVMX_FEATURE_CR3_LOAD_EXITING,
+    NVMX_FEATURE_CR3_STORE_EXITING,
+    NVMX_FEATURE_CR8_LOAD_EXITING,
+    NVMX_FEATURE_CR8_STORE_EXITING,
+    NVMX_FEATURE_MOV_DR_EXITING,
+    NVMX_FEATURE_UNCOND_IO_EXITING,
+    NVMX_FEATURE_IO_BITMAPS,
+    NVMX_FEATURE_MSR_BITMAPS,
+    NVMX_FEATURE_MONITOR_EXITING,
+    NVMX_FEATURE_PAUSE_EXITING,
+    NVMX_FEATURE_DESC_TABLE_EXITING,
+    NVMX_FEATURE_WBINVD_EXITING,
+    NVMX_FEATURE_RDRAND_EXITING,
+    NVMX_FEATURE_RDSEED_EXITING,
+    /* Enabling controls passed to vmcs02 unchanged: the CPU runs L2's RDTSCP and INVPCID, or
+     * raises #UD, as L1 chose (SDM 25.6.2). */
+    NVMX_FEATURE_RDTSCP,
+    NVMX_FEATURE_ENABLE_INVPCID,
+    /* L2's TSC offset is vmcs01's + vmcs12's (lib/vmcs/vmcs02.c, SDM 25.6.5). */
+    NVMX_FEATURE_TSC_OFFSETTING,
 };
 
 /* The implemented set's numeric fields. */
 static const caps_numbers implemented_numbers = {
     /* Not used: the rate is the host's (caps_model_restrict), and only with the timer. */
     .timer_rate = 0,
-    /* CR3-target values only matter to CR3-load exits, which are not reflected yet (A.6). */
-    .cr3_targets = 0,
-    /* N = 0 is 512 entries, the least IA32_VMX_MISC can report; lists are not processed yet. */
+    /* Four CR3-target values, as every processor (A.6): reflection compares MOV to CR3 with
+     * them (lib/exits/reflect.c) and vmcs02 carries them. */
+    .cr3_targets = 4,
+    /* N = 0: MSR lists of up to 512 entries (lib/exits/msr_lists.c enforces the bound). */
     .msr_list = 0,
     /* CR0 and CR4 fixed bits pass through from the host; these are only what VMX operation
      * always needs (SDM 24.8: PE, NE, PG and VMXE set) and CR0's width (bits 63:32 of CR0

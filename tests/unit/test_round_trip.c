@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Nested round trips through the public entry points, on a fake hardware host whose registers
+ * live in vmcs01 (L1) and vmcs02 (L2): VMLAUNCH -> L2 exit -> L1 handler -> VMRESUME.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "entry_fixture.h"
+#include "vmx_harness.h"
+
+static harness h;
+
+/* L1's state moves from the fake register file into vmcs01's guest area, where a hardware
+ * host keeps it. */
+static void l1_into_vmcs01(void)
+{
+    uint64_t *v = h.host.vmcs[NVMX_HW_VMCS01];
+    v[VMCS12_ORD_GUEST_RIP] = h.host.regs[NVMX_REG_RIP];
+    v[VMCS12_ORD_GUEST_RSP] = 0x9000;
+    v[VMCS12_ORD_GUEST_RFLAGS] = h.host.regs[NVMX_REG_RFLAGS];
+    v[VMCS12_ORD_GUEST_CR0] = h.host.regs[NVMX_REG_CR0];
+    v[VMCS12_ORD_GUEST_CR3] = 0x300000;
+    v[VMCS12_ORD_GUEST_CR4] = h.host.regs[NVMX_REG_CR4];
+    v[VMCS12_ORD_GUEST_IA32_EFER] = h.host.regs[NVMX_REG_EFER];
+    const unsigned seg[NVMX_SEG_COUNT] = {
+        VMCS12_ORD_GUEST_ES_SELECTOR,   VMCS12_ORD_GUEST_CS_SELECTOR, VMCS12_ORD_GUEST_SS_SELECTOR,
+        VMCS12_ORD_GUEST_DS_SELECTOR,   VMCS12_ORD_GUEST_FS_SELECTOR, VMCS12_ORD_GUEST_GS_SELECTOR,
+        VMCS12_ORD_GUEST_LDTR_SELECTOR, VMCS12_ORD_GUEST_TR_SELECTOR};
+    const unsigned base[NVMX_SEG_COUNT] = {VMCS12_ORD_GUEST_ES_BASE,   VMCS12_ORD_GUEST_CS_BASE,
+                                           VMCS12_ORD_GUEST_SS_BASE,   VMCS12_ORD_GUEST_DS_BASE,
+                                           VMCS12_ORD_GUEST_FS_BASE,   VMCS12_ORD_GUEST_GS_BASE,
+                                           VMCS12_ORD_GUEST_LDTR_BASE, VMCS12_ORD_GUEST_TR_BASE};
+    const unsigned limit[NVMX_SEG_COUNT] = {VMCS12_ORD_GUEST_ES_LIMIT,   VMCS12_ORD_GUEST_CS_LIMIT,
+                                            VMCS12_ORD_GUEST_SS_LIMIT,   VMCS12_ORD_GUEST_DS_LIMIT,
+                                            VMCS12_ORD_GUEST_FS_LIMIT,   VMCS12_ORD_GUEST_GS_LIMIT,
+                                            VMCS12_ORD_GUEST_LDTR_LIMIT, VMCS12_ORD_GUEST_TR_LIMIT};
+    const unsigned ar[NVMX_SEG_COUNT] = {
+        VMCS12_ORD_GUEST_ES_AR_BYTES,   VMCS12_ORD_GUEST_CS_AR_BYTES, VMCS12_ORD_GUEST_SS_AR_BYTES,
+        VMCS12_ORD_GUEST_DS_AR_BYTES,   VMCS12_ORD_GUEST_FS_AR_BYTES, VMCS12_ORD_GUEST_GS_AR_BYTES,
+        VMCS12_ORD_GUEST_LDTR_AR_BYTES, VMCS12_ORD_GUEST_TR_AR_BYTES};
+    for (int s = 0; s < NVMX_SEG_COUNT; s++) {
+        v[seg[s]] = h.host.segs[s].selector;
+        v[base[s]] = h.host.segs[s].base;
+        v[limit[s]] = h.host.segs[s].limit;
+        v[ar[s]] = h.host.segs[s].access_rights;
+    }
+    h.host.vmcs_backed = true;
+    h.host.running = NVMX_HW_VMCS01;
+}
+
+/* L1 fills vmcs12 with VMWRITEs: the known-good L2 and host state of the entry-check fixture,
+ * with the controls this VM exposes. */
+static void l1_builds_vmcs12(void)
+{
+    static entry_fixture good;
+    entry_fixture_init(&good);
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        const vmcs_field_info *f = &vmcs_field_table[i];
+        nvmx_field_type type = NVMX_FIELD_TYPE(f->encoding);
+        if ((type == NVMX_FIELD_TYPE_GUEST || type == NVMX_FIELD_TYPE_HOST) &&
+            ((h.vm->field_exists[i / 64] >> (i % 64)) & 1))
+            harness_vmwrite(&h, f->encoding, good.v.field[i]);
+    }
+    entry_fixture_fini(&good);
+    nvmx_vmx_caps caps;
+    nvmx_vm_get_caps(h.vm, &caps);
+    harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, caps.true_pinbased & 0xFFFFFFFF);
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, caps.true_procbased & 0xFFFFFFFF);
+    harness_vmwrite(&h, NVMX_FIELD_VM_EXIT_CONTROLS,
+                    (caps.true_exit & 0xFFFFFFFF) | NVMX_CTL(EXIT_HOST_ADDR_SPACE));
+    harness_vmwrite(&h, NVMX_FIELD_VM_ENTRY_CONTROLS,
+                    (caps.true_entry & 0xFFFFFFFF) | NVMX_CTL(ENTRY_IA32E_MODE));
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, ~0ull);
+    cr_assert(harness_succeeded(&h));
+}
+
+static void setup(void)
+{
+    harness_init(&h, NULL);
+    l1_into_vmcs01();
+    harness_vmxon_vmptrld(&h);
+    l1_builds_vmcs12();
+}
+static void teardown(void)
+{
+    harness_fini(&h);
+}
+TestSuite(round_trip, .init = setup, .fini = teardown);
+
+static uint64_t v01(unsigned ordinal)
+{
+    return h.host.vmcs[NVMX_HW_VMCS01][ordinal];
+}
+static uint64_t v02(unsigned ordinal)
+{
+    return h.host.vmcs[NVMX_HW_VMCS02][ordinal];
+}
+static uint64_t vmread(uint32_t field)
+{
+    uint64_t value;
+    cr_assert_eq(harness_vmread(&h, field, &value), NVMX_OK);
+    cr_assert(harness_succeeded(&h));
+    return value;
+}
+
+static void launch(uint32_t reason)
+{
+    uint64_t l1_rip = v01(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(harness_exit(&h, reason, 0, 0), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L2, "entry failed: %s", h.host.last_log);
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RIP), l1_rip, "a VM entry does not move L1's RIP");
+    h.host.running = NVMX_HW_VMCS02;
+}
+
+static nvmx_status l2_exits(uint32_t reason, uint32_t length)
+{
+    nvmx_exit exit = {.reason = reason, .instruction_length = length};
+    nvmx_status status = nvmx_on_l2_exit(h.vcpu, &exit, &h.next);
+    if (h.next.run == NVMX_RUN_L1)
+        h.host.running = NVMX_HW_VMCS01;
+    return status;
+}
+
+/* SDM 27.3.2, 31.3 VMLAUNCH: L2 starts with vmcs12's guest state; the VMCS becomes launched. */
+Test(round_trip, vmlaunch_enters_l2_with_vmcs12_guest_state)
+{
+    uint64_t guest_rip = vmread(NVMX_FIELD_GUEST_RIP);
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_RIP), guest_rip);
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_CR3), 0x100000);
+    cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_LAUNCHED);
+}
+
+/* SDM 28.2, 28.5: an L2 CPUID exits to L1 with reason 10 and L1 continues at HOST_RIP with
+ * the host state of vmcs12. */
+Test(round_trip, cpuid_in_l2_exits_to_l1_at_host_rip)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RIP] += 0x20; /* L2 ran to its CPUID */
+    uint64_t l2_rip = v02(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(l2_exits(NVMX_EXIT_CPUID, 2), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_not(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RIP), 0x400000, "HOST_RIP of the fixture");
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RSP), 0x7000);
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RFLAGS), 0x2);
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_CS_SELECTOR), 0x08);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_CPUID);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INSTRUCTION_LEN), 2);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_RIP), l2_rip, "L2's state saved into vmcs12");
+}
+
+/* The full round trip: L1 skips L2's CPUID and resumes; only what L1 changed is rewritten. */
+Test(round_trip, vmresume_after_handler_rewrites_only_what_changed)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    l2_exits(NVMX_EXIT_CPUID, 2);
+    uint64_t rip = vmread(NVMX_FIELD_GUEST_RIP);
+    uint64_t length = vmread(NVMX_FIELD_VM_EXIT_INSTRUCTION_LEN);
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_RIP, rip + length);
+    long writes = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    launch(NVMX_EXIT_VMRESUME);
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_RIP), rip + length);
+    cr_assert_leq(h.host.vmcs_writes[NVMX_HW_VMCS02] - writes, 8,
+                  "a resume rewrites GUEST_RIP and the per-entry fields, not the VMCS");
+}
+
+/* An exit L1 did not ask for (HLT without HLT exiting) stays with L0; vmcs12 is untouched. */
+Test(round_trip, exit_l1_did_not_ask_for_stays_in_l0)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(l2_exits(NVMX_EXIT_HLT, 1), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_VM_EXIT_REASON), 0);
+}
+
+/* SDM 27.8: a guest-state check failure is a VM exit to L1 with reason 33 | bit 31. */
+Test(round_trip, invalid_guest_state_fails_entry_with_reason_33)
+{
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_RFLAGS, 0); /* bit 1 must be 1 (SDM 27.3.1.4) */
+    uint64_t l1_rip = v01(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_not(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_neq(v01(VMCS12_ORD_GUEST_RIP), l1_rip);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_REASON_ENTRY_FAILURE | 33u);
+    cr_assert_eq(vmread(NVMX_FIELD_EXIT_QUALIFICATION), 0);
+    cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_CLEAR);
+}
+
+/* VMX instructions of L2 exit to L1 with their exit information (SDM 28.2.5). */
+Test(round_trip, vmx_instruction_in_l2_exits_to_l1)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.regs[NVMX_REG_RAX] = OPERAND;
+    nvmx_exit exit = {.reason = NVMX_EXIT_VMPTRLD,
+                      .instruction_info = INFO_MEM_RAX,
+                      .qualification = 0x18,
+                      .instruction_length = 3};
+    cr_assert_eq(nvmx_on_l2_exit(h.vcpu, &exit, &h.next), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    h.host.running = NVMX_HW_VMCS01;
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_VMPTRLD);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_INSTRUCTION_INFO), INFO_MEM_RAX);
+    cr_assert_eq(vmread(NVMX_FIELD_EXIT_QUALIFICATION), 0x18);
+}
