@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "api.h"
 #include "features.h"
 
 #ifdef __cplusplus
@@ -295,6 +296,17 @@ typedef enum nvmx_field_type {
 #define NVMX_FIELD_HIGH_ACCESS(enc) ((enc)&1u)
 /** Bits that are reserved in an encoding (63:15 and 12): set means "no such field". */
 #define NVMX_FIELD_RESERVED_MASK (~(uint64_t)0x6FFF)
+
+/** @brief Number of fields in NVMX_VMCS_FIELD_LIST. */
+NVMX_API unsigned nvmx_vmcs_field_count(void);
+
+/**
+ * @brief A dense index (0 .. nvmx_vmcs_field_count() - 1) for a field encoding, so an emulator
+ * can keep vmcs01 and vmcs02 as plain arrays behind the hw_vmcs ops. The high-access encoding of
+ * a 64-bit field gives its field's index.
+ * @return the index, or -1 when the encoding names no field of the list.
+ */
+NVMX_API int nvmx_vmcs_field_index(uint64_t encoding);
 
 #ifdef __cplusplus
 }

@@ -48,6 +48,17 @@ const vmcs_field_info *vmcs_field_lookup(uint64_t encoding)
     return field;
 }
 
+unsigned nvmx_vmcs_field_count(void)
+{
+    return VMCS12_FIELD_COUNT;
+}
+
+int nvmx_vmcs_field_index(uint64_t encoding)
+{
+    const vmcs_field_info *field = vmcs_field_lookup(encoding);
+    return field ? (int)field->ordinal : -1;
+}
+
 uint32_t vmcs12_layout_fingerprint(void)
 {
     /* FNV-1a over (encoding, slot) pairs: changes when a field is added, removed or moved. */

@@ -65,3 +65,15 @@ Test(vmcs12_access, write_marks_only_its_field_dirty)
         cr_assert_eq(dirty, i == f->ordinal, "field %s", vmcs_field_table[i].name);
     }
 }
+
+/* The public dense index agrees with the table and rejects what names no field. */
+Test(field_table, public_index_matches_table)
+{
+    cr_assert_eq(nvmx_vmcs_field_count(), VMCS12_FIELD_COUNT);
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++)
+        cr_assert_eq(nvmx_vmcs_field_index(vmcs_field_table[i].encoding), (int)i);
+    cr_assert_eq(nvmx_vmcs_field_index(NVMX_FIELD_VMCS_LINK_POINTER | 1u),
+                 (int)VMCS12_ORD_VMCS_LINK_POINTER);
+    cr_assert_eq(nvmx_vmcs_field_index(0x6FFE), -1);
+    cr_assert_eq(nvmx_vmcs_field_index(NVMX_FIELD_GUEST_RIP | (1ull << 40)), -1);
+}
