@@ -119,6 +119,7 @@ static nvmx_status outcome_status(vmx_exec *x, vmx_outcome outcome)
         return x->host_error;
     case VMX_NOT_IMPLEMENTED:
     case VMX_EXIT_TO_L1:
+    case VMX_FAULT_TO_L1:
         break;
     }
     return not_implemented(x->vcpu, x->insn->exit_reason);
@@ -153,9 +154,9 @@ nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
 }
 
 /* The exit L1 gets: what L0 saw of L2's exit (SDM 28.2). */
-static void nested_exit_from(const nvmx_exit *exit, nested_exit *e)
+void nested_exit_record(nvmx_vcpu *vcpu, const nvmx_exit *exit)
 {
-    *e = (nested_exit){
+    vcpu->pending_exit = (nested_exit){
         .pending = true,
         .reason = exit->reason,
         .qualification = exit->qualification,
@@ -176,7 +177,7 @@ static void record_instruction_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit,
                                     const vmx_instruction *insn)
 {
     nested_exit *e = &vcpu->pending_exit;
-    nested_exit_from(exit, e);
+    nested_exit_record(vcpu, exit);
     e->reason = insn->exit_reason;
     e->instruction_length = insn->length;
     if (exit->reason == NVMX_EXIT_UNDECODED)
@@ -207,6 +208,8 @@ static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nv
     if (status != NVMX_OK)
         return status;
     vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
+    if (outcome == VMX_FAULT_TO_L1)
+        return exit_to_l1(vcpu, next);
     if (outcome != VMX_EXIT_TO_L1)
         return outcome_status(&x, outcome);
     record_instruction_exit(vcpu, exit, &insn);
@@ -230,6 +233,6 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
         next->run = NVMX_RUN_L0_HANDLES;
         return NVMX_OK;
     }
-    nested_exit_from(exit, &vcpu->pending_exit);
+    nested_exit_record(vcpu, exit);
     return exit_to_l1(vcpu, next);
 }

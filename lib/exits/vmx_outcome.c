@@ -75,8 +75,29 @@ vmx_outcome vmx_fail(vmx_exec *x, unsigned error_number)
     return vmx_fail_invalid(x);
 }
 
+/* SDM 26.2: an exception L2 raises is a VM exit to L1 when L1's exception bitmap (with the
+ * #PF error-code filter) says so; the exit carries the exception as interruption information
+ * (28.2.2: vector, type 3 "hardware exception", error-code valid bit) and, for #PF, the
+ * faulting linear address as exit qualification (28.2.1). Returns true when recorded. */
+static bool exception_exits_to_l1(nvmx_vcpu *vcpu, const nvmx_exception *exception)
+{
+    nvmx_exit exit = {
+        .reason = NVMX_EXIT_EXCEPTION_NMI,
+        .qualification = exception->vector == NVMX_VECTOR_PF ? exception->cr2 : 0,
+        .interruption_info =
+            exception->vector | (3u << 8) | (exception->has_error_code ? 1u << 11 : 0) | (1u << 31),
+        .interruption_error_code = exception->has_error_code ? exception->error_code : 0,
+    };
+    if (!exit_wanted_by_l1(vcpu, &exit))
+        return false;
+    nested_exit_record(vcpu, &exit);
+    return true;
+}
+
 vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception)
 {
+    if (x->vcpu->guest_mode && exception_exits_to_l1(x->vcpu, exception))
+        return VMX_FAULT_TO_L1;
     x->vcpu->vm->ops.inject_exception(x->vcpu->ctx, exception);
     x->next->exception_vector = exception->vector;
     return VMX_FAULTED;

@@ -13,6 +13,8 @@ typedef enum vmx_outcome {
     VMX_COMPLETED,       /* RIP advanced, RFLAGS set (VMsucceed or VMfail) */
     VMX_FAULTED,         /* an exception was delivered to the running guest */
     VMX_EXIT_TO_L1,      /* executed in VMX non-root operation: a VM exit to L1 */
+    VMX_FAULT_TO_L1,     /* L2's instruction faulted and L1 intercepts the exception: the
+                          * exit is recorded in vcpu->pending_exit */
     VMX_ENTERED_L2,      /* VMLAUNCH/VMRESUME entered L2 (vmcs02 ready) */
     VMX_EXITED_TO_L1,    /* a VM entry failed as a VM exit to L1 (next->run says L1 or shutdown) */
     VMX_NOT_IMPLEMENTED, /* the library cannot carry it out yet: nothing was changed */
@@ -40,6 +42,9 @@ vmx_outcome vmx_fail(vmx_exec *x, unsigned error_number);
 vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception);
 vmx_outcome vmx_raise_ud(vmx_exec *x);
 vmx_outcome vmx_raise_gp0(vmx_exec *x);
+
+/* Record an exit of L2 as the exit L1 will see (SDM 28.2), in vcpu->pending_exit. */
+void nested_exit_record(nvmx_vcpu *vcpu, const nvmx_exit *exit);
 
 /* Operand size of VMREAD/VMWRITE and of register forms: 8 in 64-bit mode, else 4 (SDM 31.3). */
 size_t vmx_operand_size(const vmx_exec *x);

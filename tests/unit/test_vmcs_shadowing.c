@@ -193,3 +193,38 @@ Test(shadowing, ud_precedes_exit_for_vmclear)
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_UD);
     cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu), "no exit to L1");
 }
+
+/* SDM 26.2, 28.2.2: a #GP that L2's VMREAD raises (CPL 3) exits to L1 when L1 intercepts #GP:
+ * reason 0, interruption information vector 13, type 3, error code valid. */
+Test(shadowing, fault_intercepted_by_l1_exits_with_interruption_information)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_GP);
+    h.vcpu->guest_mode = true;
+    fake_host_set_cpl(&h.host, 3);
+    assert_exited_to_l1(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_EXIT_EXCEPTION_NMI);
+    cr_assert_eq(v12(VMCS12_ORD_VM_EXIT_INTR_INFO), 0x80000B0Du);
+    cr_assert_eq(v12(VMCS12_ORD_VM_EXIT_INTR_ERROR_CODE), 0);
+    cr_assert_eq(h.host.exception_count, 0, "not delivered to L2");
+}
+
+/* SDM 26.2: the #UD of L2's VMCLEAR in compatibility mode exits to L1 when L1 intercepts #UD. */
+Test(shadowing, ud_intercepted_by_l1_exits_to_l1)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_UD);
+    h.vcpu->guest_mode = true;
+    fake_host_set_mode_compat(&h.host);
+    assert_exited_to_l1(harness_pointer_insn(&h, NVMX_EXIT_VMCLEAR, VMCS_B),
+                        NVMX_EXIT_EXCEPTION_NMI);
+    cr_assert_eq(v12(VMCS12_ORD_VM_EXIT_INTR_INFO), 0x80000306u);
+}
+
+/* SDM 26.2: an exception L1 does not intercept is delivered to L2. */
+Test(shadowing, fault_not_intercepted_is_delivered_to_l2)
+{
+    fake_host_set_cpl(&h.host, 3);
+    harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL);
+    cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_GP);
+    cr_assert_eq(h.next.run, NVMX_RUN_L2);
+}
