@@ -82,12 +82,21 @@ typedef struct control_value {
     uint64_t value;
 } control_value;
 
+/* A vmcs12 control cut to what the VM exposes as allowed-1 (bits 63:32 of the capability).
+ * The VM-entry checks already refuse anything else; cutting again here means no vmcs12
+ * content can ever put a control into vmcs02 that neither L1 may set nor L0 asked for. */
+static uint32_t l1_control(const vmcs12 *v, unsigned ordinal, uint64_t capability)
+{
+    return (uint32_t)vmcs12_get(v, ordinal) & (uint32_t)(capability >> 32);
+}
+
 /* Execution controls: L1's | L0's. SDM 25.6.2: secondary controls act only when activated. */
 static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, control_value *out)
 {
-    uint32_t proc = (uint32_t)vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
+    const nvmx_vmx_caps *caps = &vm->caps;
+    uint32_t proc = l1_control(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, caps->procbased);
     uint32_t proc2 = (proc & NVMX_CTL(SECONDARY_CONTROLS))
-                         ? (uint32_t)vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL)
+                         ? l1_control(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, caps->procbased2)
                          : 0;
     /* L2's VMREAD/VMWRITE exit to L0, which emulates L1's shadow VMCS for it. */
     proc2 = (proc2 & ~(uint32_t)NVMX_CTL(SHADOW_VMCS)) | vm->l0.proc2;
@@ -97,7 +106,8 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
                  : proc & ~(uint32_t)NVMX_CTL(SECONDARY_CONTROLS);
     unsigned n = 0;
     out[n++] = (control_value){VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL,
-                               vmcs12_get(v, VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) | vm->l0.pin};
+                               l1_control(v, VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL, caps->pinbased) |
+                                   vm->l0.pin};
     out[n++] = (control_value){VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, proc};
     if (proc2)
         out[n++] = (control_value){VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, proc2};
@@ -106,7 +116,7 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
                                vm->l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER)};
     /* Entry controls load L2's state: L1's, never entry to SMM (L1 is not in SMM). */
     out[n++] = (control_value){VMCS12_ORD_VM_ENTRY_CONTROLS,
-                               vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS) &
+                               l1_control(v, VMCS12_ORD_VM_ENTRY_CONTROLS, caps->entry) &
                                    ~(NVMX_CTL(ENTRY_SMM) | NVMX_CTL(ENTRY_DEACT_DUAL_MONITOR))};
     return n;
 }

@@ -87,11 +87,13 @@ Test(vmcs02, execution_controls_are_l1_or_l0)
 {
     nvmx_l0_controls l0 = {.pin = NVMX_CTL(EXT_INTR_EXITING), .proc = NVMX_CTL(HLT_EXITING)};
     restart_with_l0(&l0);
+    /* NMI exiting is not exposed to this L1: it never reaches vmcs02 from vmcs12. */
+    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_NMI_EXITING));
     set12(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL, NVMX_PINBASED_DEFAULT1 | NVMX_CTL(NMI_EXITING));
     set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(RDTSC_EXITING));
     vmcs02_build(h.vcpu, NULL);
     cr_assert_eq(get02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL),
-                 NVMX_PINBASED_DEFAULT1 | NVMX_CTL(NMI_EXITING) | NVMX_CTL(EXT_INTR_EXITING));
+                 NVMX_PINBASED_DEFAULT1 | NVMX_CTL(EXT_INTR_EXITING));
     uint64_t proc = get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
     cr_assert(proc & NVMX_CTL(RDTSC_EXITING));
     cr_assert(proc & NVMX_CTL(HLT_EXITING));
@@ -248,4 +250,56 @@ Test(vmcs02, pdptes_are_written_when_given)
     vmcs02_build(h.vcpu, pdpte);
     for (unsigned i = 0; i < 4; i++)
         cr_assert_eq(get02(VMCS12_ORD_GUEST_PDPTR0 + i), pdpte[i]);
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+    /* xorshift64: a fixed seed makes every run check the same vmcs12s. */
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* What vmcs02 may contain: the exposed allowed-1 settings, L0's needs, and what the library
+ * itself sets (unconditional I/O exiting, activating secondary controls, saving PAT/EFER). */
+static void assert_controls_within(uint32_t value, uint64_t capability, uint32_t l0,
+                                   uint32_t library, const char *what)
+{
+    uint32_t allowed = (uint32_t)(capability >> 32) | l0 | library;
+    cr_assert_eq(value & ~allowed, 0, "%s has bits %#x outside L0 | allowed-1", what,
+                 value & ~allowed);
+}
+
+/* Every control bit of vmcs02 lies in L0's required | the exposed allowed-1 settings, for
+ * random vmcs12 contents (the build itself, without the entry checks in front of it). */
+Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
+{
+    nvmx_l0_controls l0 = {.pin = NVMX_CTL(EXT_INTR_EXITING),
+                           .proc = NVMX_CTL(HLT_EXITING),
+                           .proc2 = NVMX_CTL(EPT),
+                           .exit = NVMX_CTL(EXIT_HOST_ADDR_SPACE)};
+    restart_with_l0(&l0);
+    const nvmx_vmx_caps *caps = &h.vm->caps;
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (int round = 0; round < 4000; round++) {
+        for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++)
+            if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_CONTROL)
+                set12(i, next_random(&seed));
+        cr_assert_eq(vmcs02_build(h.vcpu, NULL), NVMX_OK);
+        uint32_t proc_library = NVMX_CTL(UNCOND_IO_EXITING) | NVMX_CTL(SECONDARY_CONTROLS);
+        assert_controls_within(get02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL), caps->pinbased, l0.pin,
+                               0, "pin-based");
+        assert_controls_within(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL), caps->procbased,
+                               l0.proc, proc_library, "processor-based");
+        assert_controls_within(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL), caps->procbased2,
+                               l0.proc2, 0, "secondary");
+        assert_controls_within(get02(VMCS12_ORD_VM_ENTRY_CONTROLS), caps->entry, 0, 0, "entry");
+        cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS),
+                     l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER));
+        cr_assert_eq(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) &
+                         (NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS)),
+                     0);
+        cr_assert_eq(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(SHADOW_VMCS), 0);
+    }
 }
