@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two entry points, for a fresh Debian 12 machine or a developer's:
 #   ./run.sh demo   install what is missing, build, run the demo
-#   ./run.sh test   install what is missing, build, run every test (ctest)
+#   ./run.sh test   install what is missing, build, run every test (ctest), then all of them
+#                   again in a build with AddressSanitizer and UndefinedBehaviorSanitizer
 # BUILD_DIR (default: build) selects the build folder; extra arguments go to cmake.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,5 +21,10 @@ cmake -S . -B "$build" "$@" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 case "$what" in
   demo) exec cmake --build "$build" --target demo ;;
-  test) exec ctest --test-dir "$build" --output-on-failure -j "$(nproc)" ;;
+  test)
+    ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
+    # The same tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
+    cmake -S . -B "$build-sanitize" -DNESTVMX_SANITIZE=ON "$@" >/dev/null
+    cmake --build "$build-sanitize" -j "$(nproc)"
+    exec ctest --test-dir "$build-sanitize" --output-on-failure -j "$(nproc)" ;;
 esac
