@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vCPU lifecycle and state queries. */
 #include "internal.h"
+#include "vmcs/vmcs02.h"
 
 nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
 {
@@ -33,6 +34,12 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
     vmcs12_cache_flush(vm, &vcpu->cache);
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
+}
+
+void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu)
+{
+    if (vcpu)
+        vmcs02_invalidate(vcpu);
 }
 
 bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu)

@@ -107,6 +107,12 @@ NVMX_API nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **o
  */
 NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
 
+/**
+ * @brief Tell the library that L0 changed its own part of vmcs02 (or recreated it): the next
+ * VM entry rewrites every field vmcs02 takes from vmcs12 instead of only the changed ones.
+ */
+NVMX_API void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu);
+
 /** @brief Whether the vCPU is in VMX operation (after VMXON, before VMXOFF). */
 NVMX_API bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu);
 

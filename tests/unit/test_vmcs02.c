@@ -303,3 +303,14 @@ Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
         cr_assert_eq(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(SHADOW_VMCS), 0);
     }
 }
+
+/* After L0 says it changed vmcs02, the next entry rewrites every field. */
+Test(vmcs02, invalidation_by_l0_forces_full_build)
+{
+    vmcs02_build(h.vcpu, NULL);
+    nvmx_vcpu_vmcs02_invalidate(h.vcpu);
+    long before = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_gt(h.host.vmcs_writes[NVMX_HW_VMCS02] - before, 60);
+    nvmx_vcpu_vmcs02_invalidate(NULL); /* ignored */
+}
