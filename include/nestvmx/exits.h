@@ -74,8 +74,10 @@ typedef struct nvmx_next {
  *
  * The library completes the instruction as the SDM says: it advances RIP and sets RFLAGS
  * (VMsucceed / VMfailInvalid / VMfailValid), or injects the exception through the ops and
- * leaves RIP. VMLAUNCH/VMRESUME/INVEPT/INVVPID/VMFUNC are not implemented in this version and
- * return NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU.
+ * leaves RIP. VMLAUNCH/VMRESUME run the VM-entry checks and either fail (VMfail, or a
+ * VM-entry-failure exit to L1: NVMX_RUN_L1) or enter L2 (NVMX_RUN_L2: vmcs02 is ready).
+ * INVEPT/INVVPID when exposed, and VMFUNC in L2, are not implemented in this version: they
+ * return NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU (none is exposed today).
  *
  * @return NVMX_OK when *next says what to run; an error status only for embedder errors
  *         (bad arguments, an op failing in a way the architecture has no answer for).
@@ -83,9 +85,13 @@ typedef struct nvmx_next {
 NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
 
 /**
- * @brief L2 caused an exit. In this version: VMREAD/VMWRITE that VMCS shadowing lets L2
- * complete without L1 are emulated (NVMX_RUN_L2); exits L1 must see return
- * NVMX_ERR_NOT_IMPLEMENTED (reflection arrives with VM entry support).
+ * @brief L2 caused an exit (the fields of `exit` as the CPU reported them for L2).
+ *
+ * VMREAD/VMWRITE that VMCS shadowing lets L2 complete are emulated (NVMX_RUN_L2). An exit L1
+ * asked for (its controls, bitmaps, exception bitmap; SDM 26.1, 26.2) becomes a VM exit to L1,
+ * performed as hardware does (exit information and L2's state into vmcs12, L1's host state
+ * into vmcs01): NVMX_RUN_L1, or NVMX_RUN_SHUTDOWN_L1 after a VMX abort. Any other exit was
+ * L0's own: NVMX_RUN_L0_HANDLES, and L0 resumes L2 when it has handled it.
  */
 NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
 

@@ -11,6 +11,10 @@
  */
 #include "vmcs02.h"
 
+/* The guest state vmcs02 loads on every entry, whatever L1's controls (write_inherited_state). */
+#define VMCS02_ALWAYS_LOADED                                                                       \
+    (NVMX_CTL(ENTRY_LOAD_EFER) | NVMX_CTL(ENTRY_LOAD_PAT) | NVMX_CTL(ENTRY_LOAD_DEBUG))
+
 static nvmx_status write_field(nvmx_vcpu *vcpu, unsigned ordinal, uint64_t value)
 {
     nvmx_status status = vcpu->vm->ops.hw_vmcs_write(vcpu->ctx, NVMX_HW_VMCS02,
@@ -114,10 +118,12 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
     /* L2's state must be readable at every exit: vmcs02 saves PAT and EFER (SDM 28.3). */
     out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS,
                                vm->l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER)};
-    /* Entry controls load L2's state: L1's, never entry to SMM (L1 is not in SMM). */
+    /* Entry controls: L1's, never entry to SMM (L1 is not in SMM), and vmcs02 always loads
+     * EFER, PAT and the debug controls, with the values write_inherited_state computes. */
     out[n++] = (control_value){VMCS12_ORD_VM_ENTRY_CONTROLS,
-                               l1_control(v, VMCS12_ORD_VM_ENTRY_CONTROLS, caps->entry) &
-                                   ~(NVMX_CTL(ENTRY_SMM) | NVMX_CTL(ENTRY_DEACT_DUAL_MONITOR))};
+                               (l1_control(v, VMCS12_ORD_VM_ENTRY_CONTROLS, caps->entry) &
+                                ~(NVMX_CTL(ENTRY_SMM) | NVMX_CTL(ENTRY_DEACT_DUAL_MONITOR))) |
+                                   VMCS02_ALWAYS_LOADED};
     return n;
 }
 
@@ -200,6 +206,52 @@ static nvmx_status write_controls(nvmx_vcpu *vcpu, const vmcs12 *v)
     return status;
 }
 
+/* SDM 27.3.2.1: what a VM entry does not load keeps the processor's value, which is L1's. L2
+ * must start with exactly that, whatever vmcs02's own controls are, so vmcs02 always loads
+ * these fields: vmcs12's value when L1's entry loads it, else L1's current one — for EFER with
+ * LMA = "IA-32e mode guest" and, when CR0.PG = 1, LME too. Written on every entry: L1's values
+ * may have changed since the last one. */
+static const struct {
+    uint16_t ordinal;
+    uint32_t load_control;
+} inherited_state[] = {
+    {VMCS12_ORD_GUEST_IA32_EFER, NVMX_CTL(ENTRY_LOAD_EFER)},
+    {VMCS12_ORD_GUEST_IA32_PAT, NVMX_CTL(ENTRY_LOAD_PAT)},
+    {VMCS12_ORD_GUEST_DR7, NVMX_CTL(ENTRY_LOAD_DEBUG)},
+    {VMCS12_ORD_GUEST_IA32_DEBUGCTL, NVMX_CTL(ENTRY_LOAD_DEBUG)},
+};
+
+static uint64_t entered_efer(const vmcs12 *v, uint64_t l1_efer)
+{
+    bool ia32e = vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS) & NVMX_CTL(ENTRY_IA32E_MODE);
+    bool paging = vmcs12_get(v, VMCS12_ORD_GUEST_CR0) & NVMX_CR0_PG;
+    uint64_t efer = l1_efer & ~(NVMX_EFER_LMA | NVMX_EFER_LME);
+    if (ia32e)
+        efer |= NVMX_EFER_LMA | (paging ? NVMX_EFER_LME : 0);
+    return efer;
+}
+
+static nvmx_status write_inherited_state(nvmx_vcpu *vcpu, const vmcs12 *v)
+{
+    uint64_t entry = vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS);
+    for (unsigned i = 0; i < NVMX_ARRAY_SIZE(inherited_state); i++) {
+        unsigned ordinal = inherited_state[i].ordinal;
+        uint64_t value = vmcs12_get(v, ordinal);
+        if (!(entry & inherited_state[i].load_control)) {
+            nvmx_status status = vcpu->vm->ops.hw_vmcs_read(
+                vcpu->ctx, NVMX_HW_VMCS01, vmcs_field_table[ordinal].encoding, &value);
+            if (status != NVMX_OK)
+                return NVMX_ERR_HOST;
+            if (ordinal == VMCS12_ORD_GUEST_IA32_EFER)
+                value = entered_efer(v, value);
+        }
+        nvmx_status status = write_field(vcpu, ordinal, value);
+        if (status != NVMX_OK)
+            return status;
+    }
+    return NVMX_OK;
+}
+
 /* Event injection is per entry (SDM 27.5): always copied. The MSR lists are processed by the
  * library (27.4, 28.4, 28.6), so vmcs02 has none. */
 static const uint16_t every_entry[] = {
@@ -240,6 +292,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     nvmx_status status = copy_guest_state(vcpu, v, full);
     if (status == NVMX_OK && (full || controls_dirty(v)))
         status = write_controls(vcpu, v);
+    if (status == NVMX_OK)
+        status = write_inherited_state(vcpu, v);
     if (status == NVMX_OK)
         status = write_events_and_lists(vcpu, v, full);
     if (status == NVMX_OK)

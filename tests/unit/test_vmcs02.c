@@ -40,9 +40,18 @@ static void restart_with_l0(const nvmx_l0_controls *l0)
     start();
 }
 
+/* Guest state vmcs02 takes from L1 instead when L1's entry does not load it (see below). */
+static bool inherited(unsigned ordinal)
+{
+    return ordinal == VMCS12_ORD_GUEST_IA32_EFER || ordinal == VMCS12_ORD_GUEST_IA32_PAT ||
+           ordinal == VMCS12_ORD_GUEST_DR7 || ordinal == VMCS12_ORD_GUEST_IA32_DEBUGCTL;
+}
+
 /* SDM 27.3.2: the guest state L2 starts with is the one L1 put in vmcs12. */
 Test(vmcs02, guest_state_is_copied_from_vmcs12)
 {
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS,
+          NVMX_ENTRY_DEFAULT1 | NVMX_CTL(ENTRY_LOAD_EFER) | NVMX_CTL(ENTRY_LOAD_PAT));
     unsigned copied = 0;
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
         if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) != NVMX_FIELD_TYPE_GUEST ||
@@ -54,7 +63,8 @@ Test(vmcs02, guest_state_is_copied_from_vmcs12)
     cr_assert_eq(vmcs02_build(h.vcpu, NULL), NVMX_OK);
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
         if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST &&
-            i != VMCS12_ORD_VMCS_LINK_POINTER && ((h.vm->field_exists[i / 64] >> (i % 64)) & 1))
+            i != VMCS12_ORD_VMCS_LINK_POINTER && ((h.vm->field_exists[i / 64] >> (i % 64)) & 1) &&
+            (!inherited(i) || i == VMCS12_ORD_GUEST_IA32_EFER || i == VMCS12_ORD_GUEST_IA32_PAT))
             cr_assert_eq(get02(i),
                          (0x1000 + i) & vmcs_field_width_mask(vmcs_field_table[i].encoding), "%s",
                          vmcs_field_table[i].name);
@@ -217,7 +227,9 @@ Test(vmcs02, entry_controls_are_l1s_without_smm)
     uint64_t entry = NVMX_ENTRY_DEFAULT1 | NVMX_CTL(ENTRY_IA32E_MODE) | NVMX_CTL(ENTRY_SMM);
     set12(VMCS12_ORD_VM_ENTRY_CONTROLS, entry);
     vmcs02_build(h.vcpu, NULL);
-    cr_assert_eq(get02(VMCS12_ORD_VM_ENTRY_CONTROLS), entry & ~NVMX_CTL(ENTRY_SMM));
+    cr_assert_eq(get02(VMCS12_ORD_VM_ENTRY_CONTROLS),
+                 (entry & ~NVMX_CTL(ENTRY_SMM)) | NVMX_CTL(ENTRY_LOAD_EFER) |
+                     NVMX_CTL(ENTRY_LOAD_PAT) | NVMX_CTL(ENTRY_LOAD_DEBUG));
 }
 
 /* A resume rewrites only what L1 changed since the last entry (plus the per-entry event fields). */
@@ -228,7 +240,9 @@ Test(vmcs02, resume_writes_only_dirty_fields)
     set12(VMCS12_ORD_GUEST_RIP, 0x7777);
     vmcs02_build(h.vcpu, NULL);
     long incremental = h.host.vmcs_writes[NVMX_HW_VMCS02] - full;
-    cr_assert_eq(incremental, 1 + 3, "GUEST_RIP and the three event-injection fields");
+    cr_assert_eq(
+        incremental, 1 + 4 + 3,
+        "GUEST_RIP, the four fields L2 inherits from L1, the three event-injection fields");
     cr_assert_eq(get02(VMCS12_ORD_GUEST_RIP), 0x7777);
     cr_assert_gt(full, 60);
 }
@@ -313,4 +327,39 @@ Test(vmcs02, invalidation_by_l0_forces_full_build)
     vmcs02_build(h.vcpu, NULL);
     cr_assert_gt(h.host.vmcs_writes[NVMX_HW_VMCS02] - before, 60);
     nvmx_vcpu_vmcs02_invalidate(NULL); /* ignored */
+}
+
+/* SDM 27.3.2.1: what L1's entry does not load (PAT, DR7, DEBUGCTL) L2 starts with from L1. */
+Test(vmcs02, state_l1_does_not_load_is_inherited_from_l1)
+{
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_IA32_PAT] = 0x0606060606060606ull;
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_DR7] = 0x401;
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_IA32_DEBUGCTL] = 2;
+    set12(VMCS12_ORD_GUEST_IA32_PAT, 0x0007040600070406ull);
+    set12(VMCS12_ORD_GUEST_DR7, 0x400);
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS, NVMX_ENTRY_DEFAULT1 & ~NVMX_CTL(ENTRY_LOAD_DEBUG));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_IA32_PAT), 0x0606060606060606ull);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_DR7), 0x401);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_IA32_DEBUGCTL), 2);
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS, NVMX_ENTRY_DEFAULT1 | NVMX_CTL(ENTRY_LOAD_PAT));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_IA32_PAT), 0x0007040600070406ull);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_DR7), 0x400);
+}
+
+/* SDM 27.3.2.1: without "load IA32_EFER", EFER keeps L1's bits but LMA = "IA-32e mode guest",
+ * and LME too when CR0.PG = 1. */
+Test(vmcs02, efer_not_loaded_follows_ia32e_mode_guest)
+{
+    const uint64_t sce_nxe = 1ull | (1ull << 11);
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_IA32_EFER] =
+        sce_nxe | NVMX_EFER_LME | NVMX_EFER_LMA;
+    set12(VMCS12_ORD_GUEST_CR0, NVMX_CR0_PG | NVMX_CR0_PE | NVMX_CR0_NE);
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS, NVMX_ENTRY_DEFAULT1);
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_IA32_EFER), sce_nxe, "a 32-bit L2");
+    set12(VMCS12_ORD_VM_ENTRY_CONTROLS, NVMX_ENTRY_DEFAULT1 | NVMX_CTL(ENTRY_IA32E_MODE));
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_GUEST_IA32_EFER), sce_nxe | NVMX_EFER_LME | NVMX_EFER_LMA);
 }
