@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The benchmarks: one exit path of the library each. A setup brings the world to where the
+ * first operation starts; an operation must leave it where the next one starts, or a
+ * prepare step (untimed) brings it back there.
+ */
+#include "bench.h"
+
+/* ---- setups ------------------------------------------------------------------------------ */
+
+/* L1 in VMX root operation with a valid, current vmcs12 (vmcs 0). */
+static void setup_root(world *w)
+{
+    l1_vmxon(w);
+    l1_build_vmcs12(w, 0);
+}
+
+/* L2 running from vmcs 0. */
+static void setup_in_l2(world *w)
+{
+    setup_root(w);
+    l1_vmlaunch(w);
+}
+
+/* Every vmcs12 loaded once, so that each later VMPTRLD finds it in the cache. */
+static void setup_all_cached(world *w)
+{
+    l1_vmxon(w);
+    for (unsigned i = 0; i < BENCH_VMCS_COUNT; i++)
+        l1_vmptrld(w, i);
+}
+
+/* Two valid vmcs12s: VMLAUNCH alternates between them, so each launch builds vmcs02 whole
+ * (vmcs02 last came from the other one), as for a VMCS L1 has just set up. */
+static void setup_two_valid(world *w)
+{
+    l1_vmxon(w);
+    l1_build_vmcs12(w, 0);
+    l1_build_vmcs12(w, 1);
+}
+
+/* ---- L1's exit handler ---------------------------------------------------------------- */
+
+/* What a minimal L1 does for L2's CPUID: read why and where, skip the instruction. */
+static void l1_cpuid_handler(world *w)
+{
+    if (l1_vmread(w, NVMX_FIELD_VM_EXIT_REASON) != NVMX_EXIT_CPUID)
+        bench_fail(w, "VMREAD of VM_EXIT_REASON", "not the CPUID exit L2 caused");
+    uint64_t rip = l1_vmread(w, NVMX_FIELD_GUEST_RIP);
+    uint64_t length = l1_vmread(w, NVMX_FIELD_VM_EXIT_INSTRUCTION_LEN);
+    if (length != CPUID_LENGTH)
+        bench_fail(w, "VMREAD of VM_EXIT_INSTRUCTION_LEN", "not the CPUID's length");
+    l1_vmwrite(w, NVMX_FIELD_GUEST_RIP, rip + length);
+}
+
+static bool l2_runs(const world *w)
+{
+    return w->host.running == NVMX_HW_VMCS02;
+}
+
+/* ---- operations ---------------------------------------------------------------------- */
+
+static void op_vmread(world *w)
+{
+    if (l1_vmread(w, NVMX_FIELD_GUEST_RIP) != L2_START_RIP)
+        bench_fail(w, "VMREAD of GUEST_RIP", "not the value L1 wrote");
+}
+
+static void op_vmwrite(world *w)
+{
+    l1_vmwrite(w, NVMX_FIELD_GUEST_RIP, L2_START_RIP);
+}
+
+static void op_vmread_decoded(world *w)
+{
+    if (l1_vmread_decoded(w, NVMX_FIELD_GUEST_RIP) != L2_START_RIP)
+        bench_fail(w, "VMREAD of GUEST_RIP from bytes", "not the value L1 wrote");
+}
+
+static void op_vmptrld_switch(world *w)
+{
+    w->turn = (w->turn + 1) % BENCH_VMCS_COUNT;
+    l1_vmptrld(w, w->turn);
+}
+
+/* Back in L1, then VMCLEAR and VMPTRLD of the other vmcs12: the launch starts from a clear
+ * VMCS, as after L1 set it up. */
+static void prepare_vmlaunch(world *w)
+{
+    if (l2_runs(w))
+        l2_exit_to_l1(w, NVMX_EXIT_CPUID, CPUID_LENGTH);
+    w->turn ^= 1;
+    l1_vmclear(w, w->turn);
+    l1_vmptrld(w, w->turn);
+}
+
+static void op_vmlaunch(world *w)
+{
+    l1_vmlaunch(w);
+}
+
+/* Back in L2 (an unchanged vmcs12: the clean resume). */
+static void prepare_reflect(world *w)
+{
+    if (!l2_runs(w))
+        l1_vmresume(w);
+}
+
+static void op_reflect_exit(world *w)
+{
+    l2_exit_to_l1(w, NVMX_EXIT_CPUID, CPUID_LENGTH);
+}
+
+/* L2's CPUID exits to L1, whose handler moves GUEST_RIP: the resume has a dirty field. */
+static void prepare_vmresume(world *w)
+{
+    if (l2_runs(w))
+        l2_exit_to_l1(w, NVMX_EXIT_CPUID, CPUID_LENGTH);
+    l1_cpuid_handler(w);
+}
+
+static void op_vmresume(world *w)
+{
+    l1_vmresume(w);
+}
+
+static void op_round_trip(world *w)
+{
+    l2_exit_to_l1(w, NVMX_EXIT_CPUID, CPUID_LENGTH);
+    l1_cpuid_handler(w);
+    l1_vmresume(w);
+}
+
+/* HLT without "HLT exiting" in vmcs12: L1 did not ask, L0 handles it and L2 stays. */
+static void op_l0_exit(world *w)
+{
+    l2_exit_to_l0(w, NVMX_EXIT_HLT, 1);
+}
+
+const benchmark benchmarks[] = {
+    {"vmread", "L1 VMREAD, register operands, hardware exit information", setup_root, NULL,
+     op_vmread},
+    {"vmwrite", "L1 VMWRITE, register operands, hardware exit information", setup_root, NULL,
+     op_vmwrite},
+    {"vmread_decoded", "L1 VMREAD from instruction bytes (Zydis decode)", setup_root, NULL,
+     op_vmread_decoded},
+    {"vmptrld_switch", "L1 VMPTRLD round-robin over 8 cached vmcs12s", setup_all_cached, NULL,
+     op_vmptrld_switch},
+    {"vmlaunch", "VMLAUNCH of a clear valid vmcs12: all checks, full vmcs02 build", setup_two_valid,
+     prepare_vmlaunch, op_vmlaunch},
+    {"reflect_exit", "L2 CPUID reflected to L1: decision, vmcs12 sync, host-state load",
+     setup_in_l2, prepare_reflect, op_reflect_exit},
+    {"vmresume", "VMRESUME after L1's handler changed GUEST_RIP", setup_in_l2, prepare_vmresume,
+     op_vmresume},
+    {"round_trip", "L2 CPUID -> L1 (3 VMREADs, 1 VMWRITE) -> VMRESUME", setup_in_l2, NULL,
+     op_round_trip},
+    {"l0_exit", "L2 HLT L1 did not ask for: decision only", setup_in_l2, NULL, op_l0_exit},
+};
+const size_t benchmark_count = sizeof(benchmarks) / sizeof(benchmarks[0]);
