@@ -25,6 +25,8 @@ struct nvmx_vm {
     uint32_t vcpu_count;
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];
+    /* One bit per guest-state field that exists: what vmcs02 copies from vmcs12. */
+    uint64_t guest_fields[VMCS12_FIELD_WORDS];
 };
 
 /* A VM exit to L1 that an L2 event calls for: the data L1 will find in vmcs12's exit-information

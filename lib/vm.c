@@ -109,6 +109,10 @@ nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *op
     probe.max_cached_vmcs = config->max_cached_vmcs;
     probe.feature_control_at_reset = config->feature_control;
     probe.l0 = config->l0;
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST)
+            probe.guest_fields[i / 64] |= probe.field_exists[i / 64] & (1ull << (i % 64));
+    }
 
     nvmx_vm *vm = ops->mem_alloc(host_ctx, sizeof(*vm));
     if (!vm)

@@ -27,23 +27,21 @@ static bool dirty(const vmcs12 *v, unsigned ordinal)
     return (v->dirty[ordinal / 64] >> (ordinal % 64)) & 1;
 }
 
-static bool exists(const nvmx_vm *vm, unsigned ordinal)
-{
-    return (vm->field_exists[ordinal / 64] >> (ordinal % 64)) & 1;
-}
-
 /* Guest-state fields: L1's values, except the VMCS link pointer, which belongs to the VMCS
  * that runs L2 (L0 emulates L2's VMCS shadowing; SDM 25.10). */
 static nvmx_status copy_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
 {
-    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
-        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) != NVMX_FIELD_TYPE_GUEST ||
-            !exists(vcpu->vm, i) || !(full || dirty(v, i)))
-            continue;
-        uint64_t value = i == VMCS12_ORD_VMCS_LINK_POINTER ? ~0ull : vmcs12_get(v, i);
-        nvmx_status status = write_field(vcpu, i, value);
-        if (status != NVMX_OK)
-            return status;
+    /* Word by word over the dirty bits: a resume visits only what L1 wrote. */
+    for (unsigned w = 0; w < VMCS12_FIELD_WORDS; w++) {
+        uint64_t bits = (full ? ~0ull : v->dirty[w]) & vcpu->vm->guest_fields[w];
+        while (bits) {
+            unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            uint64_t value = i == VMCS12_ORD_VMCS_LINK_POINTER ? ~0ull : vmcs12_get(v, i);
+            nvmx_status status = write_field(vcpu, i, value);
+            if (status != NVMX_OK)
+                return status;
+        }
     }
     return NVMX_OK;
 }
@@ -310,10 +308,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
 void vmcs02_synced_by_exit(nvmx_vcpu *vcpu, uint64_t entry_controls_before)
 {
     vmcs12 *v = &vcpu->current->data;
-    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
-        if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST)
-            v->dirty[i / 64] &= ~(1ull << (i % 64));
-    }
+    for (unsigned w = 0; w < VMCS12_FIELD_WORDS; w++)
+        v->dirty[w] &= ~vcpu->vm->guest_fields[w];
     if (vmcs12_get(v, VMCS12_ORD_VM_ENTRY_CONTROLS) == entry_controls_before)
         v->dirty[VMCS12_ORD_VM_ENTRY_CONTROLS / 64] &=
             ~(1ull << (VMCS12_ORD_VM_ENTRY_CONTROLS % 64));
