@@ -235,10 +235,6 @@ void caps_implemented(caps_model *out)
 
 /* ---- The software host ----------------------------------------------------------------------- */
 
-/* CR4 bits the SDM defines (Vol. 3A 2.5): VME through SMXE (0-14), FSGSBASE through UINTR
- * (16-25), LASS (27), LAM_SUP (28), FRED (32). */
-#define CR4_DEFINED_BITS (0x7FFFull | (0x3FFull << 16) | (3ull << 27) | (1ull << 32))
-
 static const caps_numbers software_host_numbers = {
     /* The rate of KVM's emulated preemption timer: one tick per 32 TSC cycles. */
     .timer_rate = 5,

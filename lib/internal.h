@@ -8,6 +8,7 @@
 
 #include <nestvmx/nestvmx.h>
 
+#include "arch.h"
 #include "freestanding.h"
 #include "vmcs/vmcs12.h"
 
@@ -21,7 +22,7 @@ struct nvmx_vm {
     uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
     uint64_t feature_control_at_reset;
-    nvmx_l0_controls l0;             /* what L0 needs in every vmcs02 */
+    nvmx_l0_controls l0; /* what L0 needs in every vmcs02 */
     uint32_t vcpu_count;
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];

@@ -9,8 +9,8 @@ typedef struct eptp_choice {
 } eptp_choice;
 
 static const eptp_choice memory_types[] = {
-    {0, NVMX_FEATURE_EPT_MEMTYPE_UC},
-    {6, NVMX_FEATURE_EPT_MEMTYPE_WB},
+    {MEMTYPE_UC, NVMX_FEATURE_EPT_MEMTYPE_UC},
+    {MEMTYPE_WB, NVMX_FEATURE_EPT_MEMTYPE_WB},
 };
 
 static const eptp_choice walk_lengths[] = {

@@ -11,33 +11,17 @@
  */
 #include "vm_exit.h"
 
-#define CR0_ET (1ull << 4)
-#define CR0_NW (1ull << 29)
-#define CR0_CD (1ull << 30)
 /* 28.5.1: CR0 bits a VM exit does not modify: ET, CD, NW, bits 63:32, 28:19, 17 and 15:6
  * (plus the bits fixed in VMX operation, from the capabilities). */
 #define CR0_NOT_LOADED                                                                             \
-    (CR0_ET | CR0_NW | CR0_CD | 0xFFFFFFFF00000000ull | (0x3FFull << 19) | (1ull << 17) |          \
-     (0x3FFull << 6))
-#define CR4_PCIDE (1ull << 17)
+    (NVMX_CR0_ET | NVMX_CR0_NW | NVMX_CR0_CD | 0xFFFFFFFF00000000ull | (0x3FFull << 19) |          \
+     (1ull << 17) | (0x3FFull << 6))
 
-#define DR7_AT_EXIT 0x400ull       /* 28.5.1 */
-#define RFLAGS_AT_EXIT 0x2ull      /* 28.5.3: cleared but bit 1, which is always 1 */
-#define DESC_LIMIT_AT_EXIT 0xFFFFu /* 28.5.2: GDTR and IDTR limits */
-#define FLAT_LIMIT 0xFFFFFFFFu     /* 28.5.2: CS and usable SS, DS, ES, FS, GS */
-#define TSS_LIMIT 0x67u            /* 28.5.2: TR */
-#define SEG_TYPE_CODE_ER_ACCESSED 11u
-#define SEG_TYPE_DATA_RW_ACCESSED 3u
-#define SEG_TYPE_TSS_BUSY 11u
-
-#define INTR_BLOCK_SMI (1ull << 2) /* interruptibility state, SDM 25.4.2 Table 25-3 */
-#define INTR_BLOCK_NMI (1ull << 3)
-
-/* PAE PDPTEs (SDM Vol. 3A 4.4.1): present, reserved bits 2:1 and 8:5 (bits at and above
- * MAXPHYADDR are reserved as well). */
-#define PDPTE_PRESENT 1ull
-#define PDPTE_RESERVED 0x1E6ull
-#define PDPTE_TABLE_MASK 0xFFFFFFE0ull /* CR3 bits 31:5 locate the table in PAE paging */
+#define DR7_AT_EXIT 0x400ull              /* 28.5.1 */
+#define RFLAGS_AT_EXIT NVMX_RFLAGS_FIXED1 /* 28.5.3: cleared but bit 1, which is always 1 */
+#define DESC_LIMIT_AT_EXIT 0xFFFFu        /* 28.5.2: GDTR and IDTR limits */
+#define FLAT_LIMIT 0xFFFFFFFFu            /* 28.5.2: CS and usable SS, DS, ES, FS, GS */
+#define TSS_LIMIT 0x67u                   /* 28.5.2: TR */
 
 /* ---- Tables ------------------------------------------------------------------------------- */
 
@@ -178,19 +162,11 @@ static void push(host_load *load, uint32_t field, uint64_t value)
     }
 }
 
-/* Bits 63:48 set to bit 47: what "bits 63:N are set to the value of bit N-1" gives for the
- * 48 linear-address bits the library models. */
-static uint64_t canonical48(uint64_t address)
-{
-    const uint64_t high = 0xFFFF000000000000ull;
-    return (address & (1ull << 47)) ? address | high : address & ~high;
-}
-
 static uint64_t copy_value(const nvmx_vm *vm, uint8_t how, uint64_t value)
 {
     switch (how) {
     case HOST_COPY_CANONICAL:
-        return canonical48(value);
+        return make_canonical48(value);
     case HOST_COPY_PHYS:
         return vm->phys_addr_width >= 64 ? value : value & ((1ull << vm->phys_addr_width) - 1);
     default:
@@ -227,7 +203,7 @@ static void push_control_registers(const nvmx_vm *vm, const vmcs12 *v, const l1_
     uint64_t cr4_keep = vm->caps.cr4_fixed0 | ~vm->caps.cr4_fixed1;
     uint64_t cr0 = (VMCS12_GET(v, HOST_CR0) & ~cr0_keep) | (before->cr0 & cr0_keep);
     uint64_t cr4 = (VMCS12_GET(v, HOST_CR4) & ~cr4_keep) | (before->cr4 & cr4_keep);
-    cr4 = host64 ? cr4 | NVMX_CR4_PAE : cr4 & ~CR4_PCIDE;
+    cr4 = host64 ? cr4 | NVMX_CR4_PAE : cr4 & ~NVMX_CR4_PCIDE;
     uint64_t efer =
         (exit & NVMX_CTL(EXIT_LOAD_EFER)) ? VMCS12_GET(v, HOST_IA32_EFER) : before->efer;
     const uint64_t long_mode = NVMX_EFER_LME | NVMX_EFER_LMA;
@@ -245,14 +221,14 @@ static uint32_t segment_access_rights(uint8_t kind, bool unusable, bool host64)
 {
     switch (kind) {
     case SEGMENT_CODE:
-        return SEG_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_G |
+        return NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_G |
                (host64 ? NVMX_AR_L : NVMX_AR_DB);
     case SEGMENT_TSS:
-        return SEG_TYPE_TSS_BUSY | NVMX_AR_P;
+        return NVMX_AR_TYPE_TSS_BUSY | NVMX_AR_P;
     default:
         if (unusable)
             return NVMX_AR_UNUSABLE;
-        return SEG_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_DB | NVMX_AR_G;
+        return NVMX_AR_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_DB | NVMX_AR_G;
     }
 }
 
@@ -268,7 +244,7 @@ static void push_segments(const vmcs12 *v, bool host64, host_load *load)
         bool unusable = selector == 0 && s->kind == SEGMENT_DATA;
         uint32_t limit = s->kind == SEGMENT_TSS ? TSS_LIMIT : unusable ? 0 : FLAT_LIMIT;
         uint64_t base =
-            s->host_base == NO_BASE_FIELD ? 0 : canonical48(vmcs12_get(v, s->host_base));
+            s->host_base == NO_BASE_FIELD ? 0 : make_canonical48(vmcs12_get(v, s->host_base));
         push(load, s->selector, selector);
         push(load, s->base, base);
         push(load, s->limit, limit);
@@ -281,14 +257,14 @@ static void push_segments(const vmcs12 *v, bool host64, host_load *load)
  * blocking by SMI is not the exit's business. */
 static uint64_t interruptibility_after(const l1_before *before, bool nmi_exit)
 {
-    uint64_t kept = before->interruptibility & (INTR_BLOCK_SMI | INTR_BLOCK_NMI);
-    return nmi_exit ? kept | INTR_BLOCK_NMI : kept;
+    uint64_t kept = before->interruptibility & (NVMX_BLOCKING_SMI | NVMX_BLOCKING_NMI);
+    return nmi_exit ? kept | NVMX_BLOCKING_NMI : kept;
 }
 
 static bool pdpte_valid(const nvmx_vm *vm, uint64_t pdpte)
 {
     uint64_t beyond = vm->phys_addr_width >= 64 ? 0 : ~0ull << vm->phys_addr_width;
-    return !(pdpte & PDPTE_PRESENT) || !(pdpte & (PDPTE_RESERVED | beyond));
+    return !(pdpte & PDPTE_PRESENT) || !(pdpte & (PDPTE_RESERVED_LOW | beyond));
 }
 
 /* 28.5.4: an exit to a host using PAE paging (CR4.PAE in the host field, host address-space
@@ -302,7 +278,7 @@ static void push_pdptes(const nvmx_vcpu *vcpu, const vmcs12 *v, uint32_t exit, h
         return;
     const nvmx_vm *vm = vcpu->vm;
     uint64_t pdpte[4];
-    uint64_t table = VMCS12_GET(v, HOST_CR3) & PDPTE_TABLE_MASK;
+    uint64_t table = VMCS12_GET(v, HOST_CR3) & CR3_PDPT_MASK;
     if (vm->ops.l1_read(vm->host_ctx, table, pdpte, sizeof(pdpte)) != NVMX_OK)
         nvmx_memset(pdpte, 0xFF, sizeof(pdpte));
     for (unsigned i = 0; i < 4; i++) {

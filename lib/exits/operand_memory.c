@@ -10,17 +10,9 @@
  */
 #include "internal.h"
 
-#define PAGE_SIZE 4096u
-#define PAGE_OFFSET_MASK 0xFFFull
 #define LINEAR_32_MASK 0xFFFFFFFFull
 /* An access of at most GUEST_LINEAR_MAX_LEN bytes touches at most this many pages. */
-#define MAX_SPANS (GUEST_LINEAR_MAX_LEN / PAGE_SIZE + 1)
-
-/* Segment type bits for S = 1 descriptors (SDM Vol. 3A 3.4.5.1, Table 3-1). */
-#define TYPE_CODE 0x8u
-#define TYPE_EXPAND_DOWN 0x4u /* data segments */
-#define TYPE_WRITABLE 0x2u    /* data segments */
-#define TYPE_READABLE 0x2u    /* code segments */
+#define MAX_SPANS (GUEST_LINEAR_MAX_LEN / PAGE_SIZE_4K + 1)
 
 static nvmx_status raise(uint8_t vector, nvmx_exception *fault)
 {
@@ -65,14 +57,6 @@ static uint64_t effective_address(nvmx_vcpu *vcpu, const vmx_memory_operand *op)
     return ea & address_size_mask(op->address_size);
 }
 
-/* Canonical for a 48-bit linear-address width: bits 63:47 all equal (SDM Vol. 1 3.3.7.1).
- * LA57 (57-bit linear addresses, CR4.LA57) is future work: it would check bits 63:56. */
-static bool canonical48(uint64_t linear)
-{
-    uint64_t top = linear >> 47;
-    return top == 0 || top == 0x1FFFFull;
-}
-
 /* 64-bit mode: segmentation is off except for the FS and GS bases (SDM Vol. 1 3.4.2.1); the
  * first and the last byte must be canonical. */
 static nvmx_status linear_64(nvmx_vcpu *vcpu, const vmx_memory_operand *op, uint64_t ea,
@@ -100,9 +84,9 @@ static bool type_allows(uint32_t access_rights, nvmx_access access)
     uint32_t type = access_rights & NVMX_AR_TYPE_MASK;
     if (!(access_rights & NVMX_AR_S))
         return false;
-    if (type & TYPE_CODE)
-        return access == NVMX_ACCESS_READ && (type & TYPE_READABLE);
-    return access == NVMX_ACCESS_READ || (type & TYPE_WRITABLE);
+    if (type & NVMX_AR_TYPE_CODE)
+        return access == NVMX_ACCESS_READ && (type & NVMX_AR_TYPE_READABLE);
+    return access == NVMX_ACCESS_READ || (type & NVMX_AR_TYPE_WRITABLE);
 }
 
 /* Limit checks of SDM Vol. 3A 5.3: an expand-up segment allows offsets 0..limit; an
@@ -112,8 +96,8 @@ static bool within_limit(const nvmx_segment *seg, uint64_t ea, size_t size)
 {
     uint32_t type = seg->access_rights & NVMX_AR_TYPE_MASK;
     uint64_t last = ea + size - 1;
-    bool expand_down =
-        (seg->access_rights & NVMX_AR_S) && !(type & TYPE_CODE) && (type & TYPE_EXPAND_DOWN);
+    bool expand_down = (seg->access_rights & NVMX_AR_S) && !(type & NVMX_AR_TYPE_CODE) &&
+                       (type & NVMX_AR_TYPE_EXPAND_DOWN);
     if (!expand_down)
         return last <= seg->limit;
     uint64_t upper = (seg->access_rights & NVMX_AR_DB) ? LINEAR_32_MASK : 0xFFFFull;
@@ -192,7 +176,7 @@ static nvmx_status translate_spans(nvmx_vcpu *vcpu, uint64_t linear, size_t len,
     size_t done = 0, n = 0;
     while (done < len && n < MAX_SPANS) {
         uint64_t at = (linear + done) & wrap;
-        size_t chunk = PAGE_SIZE - (size_t)(at & PAGE_OFFSET_MASK);
+        size_t chunk = PAGE_SIZE_4K - (size_t)(at & PAGE_OFFSET_MASK);
         if (chunk > len - done)
             chunk = len - done;
         nvmx_status status = translate_page(vcpu, at, access, &spans[n].gpa, fault);

@@ -118,19 +118,10 @@ static bool leaf_bitmap_bit(const reflect_ctx *c, unsigned bitmap_ordinal)
  * state, written by L1 before the entry, is still L2's (SDM 27.7.2). */
 static bool l2_waits_for_sipi(const reflect_ctx *c)
 {
-    return field(c, VMCS12_ORD_GUEST_ACTIVITY_STATE) == 3;
+    return field(c, VMCS12_ORD_GUEST_ACTIVITY_STATE) == NVMX_ACTIVITY_WAIT_SIPI;
 }
 
 /* ---- Predicates ------------------------------------------------------------------------- */
-
-/* VM-exit interruption information (SDM 28.2.2). */
-#define INTR_INFO_VECTOR(info) ((info)&0xFFu)
-#define INTR_INFO_TYPE(info) (((info) >> 8) & 7u)
-#define INTR_INFO_VALID (1u << 31)
-#define INTR_TYPE_NMI 2u
-#define INTR_TYPE_HARDWARE_EXCEPTION 3u
-#define INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION 5u /* INT1 */
-#define INTR_TYPE_SOFTWARE_EXCEPTION 6u            /* INT3, INTO */
 
 /* SDM 26.2: an NMI exits with "NMI exiting". An exception (also from INT1, INT3, INTO, BOUND,
  * UD0-2) exits when its vector's bit in the exception bitmap is 1; for #PF the bit's meaning
@@ -139,20 +130,20 @@ static bool l2_waits_for_sipi(const reflect_ctx *c)
 static bool exception_or_nmi(const reflect_ctx *c)
 {
     uint32_t info = c->exit->interruption_info;
-    if (!(info & INTR_INFO_VALID))
+    if (!(info & NVMX_INTR_INFO_VALID))
         return false;
-    uint32_t vector = INTR_INFO_VECTOR(info);
-    switch (INTR_INFO_TYPE(info)) {
-    case INTR_TYPE_NMI:
+    uint32_t vector = intr_info_vector(info);
+    switch (intr_info_type(info)) {
+    case NVMX_INTR_TYPE_NMI:
         return CTL(c, NMI_EXITING);
-    case INTR_TYPE_HARDWARE_EXCEPTION:
-    case INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION:
-    case INTR_TYPE_SOFTWARE_EXCEPTION:
+    case NVMX_INTR_TYPE_HARDWARE_EXCEPTION:
+    case NVMX_INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION: /* INT1 */
+    case NVMX_INTR_TYPE_SOFTWARE_EXCEPTION:            /* INT3, INTO */
         break;
     default:
         return false;
     }
-    if (vector > 31)
+    if (vector > NVMX_VECTOR_LAST_EXCEPTION)
         return false;
     bool bit = (field(c, VMCS12_ORD_EXCEPTION_BITMAP) >> vector) & 1;
     if (vector != NVMX_VECTOR_PF)
@@ -184,8 +175,6 @@ static bool sipi(const reflect_ctx *c)
 #define CR_ACCESS_MOV_FROM 1u
 #define CR_ACCESS_CLTS 2u
 #define CR_ACCESS_LMSW 3u
-#define CR0_PE 1ull
-#define CR0_TS (1ull << 3)
 
 /* SDM 26.1.3 "MOV to CR0"/"MOV to CR4": exit unless the written value equals the read shadow
  * in every bit the guest/host mask owns. */
@@ -215,11 +204,11 @@ static bool cr3_load(const reflect_ctx *c, uint64_t value)
  * clear in the shadow. The source operand (register or memory) is in the qualification. */
 static bool lmsw(const reflect_ctx *c, uint64_t source)
 {
-    uint64_t mask = field(c, VMCS12_ORD_CR0_GUEST_HOST_MASK) & 0xF;
+    uint64_t mask = field(c, VMCS12_ORD_CR0_GUEST_HOST_MASK) & CR0_LMSW_BITS;
     uint64_t shadow = field(c, VMCS12_ORD_CR0_READ_SHADOW);
-    if (mask & CR0_PE & source & ~shadow)
+    if (mask & NVMX_CR0_PE & source & ~shadow)
         return true;
-    return (mask & 0xE & (source ^ shadow)) != 0;
+    return (mask & (CR0_LMSW_BITS & ~NVMX_CR0_PE) & (source ^ shadow)) != 0;
 }
 
 /* SDM 26.1.3, CLTS, LMSW, MOV to/from CR0, CR3, CR4, CR8. MOV from CR0/CR4 never exits (it
@@ -257,7 +246,7 @@ static bool cr_access(const reflect_ctx *c)
     case CR_ACCESS_CLTS:
         /* SDM 26.1.3 "CLTS": exits if CR0.TS is set in both the mask and the read shadow. */
         return (field(c, VMCS12_ORD_CR0_GUEST_HOST_MASK) & field(c, VMCS12_ORD_CR0_READ_SHADOW) &
-                CR0_TS) != 0;
+                NVMX_CR0_TS) != 0;
     default: /* CR_ACCESS_LMSW */
         return lmsw(c, CRQ_LMSW_DATA(q));
     }
@@ -304,9 +293,9 @@ static bool msr_access(const reflect_ctx *c, bool write)
     uint32_t msr = (uint32_t)reg(c, NVMX_REG_RCX);
     uint64_t quarter;
     if (msr <= 0x1FFFu)
-        quarter = write ? 0x800 : 0x000;
+        quarter = write ? MSR_BITMAP_WRITE_LOW : MSR_BITMAP_READ_LOW;
     else if (msr - 0xC0000000u <= 0x1FFFu)
-        quarter = write ? 0xC00 : 0x400;
+        quarter = write ? MSR_BITMAP_WRITE_HIGH : MSR_BITMAP_READ_HIGH;
     else
         return true;
     return l1_bitmap_bit(c->vcpu->vm, field(c, VMCS12_ORD_MSR_BITMAP) + quarter, msr & 0x1FFF);
@@ -362,8 +351,9 @@ static bool tpr_below_threshold(const reflect_ctx *c)
 {
     if (!CTL(c, TPR_SHADOW) || CTL(c, VIRTUAL_INTR_DELIVERY))
         return false;
-    uint8_t vtpr = l1_byte(c->vcpu->vm, field(c, VMCS12_ORD_VIRTUAL_APIC_PAGE_ADDR) + 0x80);
-    return (field(c, VMCS12_ORD_TPR_THRESHOLD) & 0xF) > (uint64_t)(vtpr >> 4);
+    uint8_t vtpr = l1_byte(c->vcpu->vm, field(c, VMCS12_ORD_VIRTUAL_APIC_PAGE_ADDR) + VTPR_OFFSET);
+    return (field(c, VMCS12_ORD_TPR_THRESHOLD) & TPR_THRESHOLD_MASK) >
+           (uint64_t)(vtpr >> VTPR_CLASS_SHIFT);
 }
 
 /* SDM 30.1.4 EOI virtualization: with "virtual-interrupt delivery", a virtualized EOI exits

@@ -17,7 +17,7 @@ static nvmx_status l1_blocked_by_mov_ss(const vmx_exec *x, bool *blocked)
         return NVMX_ERR_UNSUPPORTED;
     nvmx_status status = ops->hw_vmcs_read(
         x->vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, &interruptibility);
-    *blocked = (interruptibility & 2) != 0;
+    *blocked = (interruptibility & NVMX_BLOCKING_MOV_SS) != 0;
     return status == NVMX_OK ? NVMX_OK : NVMX_ERR_HOST;
 }
 

@@ -29,9 +29,9 @@
 #define SAVE_IF_EXEC2(name, control) SAVED(name, 0, NVMX_CTL(control), ~0ull)
 
 /* 28.3.2: bits 31:17 and 11:8 of an access-rights field are saved as 0; bit 16 = unusable. */
-#define AR_SAVED_BITS 0x1F0FFull
+#define AR_SAVED_BITS ((uint64_t)(uint32_t) ~(AR_RESERVED_31_17 | AR_RESERVED_11_8))
 /* 28.3.4: exits that end outside SMM save blocking by SMI (bit 2) as 0. */
-#define INTERRUPTIBILITY_SAVED_BITS (~(1ull << 2))
+#define INTERRUPTIBILITY_SAVED_BITS (~(uint64_t)NVMX_BLOCKING_SMI)
 
 #define SAVE_SEGMENT(seg)                                                                          \
     SAVE(GUEST_##seg##_SELECTOR), SAVE(GUEST_##seg##_BASE), SAVE(GUEST_##seg##_LIMIT),             \
@@ -128,10 +128,6 @@ static uint32_t secondary_controls(const vmcs12 *v)
 /* 28.2.1: bits 15:0 basic reason, bit 27 enclave mode; bits 31:28 and 26:16 cleared (28 and
  * 29 only for SMM VM exits, which L1 never gets). */
 #define EXIT_REASON_BITS 0x0800FFFFu
-#define INTR_INFO_VALID (1u << 31)
-#define INTR_INFO_TYPE_SHIFT 8
-#define INTR_INFO_TYPE_MASK (7u << INTR_INFO_TYPE_SHIFT)
-#define INTR_TYPE_NMI 2u
 
 /* 28.2.1: the reasons that define the guest-linear address (LMSW with a memory operand, INS
  * and OUTS, EPT violations) and the guest-physical address (EPT violations and
@@ -175,7 +171,7 @@ static void record_exit_information(vmcs12 *v, const nested_exit *e)
         field_set(v, VMCS12_ORD_GUEST_PHYSICAL_ADDRESS, e->guest_physical_address);
     /* 28.2: every VM exit clears the valid bit of the VM-entry interruption information. */
     field_set(v, VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD,
-              VMCS12_GET(v, VM_ENTRY_INTR_INFO_FIELD) & ~(uint64_t)INTR_INFO_VALID);
+              VMCS12_GET(v, VM_ENTRY_INTR_INFO_FIELD) & ~(uint64_t)NVMX_INTR_INFO_VALID);
 }
 
 /* 28.5.5: an exit "caused directly by an NMI": reason 0 with an NMI in the interruption
@@ -183,8 +179,8 @@ static void record_exit_information(vmcs12 *v, const nested_exit *e)
 static bool caused_by_nmi(const nested_exit *e)
 {
     return (e->reason & 0xFFFFu) == NVMX_EXIT_EXCEPTION_NMI &&
-           (e->interruption_info & INTR_INFO_VALID) &&
-           ((e->interruption_info & INTR_INFO_TYPE_MASK) >> INTR_INFO_TYPE_SHIFT) == INTR_TYPE_NMI;
+           (e->interruption_info & NVMX_INTR_INFO_VALID) &&
+           intr_info_type(e->interruption_info) == NVMX_INTR_TYPE_NMI;
 }
 
 /* ---- Saving guest state (SDM 28.3) ---------------------------------------------------------- */

@@ -89,10 +89,6 @@ typedef enum msr_list_kind {
     MSR_LIST_KIND_COUNT
 } msr_list_kind;
 
-/* Bytes per list entry: index in bits 31:0, reserved bits 63:32, value in bits 127:64
- * (SDM 25.7.2, 25.8.2, Table 25-15). */
-#define MSR_ENTRY_SIZE 16u
-
 /* The most entries a list may have: 512 * (N + 1) with N = IA32_VMX_MISC[27:25] of the
  * capabilities exposed to L1 (SDM A.6). The SDM leaves longer lists undefined; the library
  * fails the entry after the last one allowed. */

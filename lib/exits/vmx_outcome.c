@@ -84,8 +84,10 @@ static bool exception_exits_to_l1(nvmx_vcpu *vcpu, const nvmx_exception *excepti
     nvmx_exit exit = {
         .reason = NVMX_EXIT_EXCEPTION_NMI,
         .qualification = exception->vector == NVMX_VECTOR_PF ? exception->cr2 : 0,
-        .interruption_info =
-            exception->vector | (3u << 8) | (exception->has_error_code ? 1u << 11 : 0) | (1u << 31),
+        .interruption_info = NVMX_INTR_INFO_VALID |
+                             (NVMX_INTR_TYPE_HARDWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT) |
+                             exception->vector |
+                             (exception->has_error_code ? NVMX_INTR_INFO_DELIVER_ERROR_CODE : 0),
         .interruption_error_code = exception->has_error_code ? exception->error_code : 0,
     };
     if (!exit_wanted_by_l1(vcpu, &exit))
@@ -154,5 +156,5 @@ bool vmx_ud_outside_vmx(const vmx_exec *x)
 bool vmx_pointer_invalid(const nvmx_vcpu *vcpu, uint64_t address)
 {
     uint64_t beyond_width = ~0ull << vcpu->vm->phys_addr_width;
-    return (address & 0xFFFull) || (address & beyond_width);
+    return (address & PAGE_OFFSET_MASK) || (address & beyond_width);
 }

@@ -26,12 +26,6 @@ bool entry_address_too_wide(const entry_check_ctx *c, uint64_t address)
     return (address >> c->vm->phys_addr_width) != 0;
 }
 
-bool entry_canonical(uint64_t address)
-{
-    uint64_t top = address >> 47;
-    return top == 0 || top == 0x1FFFFull;
-}
-
 typedef struct check_table {
     const entry_check *checks;
     const size_t *count;

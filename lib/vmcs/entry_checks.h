@@ -13,9 +13,9 @@
  * derived once per entry. Predicates read only this (and guest memory only through
  * entry_check_ctx_prepare_guest, so each byte of L1 memory is read once per entry). */
 typedef struct entry_check_ctx {
-    nvmx_vcpu *vcpu;    /* ops for guest memory, the vmcs12 cache (link pointer) */
-    const nvmx_vm *vm;  /* exposed capabilities (vm->caps), phys_addr_width */
-    const vmcs12 *v;    /* the vmcs12 */
+    nvmx_vcpu *vcpu;   /* ops for guest memory, the vmcs12 cache (link pointer) */
+    const nvmx_vm *vm; /* exposed capabilities (vm->caps), phys_addr_width */
+    const vmcs12 *v;   /* the vmcs12 */
     /* Controls as they act (SDM 25.6.2: secondary and tertiary controls count only when
      * activated; 25.7.1: secondary exit controls only when activated). */
     uint32_t pin, proc, proc2, exit, entry;
@@ -25,9 +25,9 @@ typedef struct entry_check_ctx {
     /* Filled by entry_check_ctx_prepare_controls() before the control checks. */
     uint8_t vtpr; /* byte 0x80 of the virtual-APIC page (SDM 27.2.1.1, TPR threshold) */
     /* Filled by entry_check_ctx_prepare_guest() before the guest-state checks. */
-    bool pdptes_loaded;      /* the PDPTEs came from memory (PAE paging without EPT) */
+    bool pdptes_loaded; /* the PDPTEs came from memory (PAE paging without EPT) */
     uint64_t pdpte[4];
-    uint32_t link_revision;  /* first 32 bits of the VMCS link pointer's region */
+    uint32_t link_revision; /* first 32 bits of the VMCS link pointer's region */
 } entry_check_ctx;
 
 /* A field of the vmcs12 by name: FIELD(c, GUEST_CR0). */
@@ -41,10 +41,14 @@ typedef struct entry_check {
 } entry_check;
 
 /* Declare a table entry: CHECK(name, category, "27.2.1.1", qualification, function). */
-#define ENTRY_CHECK(name_, category_, section_, qualification_, fn_)                            \
-    {.info = {.name = (name_), .category = (category_), .sdm_section = (section_),              \
-              .exit_qualification = (qualification_)},                                          \
-     .passes = (fn_)}
+#define ENTRY_CHECK(name_, category_, section_, qualification_, fn_)                               \
+    {                                                                                              \
+        .info = {.name = (name_),                                                                  \
+                 .category = (category_),                                                          \
+                 .sdm_section = (section_),                                                        \
+                 .exit_qualification = (qualification_)},                                          \
+        .passes = (fn_)                                                                            \
+    }
 
 extern const entry_check entry_checks_controls[];
 extern const size_t entry_checks_controls_count;
@@ -63,10 +67,9 @@ void entry_check_ctx_prepare_guest(entry_check_ctx *c);
 const entry_check *entry_checks_first_failure(const entry_check_ctx *c,
                                               nvmx_entry_check_category category);
 
-/* Helpers the predicates share. */
+/* Helpers the predicates share; the canonical-address ones (canonical48,
+ * upper_bits_identical48, 48 bits, SDM Vol. 1 3.3.7.1) are lib/arch.h's. */
 /* An address that sets bits beyond L1's physical-address width. */
 bool entry_address_too_wide(const entry_check_ctx *c, uint64_t address);
-/* Canonical for the guest's/host's linear-address width (48 bits; SDM Vol. 1 3.3.7.1). */
-bool entry_canonical(uint64_t address);
 
 #endif

@@ -15,62 +15,28 @@
 
 /* ---- Architecture facts used below ----------------------------------------------------------- */
 
-/* Alignments the SDM requires of addresses in control fields (27.2.1). */
-#define ALIGN_PAGE 4096u        /* bitmaps, virtual-APIC, APIC-access, PML, ... : bits 11:0 */
-#define ALIGN_PI_DESC 64u       /* posted-interrupt descriptor: bits 5:0 (27.2.1.1) */
-#define ALIGN_MSR_LIST 16u      /* VM-exit/VM-entry MSR areas: bits 3:0 (27.2.1.2, 27.2.1.3) */
-#define MSR_LIST_ENTRY_SIZE 16u /* one MSR entry is 128 bits (25.7.2, 25.8.2) */
+/* Alignments the SDM requires of addresses in control fields (27.2.1); 4-KByte pages are
+ * PAGE_SIZE_4K and MSR-list entries MSR_ENTRY_SIZE (lib/arch.h). */
+#define ALIGN_PI_DESC 64u  /* posted-interrupt descriptor: bits 5:0 (27.2.1.1) */
+#define ALIGN_MSR_LIST 16u /* VM-exit/VM-entry MSR areas: bits 3:0 (27.2.1.2, 27.2.1.3) */
 
-/* VTPR is byte 80H of the virtual-APIC page (SDM 30.1.1); memory that is not L1 RAM reads as
- * all ones, as unbacked physical memory does. */
-#define VTPR_OFFSET 0x80u
+/* Memory that is not L1 RAM reads as all ones, as unbacked physical memory does. */
 #define UNBACKED_BYTE 0xFFu
-/* TPR threshold: bits 3:0 hold the threshold, bits 31:4 are reserved (25.6.8). */
-#define TPR_THRESHOLD_BITS 4u
-/* VTPR bits 7:4 are the priority class compared with the threshold (27.2.1.1). */
-#define VTPR_CLASS_SHIFT 4u
 
 /* Posted-interrupt notification vector: a vector is 8 bits, bits 15:8 must be 0 (27.2.1.1). */
 #define VECTOR_BITS 8u
 
-/* VM-entry interruption-information field (SDM 25.8.3, Table 25-17). */
-#define INTR_VECTOR_MASK 0xFFu
-#define INTR_TYPE_SHIFT 8u
-#define INTR_TYPE_MASK 0x7u
-#define INTR_DELIVER_ERROR_CODE (1u << 11)
-#define INTR_RESERVED (0x7FFFFu << 12) /* bits 30:12 */
-#define INTR_VALID (1u << 31)
-
-typedef enum intr_type {
-    INTR_TYPE_EXTERNAL = 0,
-    INTR_TYPE_RESERVED = 1,
-    INTR_TYPE_NMI = 2,
-    INTR_TYPE_HARDWARE_EXCEPTION = 3,
-    INTR_TYPE_SOFTWARE_INTERRUPT = 4,
-    INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION = 5,
-    INTR_TYPE_SOFTWARE_EXCEPTION = 6,
-    INTR_TYPE_OTHER_EVENT = 7,
-} intr_type;
-
-/* Vectors the event-injection rules name (SDM Vol. 3A 6.15; 27.2.1.3). */
-#define VECTOR_NMI 2u
-#define VECTOR_DF 8u
-#define VECTOR_TS 10u
-#define VECTOR_NP 11u
-#define VECTOR_AC 17u
-#define VECTOR_LAST_EXCEPTION 31u
 /* "Other event" vector 0 is a pending MTF VM exit (27.2.1.3). */
 #define VECTOR_PENDING_MTF 0u
 /* Exceptions that deliver an error code, as the deliver-error-code rule lists them (27.2.1.3):
  * #DF, #TS, #NP, #SS, #GP, #PF, #AC. #CP (21) is not listed: with IA32_VMX_BASIC[56] 0 the rule
  * wants no error code for vectors 18-31, and processors with CET report BASIC[56] 1 (A.1). */
 #define VECTORS_WITH_ERROR_CODE                                                                    \
-    ((1u << VECTOR_DF) | (1u << VECTOR_TS) | (1u << VECTOR_NP) | (1u << NVMX_VECTOR_SS) |          \
-     (1u << NVMX_VECTOR_GP) | (1u << NVMX_VECTOR_PF) | (1u << VECTOR_AC))
+    ((1u << NVMX_VECTOR_DF) | (1u << NVMX_VECTOR_TS) | (1u << NVMX_VECTOR_NP) |                    \
+     (1u << NVMX_VECTOR_SS) | (1u << NVMX_VECTOR_GP) | (1u << NVMX_VECTOR_PF) |                    \
+     (1u << NVMX_VECTOR_AC))
 /* VM-entry exception error code: bits 31:16 must be 0 when one is delivered (27.2.1.3). */
 #define ERROR_CODE_BITS 16u
-/* VM-entry instruction length: at most 15 bytes, the longest instruction (27.2.1.3). */
-#define MAX_INSTRUCTION_LENGTH 15u
 
 /* ---- Helpers --------------------------------------------------------------------------------- */
 
@@ -96,7 +62,7 @@ static bool address_ok(const entry_check_ctx *c, uint64_t address, uint64_t alig
 
 static bool page_ok(const entry_check_ctx *c, uint64_t address)
 {
-    return address_ok(c, address, ALIGN_PAGE);
+    return address_ok(c, address, PAGE_SIZE_4K);
 }
 
 /* The capability MSR VM entry consults for a control field with a TRUE counterpart: the TRUE
@@ -131,7 +97,7 @@ static bool msr_area_end_ok(const entry_check_ctx *c, uint64_t address, uint32_t
         return true;
     if (entry_address_too_wide(c, address))
         return false;
-    uint64_t last = address + (uint64_t)count * MSR_LIST_ENTRY_SIZE - 1;
+    uint64_t last = address + (uint64_t)count * MSR_ENTRY_SIZE - 1;
     return !entry_address_too_wide(c, last);
 }
 
@@ -219,7 +185,7 @@ static bool tpr_threshold_vtpr_ok(const entry_check_ctx *c)
 {
     if (!vtpr_rule_applies(c))
         return true;
-    uint32_t threshold = (uint32_t)FIELD(c, TPR_THRESHOLD) & ((1u << TPR_THRESHOLD_BITS) - 1);
+    uint32_t threshold = (uint32_t)FIELD(c, TPR_THRESHOLD) & TPR_THRESHOLD_MASK;
     return threshold <= (uint32_t)(c->vtpr >> VTPR_CLASS_SHIFT);
 }
 
@@ -504,17 +470,7 @@ static bool entry_reserved_ok(const entry_check_ctx *c)
 static uint32_t injected(const entry_check_ctx *c)
 {
     uint32_t info = (uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD);
-    return (info & INTR_VALID) ? info : 0;
-}
-
-static unsigned intr_type_of(uint32_t info)
-{
-    return (info >> INTR_TYPE_SHIFT) & INTR_TYPE_MASK;
-}
-
-static unsigned intr_vector_of(uint32_t info)
-{
-    return info & INTR_VECTOR_MASK;
+    return (info & NVMX_INTR_INFO_VALID) ? info : 0;
 }
 
 /* The interruption type is not reserved: 1 always, 7 (other event) without the 1-setting of
@@ -524,31 +480,31 @@ static bool intr_type_ok(const entry_check_ctx *c)
     uint32_t info = injected(c);
     if (!info)
         return true;
-    unsigned type = intr_type_of(info);
+    unsigned type = intr_info_type(info);
     if (type == INTR_TYPE_RESERVED)
         return false;
-    return type != INTR_TYPE_OTHER_EVENT || proc_allowed_one(c, NVMX_CTL(MONITOR_TRAP_FLAG));
+    return type != NVMX_INTR_TYPE_OTHER_EVENT || proc_allowed_one(c, NVMX_CTL(MONITOR_TRAP_FLAG));
 }
 
 /* The vector fits the type: NMI is vector 2, a hardware exception at most 31, other event 0. */
 static bool intr_nmi_vector_ok(const entry_check_ctx *c)
 {
     uint32_t info = injected(c);
-    return intr_type_of(info) != INTR_TYPE_NMI || intr_vector_of(info) == VECTOR_NMI;
+    return intr_info_type(info) != NVMX_INTR_TYPE_NMI || intr_info_vector(info) == NVMX_VECTOR_NMI;
 }
 
 static bool intr_exception_vector_ok(const entry_check_ctx *c)
 {
     uint32_t info = injected(c);
-    return intr_type_of(info) != INTR_TYPE_HARDWARE_EXCEPTION ||
-           intr_vector_of(info) <= VECTOR_LAST_EXCEPTION;
+    return intr_info_type(info) != NVMX_INTR_TYPE_HARDWARE_EXCEPTION ||
+           intr_info_vector(info) <= NVMX_VECTOR_LAST_EXCEPTION;
 }
 
 static bool intr_other_event_vector_ok(const entry_check_ctx *c)
 {
     uint32_t info = injected(c);
-    return intr_type_of(info) != INTR_TYPE_OTHER_EVENT ||
-           intr_vector_of(info) == VECTOR_PENDING_MTF;
+    return intr_info_type(info) != NVMX_INTR_TYPE_OTHER_EVENT ||
+           intr_info_vector(info) == VECTOR_PENDING_MTF;
 }
 
 /* The deliver-error-code bit is 1 exactly for a hardware exception with an error code (8, 10-14,
@@ -557,12 +513,12 @@ static bool intr_other_event_vector_ok(const entry_check_ctx *c)
 static bool error_code_possible(const entry_check_ctx *c, uint32_t info)
 {
     bool protected_mode = !PROC2(c, UNRESTRICTED_GUEST) || (FIELD(c, GUEST_CR0) & NVMX_CR0_PE);
-    return intr_type_of(info) == INTR_TYPE_HARDWARE_EXCEPTION && protected_mode;
+    return intr_info_type(info) == NVMX_INTR_TYPE_HARDWARE_EXCEPTION && protected_mode;
 }
 
 static bool vector_has_error_code(unsigned vector)
 {
-    return vector <= VECTOR_LAST_EXCEPTION && ((VECTORS_WITH_ERROR_CODE >> vector) & 1u);
+    return vector <= NVMX_VECTOR_LAST_EXCEPTION && ((VECTORS_WITH_ERROR_CODE >> vector) & 1u);
 }
 
 static bool error_code_checked(const entry_check_ctx *c)
@@ -575,9 +531,9 @@ static bool intr_error_code_present(const entry_check_ctx *c)
 {
     uint32_t info = injected(c);
     if (!info || !error_code_possible(c, info) || !error_code_checked(c) ||
-        !vector_has_error_code(intr_vector_of(info)))
+        !vector_has_error_code(intr_info_vector(info)))
         return true;
-    return (info & INTR_DELIVER_ERROR_CODE) != 0;
+    return (info & NVMX_INTR_INFO_DELIVER_ERROR_CODE) != 0;
 }
 
 /* Forbidden: not a hardware exception, CR0.PE clear with "unrestricted guest", or (BASIC[56] 0)
@@ -585,23 +541,23 @@ static bool intr_error_code_present(const entry_check_ctx *c)
 static bool intr_error_code_absent(const entry_check_ctx *c)
 {
     uint32_t info = injected(c);
-    if (!(info & INTR_DELIVER_ERROR_CODE))
+    if (!(info & NVMX_INTR_INFO_DELIVER_ERROR_CODE))
         return true;
     return error_code_possible(c, info) &&
-           (!error_code_checked(c) || vector_has_error_code(intr_vector_of(info)));
+           (!error_code_checked(c) || vector_has_error_code(intr_info_vector(info)));
 }
 
 /* Reserved bits 30:12 of the field are 0. */
 static bool intr_reserved_ok(const entry_check_ctx *c)
 {
-    return (injected(c) & INTR_RESERVED) == 0;
+    return (injected(c) & INTR_INFO_ENTRY_RESERVED) == 0;
 }
 
 /* With an error code delivered, bits 31:16 of the VM-entry exception error code are 0 (bit 15
  * is the ENCL bit of a #CP error code, SDM Vol. 1 18.3). */
 static bool error_code_reserved_ok(const entry_check_ctx *c)
 {
-    if (!(injected(c) & INTR_DELIVER_ERROR_CODE))
+    if (!(injected(c) & NVMX_INTR_INFO_DELIVER_ERROR_CODE))
         return true;
     return ((uint32_t)FIELD(c, VM_ENTRY_EXCEPTION_ERROR_CODE) >> ERROR_CODE_BITS) == 0;
 }
@@ -609,17 +565,17 @@ static bool error_code_reserved_ok(const entry_check_ctx *c)
 /* Software interrupts and (privileged) software exceptions carry an instruction length. */
 static bool intr_has_length(uint32_t info)
 {
-    unsigned type = intr_type_of(info);
-    return info && (type == INTR_TYPE_SOFTWARE_INTERRUPT ||
-                    type == INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION ||
-                    type == INTR_TYPE_SOFTWARE_EXCEPTION);
+    unsigned type = intr_info_type(info);
+    return info && (type == NVMX_INTR_TYPE_SOFTWARE_INTERRUPT ||
+                    type == NVMX_INTR_TYPE_PRIVILEGED_SOFTWARE_EXCEPTION ||
+                    type == NVMX_INTR_TYPE_SOFTWARE_EXCEPTION);
 }
 
 /* Their VM-entry instruction length is in the range 0-15 ... */
 static bool instruction_length_max_ok(const entry_check_ctx *c)
 {
     return !intr_has_length(injected(c)) ||
-           (uint32_t)FIELD(c, VM_ENTRY_INSTRUCTION_LEN) <= MAX_INSTRUCTION_LENGTH;
+           (uint32_t)FIELD(c, VM_ENTRY_INSTRUCTION_LEN) <= NVMX_MAX_INSTRUCTION_LENGTH;
 }
 
 /* ... and 0 only if IA32_VMX_MISC[30] is 1 (A.6). */

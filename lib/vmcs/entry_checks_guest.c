@@ -16,121 +16,12 @@
  */
 #include "entry_checks.h"
 
-/* ---- Architectural bits the rules name ------------------------------------------------ */
+/* ---- Facts of this unit ------------------------------------------------------------------- */
 
-/* Control registers (SDM Vol. 3A 2.5). */
-#define CR0_WP (1ull << 16)
-#define CR0_NW (1ull << 29)
-#define CR0_CD (1ull << 30)
-#define CR4_PCIDE (1ull << 17)
-#define CR4_CET (1ull << 23)
-
-/* RFLAGS (SDM Vol. 1 3.4.3): IF, and the bits 27.3.1.4 reserves (63:22, 15, 5, 3; 1 is 1). */
-#define RFLAGS_IF (1ull << 9)
-#define RFLAGS_FIXED1 (1ull << 1)
-#define RFLAGS_RESERVED ((~0ull << 22) | (1ull << 15) | (1ull << 5) | (1ull << 3))
-
-/* IA32_DEBUGCTL (SDM Vol. 3B "IA32_DEBUGCTL MSR", Vol. 4 Table 2-2): LBR, BTF, BLD (0-2) and TR
- * through RTM_DEBUG (6-15) are defined; 5:3 and 63:16 are reserved. */
-#define DEBUGCTL_BTF (1ull << 1)
-#define DEBUGCTL_RESERVED (~0xFFC7ull)
-
-/* IA32_EFER (SDM Vol. 4 Table 2-2): SCE, LME, LMA, NXE; every other bit is reserved. */
-#define EFER_DEFINED (1ull | NVMX_EFER_LME | NVMX_EFER_LMA | (1ull << 11))
-
-/* IA32_PERF_GLOBAL_CTRL (SDM Vol. 3B, architectural performance monitoring): general-purpose
- * counter enables in 31:0, fixed-counter enables from bit 32, PERF_METRICS_EN at 48. The library
- * models no CPUID leaf 0AH, so only the bits no counter layout defines (63:49) count as reserved.
- */
-#define PERF_GLOBAL_CTRL_RESERVED (~0ull << 49)
-
-/* IA32_BNDCFGS (SDM Vol. 1, Intel MPX): EN, BNDPRESERVE, reserved 11:2, base in 63:12. */
-#define BNDCFGS_RESERVED 0xFFCull
-#define BNDCFGS_BASE (~0xFFFull)
-
-/* IA32_RTIT_CTL (SDM Vol. 3C, Intel Processor Trace, "IA32_RTIT_CTL MSR"): bits 18, 23, 30:28,
- * 54:48, 63:57. */
-#define RTIT_CTL_RESERVED                                                                          \
-    ((1ull << 18) | (1ull << 23) | (7ull << 28) | (0x7Full << 48) | (~0ull << 57))
-
-/* IA32_S_CET (SDM Vol. 1, CET, "CET MSRs"): reserved 9:6; SUPPRESS (10) and TRACKER (11). */
-#define S_CET_RESERVED (0xFull << 6)
-#define S_CET_SUPPRESS (1ull << 10)
-#define S_CET_TRACKER (1ull << 11)
-
-/* IA32_LBR_CTL (SDM Vol. 3B, architectural last branch records): LBREn, OS, USR, CALL_STACK (3:0)
- * and the branch-type filters (22:16) are defined. */
-#define LBR_CTL_RESERVED (~0x7F000Full)
-
-/* Selector fields (SDM Vol. 3A 3.4.2): RPL in 1:0, TI in bit 2. */
-#define SELECTOR_RPL 3u
-#define SELECTOR_TI (1u << 2)
-
-/* Access-rights bits of 25.4.1 that controls.h does not name. */
-#define AR_RESERVED_11_8 0xF00u
-#define AR_RESERVED_31_17 (~0x1FFFFu)
-#define AR_V8086 0xF3u
-
-/* Segment types (SDM Vol. 3A 3.4.5.1, 3.5). */
-#define TYPE_ACCESSED 1u
-#define TYPE_READABLE 2u
-#define TYPE_CODE 8u
-#define TYPE_DATA_RW_ACCESSED 3u
-#define TYPE_DATA_RW_DOWN_ACCESSED 7u
-#define TYPE_LDT 2u
-#define TYPE_TSS16_BUSY 3u
-#define TYPE_TSS_BUSY 11u
-
-/* VM-entry interruption-information field (SDM 25.8.3, Table 25-17). */
-#define INTR_INFO_VALID (1u << 31)
-#define INTR_INFO_TYPE_SHIFT 8
-#define INTR_INFO_TYPE_MASK 7u
-#define INTR_INFO_VECTOR_MASK 0xFFu
-#define INTR_TYPE_EXTERNAL 0u
-#define INTR_TYPE_NMI 2u
-#define INTR_TYPE_HW_EXCEPTION 3u
-#define INTR_TYPE_OTHER_EVENT 7u
-#define VECTOR_DB 1u
-#define VECTOR_MC 18u
-
-/* Activity states (SDM 25.4.2, Table 25-3). */
-#define ACTIVITY_ACTIVE 0u
-#define ACTIVITY_HLT 1u
-#define ACTIVITY_SHUTDOWN 2u
-#define ACTIVITY_WAIT_SIPI 3u
-
-/* Interruptibility state (SDM 25.4.2, Table 25-3); bits 31:5 are reserved. */
-#define BLOCKING_STI (1u << 0)
-#define BLOCKING_MOV_SS (1u << 1)
-#define BLOCKING_SMI (1u << 2)
-#define BLOCKING_NMI (1u << 3)
-#define ENCLAVE_INTERRUPTION (1u << 4)
-#define INTERRUPTIBILITY_RESERVED (~0x1Full)
-
-/* Pending debug exceptions (SDM 25.4.2, Table 25-4): B3-B0, enabled breakpoint (12), BS (14),
- * RTM (16); 11:4, 13, 15 and 63:17 reserved. With RTM set, everything but bit 12 must be 0. */
-#define PENDING_DBG_ENABLED_BP (1ull << 12)
-#define PENDING_DBG_BS (1ull << 14)
-#define PENDING_DBG_RTM (1ull << 16)
-#define PENDING_DBG_RESERVED ((~0ull << 17) | (1ull << 15) | (1ull << 13) | 0xFF0ull)
-#define PENDING_DBG_RTM_ZERO ((~0ull << 17) | (7ull << 13) | 0xFFFull)
+/* The architectural bits the rules name are in include/nestvmx/controls.h and lib/arch.h. */
 
 /* VMCS link pointer (SDM 27.3.1.5): all ones means "none". */
 #define LINK_POINTER_NONE (~0ull)
-#define PAGE_OFFSET_MASK 0xFFFull
-
-/* PAE-paging PDPTEs (SDM Vol. 3A 4.4.1, Table 4-8): P, reserved 2:1 and 8:5, and every bit
- * at or above MAXPHYADDR (including 63: no execute-disable in a PDPTE). */
-#define PDPTE_PRESENT 1ull
-#define PDPTE_RESERVED_LOW 0x1E6ull
-/* CR3 bits 31:5 locate the PDPT under PAE paging (SDM Vol. 3A 4.4.1). */
-#define CR3_PDPT_MASK 0xFFFFFFE0ull
-
-/* The linear-address width the library models (entry_canonical: 48 bits). */
-#define LINEAR_WIDTH 48
-
-/* UINV is an 8-bit vector in a 16-bit field (SDM 25.4.2). */
-#define UINV_RESERVED 0xFF00ull
 
 /* ---- Shared derived facts ---------------------------------------------------------------- */
 
@@ -157,35 +48,21 @@ static bool v8086_guest(const entry_check_ctx *c)
     return (FIELD(c, GUEST_RFLAGS) & NVMX_RFLAGS_VM) != 0;
 }
 
-/* Bits 63:N identical, the form 27.3.1.4 gives for RIP and SSP (one bit looser than
- * canonical, which also includes bit N-1). */
-static bool upper_bits_identical(uint64_t value)
-{
-    uint64_t top = value >> LINEAR_WIDTH;
-    return top == 0 || top == (~0ull >> LINEAR_WIDTH);
-}
-
-static bool upper_half_zero(uint64_t value)
-{
-    return (value >> 32) == 0;
-}
-
 /* An event being injected of this interruption type (25.8.3). */
 static bool injecting(const entry_check_ctx *c, unsigned type)
 {
     uint32_t info = (uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD);
-    return (info & INTR_INFO_VALID) &&
-           ((info >> INTR_INFO_TYPE_SHIFT) & INTR_INFO_TYPE_MASK) == type;
+    return (info & NVMX_INTR_INFO_VALID) && intr_info_type(info) == type;
 }
 
 static unsigned injected_vector(const entry_check_ctx *c)
 {
-    return (uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VECTOR_MASK;
+    return intr_info_vector((uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD));
 }
 
 static bool injecting_anything(const entry_check_ctx *c)
 {
-    return ((uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID) != 0;
+    return ((uint32_t)FIELD(c, VM_ENTRY_INTR_INFO_FIELD) & NVMX_INTR_INFO_VALID) != 0;
 }
 
 static uint32_t interruptibility(const entry_check_ctx *c)
@@ -206,7 +83,7 @@ static bool pae_paging(const entry_check_ctx *c)
  * checked with "unrestricted guest". */
 static bool cr0_fixed_bits(const entry_check_ctx *c)
 {
-    uint64_t exempt = CR0_NW | CR0_CD;
+    uint64_t exempt = NVMX_CR0_NW | NVMX_CR0_CD;
     if (unrestricted_guest(c))
         exempt |= NVMX_CR0_PE | NVMX_CR0_PG;
     uint64_t cr0 = FIELD(c, GUEST_CR0) & ~exempt;
@@ -230,7 +107,7 @@ static bool cr4_fixed_bits(const entry_check_ctx *c)
 /* CET needs supervisor write protection (SDM Vol. 3A 2.5: setting CR4.CET needs CR0.WP). */
 static bool cr4_cet_requires_wp(const entry_check_ctx *c)
 {
-    return !(FIELD(c, GUEST_CR4) & CR4_CET) || (FIELD(c, GUEST_CR0) & CR0_WP);
+    return !(FIELD(c, GUEST_CR4) & NVMX_CR4_CET) || (FIELD(c, GUEST_CR0) & NVMX_CR0_WP);
 }
 
 /* Each MSR field is loaded only under its VM-entry control (27.3.2.1), so its rules apply only
@@ -256,7 +133,7 @@ static bool cr4_pae_with_ia32e_mode(const entry_check_ctx *c)
 /* PCIDs exist only in IA-32e mode (SDM Vol. 3A 4.10.1). */
 static bool cr4_pcide_without_ia32e_mode(const entry_check_ctx *c)
 {
-    return ia32e_guest(c) || !(FIELD(c, GUEST_CR4) & CR4_PCIDE);
+    return ia32e_guest(c) || !(FIELD(c, GUEST_CR4) & NVMX_CR4_PCIDE);
 }
 
 /* Bits 63:52 and 51:32 beyond the physical-address width. */
@@ -268,29 +145,29 @@ static bool cr3_width(const entry_check_ctx *c)
 /* DR7 bits 63:32 are reserved (SDM Vol. 3B, "Debug Control Register (DR7)"). */
 static bool dr7_upper_bits(const entry_check_ctx *c)
 {
-    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_DEBUG)) || upper_half_zero(FIELD(c, GUEST_DR7));
+    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_DEBUG)) || upper_32_clear(FIELD(c, GUEST_DR7));
 }
 
 /* Loaded into MSRs that WRMSR accepts only canonical (SDM Vol. 3A, canonical MSR writes). */
 static bool sysenter_esp_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, GUEST_SYSENTER_ESP));
+    return canonical48(FIELD(c, GUEST_SYSENTER_ESP));
 }
 
 static bool sysenter_eip_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, GUEST_SYSENTER_EIP));
+    return canonical48(FIELD(c, GUEST_SYSENTER_EIP));
 }
 
 static bool s_cet_canonical(const entry_check_ctx *c)
 {
-    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) || entry_canonical(FIELD(c, GUEST_S_CET));
+    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) || canonical48(FIELD(c, GUEST_S_CET));
 }
 
 static bool interrupt_ssp_table_canonical(const entry_check_ctx *c)
 {
     return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) ||
-           entry_canonical(FIELD(c, GUEST_INTR_SSP_TABLE));
+           canonical48(FIELD(c, GUEST_INTR_SSP_TABLE));
 }
 
 static bool perf_global_ctrl_reserved_bits(const entry_check_ctx *c)
@@ -304,13 +181,7 @@ static bool pat_memory_types(const entry_check_ctx *c)
 {
     if (!entry_control(c, NVMX_CTL(ENTRY_LOAD_PAT)))
         return true;
-    uint64_t pat = FIELD(c, GUEST_IA32_PAT);
-    for (unsigned i = 0; i < 8; i++) {
-        unsigned type = (unsigned)(pat >> (8 * i)) & 0xFFu;
-        if (type > 7 || type == 2 || type == 3)
-            return false;
-    }
-    return true;
+    return pat_valid(FIELD(c, GUEST_IA32_PAT));
 }
 
 static bool efer_reserved_bits(const entry_check_ctx *c)
@@ -345,7 +216,7 @@ static bool bndcfgs_reserved_bits(const entry_check_ctx *c)
 static bool bndcfgs_base_canonical(const entry_check_ctx *c)
 {
     return !entry_control(c, NVMX_CTL(ENTRY_LOAD_BNDCFGS)) ||
-           entry_canonical(FIELD(c, GUEST_BNDCFGS) & BNDCFGS_BASE);
+           canonical48(FIELD(c, GUEST_BNDCFGS) & BNDCFGS_BASE);
 }
 
 static bool rtit_ctl_reserved_bits(const entry_check_ctx *c)
@@ -377,7 +248,7 @@ static bool lbr_ctl_reserved_bits(const entry_check_ctx *c)
 static bool pkrs_upper_bits(const entry_check_ctx *c)
 {
     return !entry_control(c, NVMX_CTL(ENTRY_LOAD_PKRS)) ||
-           upper_half_zero(FIELD(c, GUEST_IA32_PKRS));
+           upper_32_clear(FIELD(c, GUEST_IA32_PKRS));
 }
 
 /* ---- 27.3.1.2 Segment registers --------------------------------------------------------- */
@@ -433,7 +304,7 @@ static unsigned seg_dpl(const entry_check_ctx *c, nvmx_seg s)
 
 static unsigned seg_rpl(const entry_check_ctx *c, nvmx_seg s)
 {
-    return seg_selector(c, s) & SELECTOR_RPL;
+    return seg_selector(c, s) & NVMX_SELECTOR_RPL_MASK;
 }
 
 static bool system_segment(nvmx_seg s)
@@ -456,7 +327,7 @@ static bool ar_rules_apply(const entry_check_ctx *c, nvmx_seg s)
 static bool selector_ti(const entry_check_ctx *c, nvmx_seg s)
 {
     bool applies = s == NVMX_SEG_TR || seg_usable(c, s);
-    return !applies || !(seg_selector(c, s) & SELECTOR_TI);
+    return !applies || !(seg_selector(c, s) & NVMX_SELECTOR_TI);
 }
 
 /* Footnote to 27.3.1.2: with "unrestricted guest" the RPLs may differ (real-mode selectors). */
@@ -475,13 +346,13 @@ static bool v8086_base(const entry_check_ctx *c, nvmx_seg s)
 /* TR, FS and GS always; LDTR when usable. */
 static bool base_canonical(const entry_check_ctx *c, nvmx_seg s)
 {
-    return (s == NVMX_SEG_LDTR && !seg_usable(c, s)) || entry_canonical(seg_base(c, s));
+    return (s == NVMX_SEG_LDTR && !seg_usable(c, s)) || canonical48(seg_base(c, s));
 }
 
 /* CS always; SS, DS and ES when usable. */
 static bool base_upper_bits(const entry_check_ctx *c, nvmx_seg s)
 {
-    return (s != NVMX_SEG_CS && !seg_usable(c, s)) || upper_half_zero(seg_base(c, s));
+    return (s != NVMX_SEG_CS && !seg_usable(c, s)) || upper_32_clear(seg_base(c, s));
 }
 
 /* Limit and access rights in virtual-8086 mode: a 64 KiB, DPL-3, read/write accessed data
@@ -503,9 +374,10 @@ static bool cs_type(const entry_check_ctx *c)
     if (v8086_guest(c))
         return true;
     unsigned type = seg_type(c, NVMX_SEG_CS);
-    if (type == TYPE_DATA_RW_ACCESSED)
+    if (type == NVMX_AR_TYPE_DATA_RW_ACCESSED)
         return unrestricted_guest(c);
-    return (type & (TYPE_CODE | TYPE_ACCESSED)) == (TYPE_CODE | TYPE_ACCESSED);
+    return (type & (NVMX_AR_TYPE_CODE | NVMX_AR_TYPE_ACCESSED)) ==
+           (NVMX_AR_TYPE_CODE | NVMX_AR_TYPE_ACCESSED);
 }
 
 static bool ss_type(const entry_check_ctx *c)
@@ -513,18 +385,18 @@ static bool ss_type(const entry_check_ctx *c)
     if (!ar_rules_apply(c, NVMX_SEG_SS))
         return true;
     unsigned type = seg_type(c, NVMX_SEG_SS);
-    return type == TYPE_DATA_RW_ACCESSED || type == TYPE_DATA_RW_DOWN_ACCESSED;
+    return type == NVMX_AR_TYPE_DATA_RW_ACCESSED || type == NVMX_AR_TYPE_DATA_RW_DOWN_ACCESSED;
 }
 
 static bool type_accessed(const entry_check_ctx *c, nvmx_seg s)
 {
-    return !ar_rules_apply(c, s) || (seg_type(c, s) & TYPE_ACCESSED);
+    return !ar_rules_apply(c, s) || (seg_type(c, s) & NVMX_AR_TYPE_ACCESSED);
 }
 
 static bool type_readable_code(const entry_check_ctx *c, nvmx_seg s)
 {
     unsigned type = seg_type(c, s);
-    return !ar_rules_apply(c, s) || !(type & TYPE_CODE) || (type & TYPE_READABLE);
+    return !ar_rules_apply(c, s) || !(type & NVMX_AR_TYPE_CODE) || (type & NVMX_AR_TYPE_READABLE);
 }
 
 /* S: 1 for CS..GS, 0 for the system segments TR and LDTR. */
@@ -537,7 +409,7 @@ static bool s_bit(const entry_check_ctx *c, nvmx_seg s)
  * (= CPL); conforming code not above it. */
 static bool cs_dpl_type3(const entry_check_ctx *c)
 {
-    return v8086_guest(c) || seg_type(c, NVMX_SEG_CS) != TYPE_DATA_RW_ACCESSED ||
+    return v8086_guest(c) || seg_type(c, NVMX_SEG_CS) != NVMX_AR_TYPE_DATA_RW_ACCESSED ||
            seg_dpl(c, NVMX_SEG_CS) == 0;
 }
 
@@ -565,8 +437,8 @@ static bool ss_dpl_equals_rpl(const entry_check_ctx *c)
 /* Real mode (CR0.PE 0, or CS of type 3 under "unrestricted guest") runs at CPL 0. */
 static bool ss_dpl_zero(const entry_check_ctx *c)
 {
-    bool real =
-        seg_type(c, NVMX_SEG_CS) == TYPE_DATA_RW_ACCESSED || !(FIELD(c, GUEST_CR0) & NVMX_CR0_PE);
+    bool real = seg_type(c, NVMX_SEG_CS) == NVMX_AR_TYPE_DATA_RW_ACCESSED ||
+                !(FIELD(c, GUEST_CR0) & NVMX_CR0_PE);
     return v8086_guest(c) || !real || seg_dpl(c, NVMX_SEG_SS) == 0;
 }
 
@@ -616,7 +488,7 @@ static bool reserved_31_17(const entry_check_ctx *c, nvmx_seg s)
 static bool tr_type(const entry_check_ctx *c)
 {
     unsigned type = seg_type(c, NVMX_SEG_TR);
-    return type == TYPE_TSS_BUSY || (!ia32e_guest(c) && type == TYPE_TSS16_BUSY);
+    return type == NVMX_AR_TYPE_TSS_BUSY || (!ia32e_guest(c) && type == NVMX_AR_TYPE_TSS16_BUSY);
 }
 
 static bool tr_unusable(const entry_check_ctx *c)
@@ -626,7 +498,7 @@ static bool tr_unusable(const entry_check_ctx *c)
 
 static bool ldtr_type(const entry_check_ctx *c)
 {
-    return !seg_usable(c, NVMX_SEG_LDTR) || seg_type(c, NVMX_SEG_LDTR) == TYPE_LDT;
+    return !seg_usable(c, NVMX_SEG_LDTR) || seg_type(c, NVMX_SEG_LDTR) == NVMX_AR_TYPE_LDT;
 }
 
 /* One named wrapper per (segment, rule): rule_name(c) = rule(c, NVMX_SEG_NAME). */
@@ -687,12 +559,12 @@ SYSTEM_SEGMENTS(SEGMENT_WRAPPER, reserved_31_17)
 
 static bool gdtr_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, GUEST_GDTR_BASE));
+    return canonical48(FIELD(c, GUEST_GDTR_BASE));
 }
 
 static bool idtr_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, GUEST_IDTR_BASE));
+    return canonical48(FIELD(c, GUEST_IDTR_BASE));
 }
 
 /* Descriptor-table limits are 16 bits wide. */
@@ -716,12 +588,12 @@ static bool enters_64bit_mode(const entry_check_ctx *c)
 
 static bool rip_upper_bits(const entry_check_ctx *c)
 {
-    return enters_64bit_mode(c) || upper_half_zero(FIELD(c, GUEST_RIP));
+    return enters_64bit_mode(c) || upper_32_clear(FIELD(c, GUEST_RIP));
 }
 
 static bool rip_linear_width(const entry_check_ctx *c)
 {
-    return !enters_64bit_mode(c) || upper_bits_identical(FIELD(c, GUEST_RIP));
+    return !enters_64bit_mode(c) || upper_bits_identical48(FIELD(c, GUEST_RIP));
 }
 
 static bool rflags_reserved_bits(const entry_check_ctx *c)
@@ -731,7 +603,7 @@ static bool rflags_reserved_bits(const entry_check_ctx *c)
 
 static bool rflags_bit1_set(const entry_check_ctx *c)
 {
-    return (FIELD(c, GUEST_RFLAGS) & RFLAGS_FIXED1) != 0;
+    return (FIELD(c, GUEST_RFLAGS) & NVMX_RFLAGS_FIXED1) != 0;
 }
 
 /* Virtual-8086 mode exists only in protected mode outside IA-32e mode (SDM Vol. 3A 20.2). */
@@ -748,25 +620,26 @@ static bool rflags_vm_requires_pe(const entry_check_ctx *c)
 /* An external interrupt can only be delivered with interrupts enabled. */
 static bool rflags_if_with_external_interrupt(const entry_check_ctx *c)
 {
-    return !injecting(c, INTR_TYPE_EXTERNAL) || (FIELD(c, GUEST_RFLAGS) & RFLAGS_IF);
+    return !injecting(c, NVMX_INTR_TYPE_EXTERNAL) || (FIELD(c, GUEST_RFLAGS) & NVMX_RFLAGS_IF);
 }
 
 /* Shadow-stack pointers are 4-byte aligned (SDM Vol. 1 17.2). */
 static bool ssp_alignment(const entry_check_ctx *c)
 {
-    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) || (FIELD(c, GUEST_SSP) & 3u) == 0;
+    return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) ||
+           (FIELD(c, GUEST_SSP) & SSP_ALIGNMENT_BITS) == 0;
 }
 
 static bool ssp_upper_bits(const entry_check_ctx *c)
 {
     return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) || ia32e_guest(c) ||
-           upper_half_zero(FIELD(c, GUEST_SSP));
+           upper_32_clear(FIELD(c, GUEST_SSP));
 }
 
 static bool ssp_linear_width(const entry_check_ctx *c)
 {
     return !entry_control(c, NVMX_CTL(ENTRY_LOAD_CET)) || !ia32e_guest(c) ||
-           upper_bits_identical(FIELD(c, GUEST_SSP));
+           upper_bits_identical48(FIELD(c, GUEST_SSP));
 }
 
 /* ---- 27.3.1.5 Non-register state -------------------------------------------------------- */
@@ -780,10 +653,10 @@ static uint64_t activity_state(const entry_check_ctx *c)
 static bool activity_state_supported(const entry_check_ctx *c)
 {
     static const uint64_t needs[] = {
-        [ACTIVITY_ACTIVE] = 0,
-        [ACTIVITY_HLT] = NVMX_CTL(ACTIVITY_HLT),
-        [ACTIVITY_SHUTDOWN] = NVMX_CTL(ACTIVITY_SHUTDOWN),
-        [ACTIVITY_WAIT_SIPI] = NVMX_CTL(ACTIVITY_WAIT_SIPI),
+        [NVMX_ACTIVITY_ACTIVE] = 0,
+        [NVMX_ACTIVITY_HLT] = NVMX_CTL(ACTIVITY_HLT),
+        [NVMX_ACTIVITY_SHUTDOWN] = NVMX_CTL(ACTIVITY_SHUTDOWN),
+        [NVMX_ACTIVITY_WAIT_SIPI] = NVMX_CTL(ACTIVITY_WAIT_SIPI),
     };
     uint64_t state = activity_state(c);
     return state < NVMX_ARRAY_SIZE(needs) && (c->vm->caps.misc & needs[state]) == needs[state];
@@ -792,41 +665,42 @@ static bool activity_state_supported(const entry_check_ctx *c)
 /* HLT is entered only at CPL 0, and SS.DPL is the CPL (25.4.1). */
 static bool activity_state_hlt_ss_dpl(const entry_check_ctx *c)
 {
-    return activity_state(c) != ACTIVITY_HLT || seg_dpl(c, NVMX_SEG_SS) == 0;
+    return activity_state(c) != NVMX_ACTIVITY_HLT || seg_dpl(c, NVMX_SEG_SS) == 0;
 }
 
 /* Blocking by STI or MOV SS lasts one instruction, which a halted processor never runs. */
 static bool activity_state_active_with_blocking(const entry_check_ctx *c)
 {
-    return activity_state(c) == ACTIVITY_ACTIVE ||
-           !(interruptibility(c) & (BLOCKING_STI | BLOCKING_MOV_SS));
+    return activity_state(c) == NVMX_ACTIVITY_ACTIVE ||
+           !(interruptibility(c) & (NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS));
 }
 
 /* The events that wake a halted processor: external interrupts, NMIs, #DB and #MC, and a
  * pending MTF VM exit. */
 static bool activity_state_hlt_event(const entry_check_ctx *c)
 {
-    if (activity_state(c) != ACTIVITY_HLT || !injecting_anything(c))
+    if (activity_state(c) != NVMX_ACTIVITY_HLT || !injecting_anything(c))
         return true;
     unsigned vector = injected_vector(c);
-    return injecting(c, INTR_TYPE_EXTERNAL) || injecting(c, INTR_TYPE_NMI) ||
-           (injecting(c, INTR_TYPE_HW_EXCEPTION) && (vector == VECTOR_DB || vector == VECTOR_MC)) ||
-           (injecting(c, INTR_TYPE_OTHER_EVENT) && vector == 0);
+    return injecting(c, NVMX_INTR_TYPE_EXTERNAL) || injecting(c, NVMX_INTR_TYPE_NMI) ||
+           (injecting(c, NVMX_INTR_TYPE_HARDWARE_EXCEPTION) &&
+            (vector == NVMX_VECTOR_DB || vector == NVMX_VECTOR_MC)) ||
+           (injecting(c, NVMX_INTR_TYPE_OTHER_EVENT) && vector == 0);
 }
 
 /* Shutdown is left only by NMI and machine check. */
 static bool activity_state_shutdown_event(const entry_check_ctx *c)
 {
-    if (activity_state(c) != ACTIVITY_SHUTDOWN || !injecting_anything(c))
+    if (activity_state(c) != NVMX_ACTIVITY_SHUTDOWN || !injecting_anything(c))
         return true;
-    return injecting(c, INTR_TYPE_NMI) ||
-           (injecting(c, INTR_TYPE_HW_EXCEPTION) && injected_vector(c) == VECTOR_MC);
+    return injecting(c, NVMX_INTR_TYPE_NMI) || (injecting(c, NVMX_INTR_TYPE_HARDWARE_EXCEPTION) &&
+                                                injected_vector(c) == NVMX_VECTOR_MC);
 }
 
 /* Wait-for-SIPI blocks every interruption. */
 static bool activity_state_wait_sipi_event(const entry_check_ctx *c)
 {
-    return activity_state(c) != ACTIVITY_WAIT_SIPI || !injecting_anything(c);
+    return activity_state(c) != NVMX_ACTIVITY_WAIT_SIPI || !injecting_anything(c);
 }
 
 static bool interruptibility_reserved_bits(const entry_check_ctx *c)
@@ -836,53 +710,53 @@ static bool interruptibility_reserved_bits(const entry_check_ctx *c)
 
 static bool interruptibility_sti_and_mov_ss(const entry_check_ctx *c)
 {
-    uint32_t both = BLOCKING_STI | BLOCKING_MOV_SS;
+    uint32_t both = NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS;
     return (interruptibility(c) & both) != both;
 }
 
 /* STI blocks only when it set IF. */
 static bool interruptibility_sti_with_if(const entry_check_ctx *c)
 {
-    return !(interruptibility(c) & BLOCKING_STI) || (FIELD(c, GUEST_RFLAGS) & RFLAGS_IF);
+    return !(interruptibility(c) & NVMX_BLOCKING_STI) || (FIELD(c, GUEST_RFLAGS) & NVMX_RFLAGS_IF);
 }
 
 static bool interruptibility_external_interrupt_blocking(const entry_check_ctx *c)
 {
-    return !injecting(c, INTR_TYPE_EXTERNAL) ||
-           !(interruptibility(c) & (BLOCKING_STI | BLOCKING_MOV_SS));
+    return !injecting(c, NVMX_INTR_TYPE_EXTERNAL) ||
+           !(interruptibility(c) & (NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS));
 }
 
 static bool interruptibility_nmi_mov_ss(const entry_check_ctx *c)
 {
-    return !injecting(c, INTR_TYPE_NMI) || !(interruptibility(c) & BLOCKING_MOV_SS);
+    return !injecting(c, NVMX_INTR_TYPE_NMI) || !(interruptibility(c) & NVMX_BLOCKING_MOV_SS);
 }
 
 /* The library never runs L1 in SMM, so blocking by SMI is never valid. (The rule that "entry
  * to SMM" needs it set is unreachable: the control checks refuse that control outside SMM.) */
 static bool interruptibility_smi_outside_smm(const entry_check_ctx *c)
 {
-    return !(interruptibility(c) & BLOCKING_SMI);
+    return !(interruptibility(c) & NVMX_BLOCKING_SMI);
 }
 
 /* The processors that check this report exit qualification 3 (27.8). */
 static bool interruptibility_nmi_sti(const entry_check_ctx *c)
 {
-    return !injecting(c, INTR_TYPE_NMI) || !(interruptibility(c) & BLOCKING_STI);
+    return !injecting(c, NVMX_INTR_TYPE_NMI) || !(interruptibility(c) & NVMX_BLOCKING_STI);
 }
 
 /* With virtual NMIs, bit 3 is virtual-NMI blocking, which an injected NMI would contradict. */
 static bool interruptibility_virtual_nmi_blocking(const entry_check_ctx *c)
 {
-    return !(c->pin & NVMX_CTL(VIRTUAL_NMIS)) || !injecting(c, INTR_TYPE_NMI) ||
-           !(interruptibility(c) & BLOCKING_NMI);
+    return !(c->pin & NVMX_CTL(VIRTUAL_NMIS)) || !injecting(c, NVMX_INTR_TYPE_NMI) ||
+           !(interruptibility(c) & NVMX_BLOCKING_NMI);
 }
 
 /* An enclave is never interrupted between MOV SS and the next instruction. (The further
  * requirement that CPUID report SGX is not modelled: the library has no CPUID model.) */
 static bool interruptibility_enclave_mov_ss(const entry_check_ctx *c)
 {
-    return !(interruptibility(c) & ENCLAVE_INTERRUPTION) ||
-           !(interruptibility(c) & BLOCKING_MOV_SS);
+    return !(interruptibility(c) & NVMX_ENCLAVE_INTERRUPTION) ||
+           !(interruptibility(c) & NVMX_BLOCKING_MOV_SS);
 }
 
 static uint64_t pending_debug(const entry_check_ctx *c)
@@ -899,8 +773,8 @@ static bool pending_debug_reserved_bits(const entry_check_ctx *c)
  * whether a single-step trap is pending: TF set and branch-only stepping (BTF) off. */
 static bool single_step_held(const entry_check_ctx *c)
 {
-    return (interruptibility(c) & (BLOCKING_STI | BLOCKING_MOV_SS)) ||
-           activity_state(c) == ACTIVITY_HLT;
+    return (interruptibility(c) & (NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS)) ||
+           activity_state(c) == NVMX_ACTIVITY_HLT;
 }
 
 static bool single_step_armed(const entry_check_ctx *c)
@@ -911,12 +785,14 @@ static bool single_step_armed(const entry_check_ctx *c)
 
 static bool pending_debug_bs_with_tf(const entry_check_ctx *c)
 {
-    return !single_step_held(c) || !single_step_armed(c) || (pending_debug(c) & PENDING_DBG_BS);
+    return !single_step_held(c) || !single_step_armed(c) ||
+           (pending_debug(c) & NVMX_PENDING_DBG_BS);
 }
 
 static bool pending_debug_bs_without_tf(const entry_check_ctx *c)
 {
-    return !single_step_held(c) || single_step_armed(c) || !(pending_debug(c) & PENDING_DBG_BS);
+    return !single_step_held(c) || single_step_armed(c) ||
+           !(pending_debug(c) & NVMX_PENDING_DBG_BS);
 }
 
 /* A pending RTM debug exception is reported alone, as an enabled breakpoint. (CPUID's RTM bit
@@ -924,13 +800,14 @@ static bool pending_debug_bs_without_tf(const entry_check_ctx *c)
 static bool pending_debug_rtm_bits(const entry_check_ctx *c)
 {
     uint64_t pending = pending_debug(c);
-    return !(pending & PENDING_DBG_RTM) ||
-           ((pending & PENDING_DBG_RTM_ZERO) == 0 && (pending & PENDING_DBG_ENABLED_BP));
+    return !(pending & NVMX_PENDING_DBG_RTM) ||
+           ((pending & PENDING_DBG_RTM_ZERO) == 0 && (pending & NVMX_PENDING_DBG_ENABLED_BP));
 }
 
 static bool pending_debug_rtm_mov_ss(const entry_check_ctx *c)
 {
-    return !(pending_debug(c) & PENDING_DBG_RTM) || !(interruptibility(c) & BLOCKING_MOV_SS);
+    return !(pending_debug(c) & NVMX_PENDING_DBG_RTM) ||
+           !(interruptibility(c) & NVMX_BLOCKING_MOV_SS);
 }
 
 static uint64_t link_pointer(const entry_check_ctx *c)

@@ -11,46 +11,7 @@
  */
 #include "entry_checks.h"
 
-/* ---- Architecture facts ---------------------------------------------------------------- */
-
-/* CR0 and CR4 bits the rules name (SDM Vol. 3A 2.5). */
-#define CR0_WP (1ull << 16)
-#define CR4_PCIDE (1ull << 17)
-#define CR4_CET (1ull << 23)
-
-/* Host selector fields: RPL is bits 1:0, TI bit 2 (SDM Vol. 3A 3.4.2). */
-#define SELECTOR_RPL_TI 0x7u
-
-/* IA32_EFER (SDM Vol. 3A 2.2.1, Vol. 4): Intel defines SCE (0), LME (8), LMA (10) and NXE (11);
- * every other bit is reserved. */
-#define EFER_SCE (1ull << 0)
-#define EFER_NXE (1ull << 11)
-#define EFER_DEFINED (EFER_SCE | NVMX_EFER_LME | NVMX_EFER_LMA | EFER_NXE)
-
-/* IA32_PAT (SDM Vol. 3A, "Page Attribute Table (PAT)"): a byte per entry, valid memory types
- * 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB), 7 (UC-); bit n of this mask says whether type n is. */
-#define PAT_ENTRIES 8
-#define PAT_VALID_TYPES 0xF3u
-
-/* IA32_PERF_GLOBAL_CTRL (SDM Vol. 3B, architectural performance monitoring; Vol. 4): bits
- * 31:0 enable general-purpose counters, bits 47:32 fixed-function counters, bit 48
- * PERF_METRICS. Which of those exist depends on L1's CPUID leaf 0AH, which the library does
- * not see, so the reserved bits are those no processor defines: 63:49. */
-#define PERF_GLOBAL_CTRL_RESERVED (~0ull << 49)
-
-/* IA32_S_CET (SDM Vol. 1, "Control-flow Enforcement Technology"; Vol. 4): bits 9:6 are
- * reserved; bit 10 SUPPRESS and bit 11 TRACKER (WAIT_FOR_ENDBRANCH) cannot both be 1, since
- * indirect-branch tracking cannot be suppressed while it waits for an ENDBRANCH. */
-#define S_CET_RESERVED (0xFull << 6)
-#define S_CET_SUPPRESS (1ull << 10)
-#define S_CET_TRACKER (1ull << 11)
-
-/* SSP points at shadow-stack entries of 4 bytes at least: bits 1:0 are 0 (SDM Vol. 1, CET). */
-#define SSP_ALIGNMENT_BITS 0x3ull
-
-/* IA32_PKRS holds 16 2-bit keys in bits 31:0; bits 63:32 are reserved (SDM Vol. 3A 4.6.2,
- * "Protection Keys"). */
-#define UPPER_32_BITS (~0ull << 32)
+/* The architecture facts the rules name are in include/nestvmx/controls.h and lib/arch.h. */
 
 /* ---- Shared helpers -------------------------------------------------------------------- */
 
@@ -86,17 +47,12 @@ static bool fixed1_clear(uint64_t value, uint64_t fixed1)
  * are the selector. */
 static bool selector_rpl_ti_clear(uint64_t selector)
 {
-    return ((uint16_t)selector & SELECTOR_RPL_TI) == 0;
+    return ((uint16_t)selector & (NVMX_SELECTOR_RPL_MASK | NVMX_SELECTOR_TI)) == 0;
 }
 
 static bool selector_nonzero(uint64_t selector)
 {
     return (uint16_t)selector != 0;
-}
-
-static bool upper_32_clear(uint64_t value)
-{
-    return (value & UPPER_32_BITS) == 0;
 }
 
 /* ---- 27.2.2 Host control registers, MSRs and SSP ----------------------------------------- */
@@ -126,7 +82,7 @@ static bool cr4_must_be_0(const entry_check_ctx *c)
 /* CR4.CET = 1 needs CR0.WP = 1, as MOV to CR4 requires (SDM Vol. 3A 2.5). */
 static bool cr4_cet_requires_wp(const entry_check_ctx *c)
 {
-    return !(FIELD(c, HOST_CR4) & CR4_CET) || (FIELD(c, HOST_CR0) & CR0_WP);
+    return !(FIELD(c, HOST_CR4) & NVMX_CR4_CET) || (FIELD(c, HOST_CR0) & NVMX_CR0_WP);
 }
 
 /* Bits 63:52 and the bits of 51:32 beyond L1's physical-address width are 0. */
@@ -137,24 +93,24 @@ static bool cr3_within_width(const entry_check_ctx *c)
 
 static bool sysenter_esp_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_IA32_SYSENTER_ESP));
+    return canonical48(FIELD(c, HOST_IA32_SYSENTER_ESP));
 }
 
 static bool sysenter_eip_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_IA32_SYSENTER_EIP));
+    return canonical48(FIELD(c, HOST_IA32_SYSENTER_EIP));
 }
 
 /* "load CET state": IA32_S_CET holds the legacy-code-page bitmap address in bits 63:12 and
  * must be canonical, as must the interrupt-SSP-table address. */
 static bool s_cet_canonical(const entry_check_ctx *c)
 {
-    return !loads_cet(c) || entry_canonical(FIELD(c, HOST_S_CET));
+    return !loads_cet(c) || canonical48(FIELD(c, HOST_S_CET));
 }
 
 static bool intr_ssp_table_canonical(const entry_check_ctx *c)
 {
-    return !loads_cet(c) || entry_canonical(FIELD(c, HOST_INTR_SSP_TABLE));
+    return !loads_cet(c) || canonical48(FIELD(c, HOST_INTR_SSP_TABLE));
 }
 
 /* "load CET state": bits reserved in IA32_S_CET are 0, and SUPPRESS excludes TRACKER. */
@@ -186,13 +142,7 @@ static bool pat_types_valid(const entry_check_ctx *c)
 {
     if (!exit_control(c, NVMX_CTL(EXIT_LOAD_PAT)))
         return true;
-    uint64_t pat = FIELD(c, HOST_IA32_PAT);
-    for (unsigned i = 0; i < PAT_ENTRIES; i++) {
-        uint8_t type = (uint8_t)(pat >> (8 * i));
-        if (type >= 8 || !((PAT_VALID_TYPES >> type) & 1))
-            return false;
-    }
-    return true;
+    return pat_valid(FIELD(c, HOST_IA32_PAT));
 }
 
 static bool loads_efer(const entry_check_ctx *c)
@@ -217,6 +167,8 @@ static bool efer_lme_matches(const entry_check_ctx *c)
     return !loads_efer(c) || ((FIELD(c, HOST_IA32_EFER) & NVMX_EFER_LME) != 0) == host64(c);
 }
 
+/* IA32_PKRS holds 16 2-bit keys in bits 31:0; bits 63:32 are reserved (SDM Vol. 3A 4.6.2,
+ * "Protection Keys"). */
 static bool pkrs_reserved_clear(const entry_check_ctx *c)
 {
     return !exit_control(c, NVMX_CTL(EXIT_LOAD_PKRS)) || upper_32_clear(FIELD(c, HOST_IA32_PKRS));
@@ -277,27 +229,27 @@ static bool ss_nonzero_if_32bit(const entry_check_ctx *c)
 
 static bool fs_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_FS_BASE));
+    return canonical48(FIELD(c, HOST_FS_BASE));
 }
 
 static bool gs_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_GS_BASE));
+    return canonical48(FIELD(c, HOST_GS_BASE));
 }
 
 static bool gdtr_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_GDTR_BASE));
+    return canonical48(FIELD(c, HOST_GDTR_BASE));
 }
 
 static bool idtr_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_IDTR_BASE));
+    return canonical48(FIELD(c, HOST_IDTR_BASE));
 }
 
 static bool tr_base_canonical(const entry_check_ctx *c)
 {
-    return entry_canonical(FIELD(c, HOST_TR_BASE));
+    return canonical48(FIELD(c, HOST_TR_BASE));
 }
 
 /* ---- 27.2.4 Address-space size --------------------------------------------------------- */
@@ -338,7 +290,7 @@ static bool size_1_in_ia32e(const entry_check_ctx *c)
  * and with "load CET state" 32-bit IA32_S_CET and SSP. */
 static bool no_pcide_if_size_0(const entry_check_ctx *c)
 {
-    return host64(c) || !(FIELD(c, HOST_CR4) & CR4_PCIDE);
+    return host64(c) || !(FIELD(c, HOST_CR4) & NVMX_CR4_PCIDE);
 }
 
 static bool rip_32bit_if_size_0(const entry_check_ctx *c)
@@ -364,12 +316,12 @@ static bool pae_if_size_1(const entry_check_ctx *c)
 
 static bool rip_canonical_if_size_1(const entry_check_ctx *c)
 {
-    return !host64(c) || entry_canonical(FIELD(c, HOST_RIP));
+    return !host64(c) || canonical48(FIELD(c, HOST_RIP));
 }
 
 static bool ssp_canonical_if_size_1(const entry_check_ctx *c)
 {
-    return !host64(c) || !loads_cet(c) || entry_canonical(FIELD(c, HOST_SSP));
+    return !host64(c) || !loads_cet(c) || canonical48(FIELD(c, HOST_SSP));
 }
 
 /* ---- The table --------------------------------------------------------------------------- */

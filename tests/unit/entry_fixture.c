@@ -4,12 +4,11 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-/* Access rights (SDM 25.4.1): code 64-bit (type 11, S, P, L, G), data (type 3, S, P, D/B, G),
- * busy 64-bit TSS (type 11, P), unusable. */
-#define AR_CODE64 0xA09Bu
-#define AR_DATA 0xC093u
-#define AR_TSS64_BUSY 0x008Bu
-#define AR_UNUSABLE 0x10000u
+/* Access rights (SDM 25.4.1): code 64-bit (type 11, S, P, L, G: A09BH), data (type 3, S, P,
+ * D/B, G: C093H), busy 64-bit TSS (type 11, P: 008BH); unusable is NVMX_AR_UNUSABLE. */
+#define AR_CODE64 (NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_L | NVMX_AR_G)
+#define AR_DATA (NVMX_AR_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_DB | NVMX_AR_G)
+#define AR_TSS64_BUSY (NVMX_AR_TYPE_TSS_BUSY | NVMX_AR_P)
 
 static void good_controls(entry_fixture *f)
 {
@@ -53,8 +52,8 @@ static void good_host(entry_fixture *f)
     SET(f, HOST_IA32_EFER, NVMX_EFER_LME | NVMX_EFER_LMA);
 }
 
-static void good_segment(entry_fixture *f, unsigned sel, unsigned base, unsigned limit,
-                         unsigned ar, uint16_t selector, uint32_t access)
+static void good_segment(entry_fixture *f, unsigned sel, unsigned base, unsigned limit, unsigned ar,
+                         uint16_t selector, uint32_t access)
 {
     f->v.field[sel] = selector;
     f->v.field[base] = 0;
@@ -92,7 +91,7 @@ static void good_guest(entry_fixture *f)
     SET(f, GUEST_LDTR_SELECTOR, 0);
     SET(f, GUEST_LDTR_BASE, 0);
     SET(f, GUEST_LDTR_LIMIT, 0);
-    SET(f, GUEST_LDTR_AR_BYTES, AR_UNUSABLE);
+    SET(f, GUEST_LDTR_AR_BYTES, NVMX_AR_UNUSABLE);
     SET(f, GUEST_GDTR_BASE, 0x1000);
     SET(f, GUEST_GDTR_LIMIT, 0xFFF);
     SET(f, GUEST_IDTR_BASE, 0x2000);

@@ -16,9 +16,9 @@
 #define ENTRY_MSR_LOAD_GPA 0x50000ull
 
 /* L1's state in vmcs01 before the exit. */
-#define L1_CR0 0x80000031ull /* PG, NE, ET, PE */
+#define L1_CR0 (NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_ET | NVMX_CR0_PE) /* 80000031H */
 #define L1_CR4 (NVMX_CR4_VMXE | NVMX_CR4_PAE)
-#define L1_EFER (NVMX_EFER_LME | NVMX_EFER_LMA | (1ull << 11) | 1ull) /* + NXE, SCE */
+#define L1_EFER (NVMX_EFER_LME | NVMX_EFER_LMA | NVMX_EFER_NXE | NVMX_EFER_SCE)
 
 typedef struct exit_fixture {
     entry_fixture f;    /* fake host, VM, vCPU, known-good vmcs12 (f.v) */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include "fake_host.h"
 
+#include "arch.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PAGE_MASK (~0xFFFull)
 
 static void *fake_mem_alloc(void *ctx, size_t size)
 {
@@ -66,7 +66,7 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
     if (h->translate_status != NVMX_OK)
         return h->translate_status;
     for (int i = 0; i < h->fault_page_count; i++) {
-        if ((linear & PAGE_MASK) == h->fault_pages[i]) {
+        if ((linear & ~PAGE_OFFSET_MASK) == h->fault_pages[i]) {
             /* #PF, not-present, supervisor; bit 1 = write (SDM Vol. 3A 4.7). */
             *fault = (nvmx_exception){.vector = 14,
                                       .has_error_code = true,
@@ -76,8 +76,8 @@ static nvmx_status fake_translate(void *ctx, uint64_t linear, nvmx_access access
         }
     }
     for (int i = 0; i < h->remap_count; i++) {
-        if ((linear & PAGE_MASK) == h->remap_linear[i]) {
-            *gpa = h->remap_gpa[i] | (linear & ~PAGE_MASK);
+        if ((linear & ~PAGE_OFFSET_MASK) == h->remap_linear[i]) {
+            *gpa = h->remap_gpa[i] | (linear & PAGE_OFFSET_MASK);
             return NVMX_OK;
         }
     }
@@ -286,8 +286,8 @@ const nvmx_host_ops *fake_host_ops(void)
 
 /* Access rights: present, S=1, type 0xB (code, execute/read, accessed) or 0x3 (data, r/w,
  * accessed). */
-#define AR_CODE 0x9Bu
-#define AR_DATA 0x93u
+#define AR_CODE (NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P)
+#define AR_DATA (NVMX_AR_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P)
 
 static void flat_segments(fake_host *h, uint32_t code_extra)
 {
@@ -295,14 +295,16 @@ static void flat_segments(fake_host *h, uint32_t code_extra)
         h->segs[s] = (nvmx_segment){.selector = 0x10,
                                     .base = 0,
                                     .limit = 0xFFFFFFFFu,
-                                    .access_rights = AR_DATA | (1u << 14) | (1u << 15)};
+                                    .access_rights = AR_DATA | NVMX_AR_DB | NVMX_AR_G};
     h->segs[NVMX_SEG_CS] = (nvmx_segment){.selector = 0x08,
                                           .base = 0,
                                           .limit = 0xFFFFFFFFu,
-                                          .access_rights = AR_CODE | (1u << 15) | code_extra};
-    h->segs[NVMX_SEG_LDTR].access_rights = 1u << 16; /* unusable */
-    h->segs[NVMX_SEG_TR] =
-        (nvmx_segment){.selector = 0x18, .base = 0, .limit = 0x67, .access_rights = 0x8Bu};
+                                          .access_rights = AR_CODE | NVMX_AR_G | code_extra};
+    h->segs[NVMX_SEG_LDTR].access_rights = NVMX_AR_UNUSABLE;
+    h->segs[NVMX_SEG_TR] = (nvmx_segment){.selector = 0x18,
+                                          .base = 0,
+                                          .limit = 0x67,
+                                          .access_rights = NVMX_AR_TYPE_TSS_BUSY | NVMX_AR_P};
 }
 
 void fake_host_set_mode_long64(fake_host *h)

@@ -10,7 +10,7 @@ static fake_host host;
 static nvmx_vm vm;
 static nvmx_vcpu vcpu;
 
-#define CR0_OK 0x80000031ull /* PG | NE | ET | PE */
+#define CR0_OK (NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_ET | NVMX_CR0_PE) /* 80000031H */
 #define CR4_OK (NVMX_CR4_VMXE | NVMX_CR4_PAE)
 
 static void setup(void)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "caps_model.h"
+#include "ept/eptp.h"
 #include "entry_fixture.h"
 
 /* ---- Values the rows use ------------------------------------------------------------------- */
@@ -20,27 +21,14 @@
 #define VAPIC_PAGE 0x300000ull
 #define PI_DESC 0x301040ull /* 64-byte aligned */
 #define EPT_ROOT 0x400000ull
-/* EPTP (SDM 25.6.11): bits 2:0 memory type, 5:3 walk length - 1, 6 A/D, 7 supervisor SS. */
-#define EPTP_WB 6ull
-#define EPTP_UC 0ull
-#define EPTP_WALK(levels) ((uint64_t)((levels)-1) << 3)
-#define EPTP_AD (1ull << 6)
-#define EPTP_SSS (1ull << 7)
+/* EPTP (SDM 25.6.11; lib/ept/eptp.h): bits 2:0 memory type, 5:3 walk length - 1, 6 A/D, 7
+ * supervisor SS. */
+#define EPTP_WB ((uint64_t)MEMTYPE_WB)
+#define EPTP_UC ((uint64_t)MEMTYPE_UC)
+#define EPTP_WALK(levels) ((uint64_t)((levels)-1) << EPTP_WALK_SHIFT)
 #define GOOD_EPTP (EPT_ROOT | EPTP_WB | EPTP_WALK(4))
-/* VM-entry interruption-information field (SDM 25.8.3). */
-#define INFO_VALID (1u << 31)
-#define INFO_TYPE(t) ((uint32_t)(t) << 8)
-#define INFO_ERROR_CODE (1u << 11)
-enum {
-    EXTERNAL = 0,
-    RESERVED_TYPE = 1,
-    NMI = 2,
-    HW_EXCEPTION = 3,
-    SW_INTERRUPT = 4,
-    SW_EXCEPTION = 6,
-    OTHER_EVENT = 7
-};
-#define VTPR_OFFSET 0x80u
+/* VM-entry interruption-information field (SDM 25.8.3): the type in bits 10:8. */
+#define INFO_TYPE(t) ((uint32_t)(t) << NVMX_INTR_INFO_TYPE_SHIFT)
 
 static entry_fixture f;
 
@@ -175,7 +163,7 @@ static void pt_guest_physical(entry_fixture *fx)
 
 static void inject(entry_fixture *fx, uint32_t info)
 {
-    SET(fx, VM_ENTRY_INTR_INFO_FIELD, INFO_VALID | info);
+    SET(fx, VM_ENTRY_INTR_INFO_FIELD, NVMX_INTR_INFO_VALID | info);
 }
 
 /* Remove "monitor trap flag" from the allowed-1 settings, TRUE and plain (A.3.2). */
@@ -382,14 +370,14 @@ static void eptp_ad_unsupported(entry_fixture *fx)
 {
     ept(fx);
     fx->vm.caps.ept_vpid_cap &= ~NVMX_CTL(EPT_AD);
-    SET(fx, EPT_POINTER, GOOD_EPTP | EPTP_AD);
+    SET(fx, EPT_POINTER, GOOD_EPTP | EPTP_ACCESSED_DIRTY);
 }
 
 static void eptp_shadow_stack_unsupported(entry_fixture *fx)
 {
     ept(fx);
     fx->vm.caps.ept_vpid_cap &= ~NVMX_CTL(EPT_SHADOW_STACK);
-    SET(fx, EPT_POINTER, GOOD_EPTP | EPTP_SSS);
+    SET(fx, EPT_POINTER, GOOD_EPTP | EPTP_SUPERVISOR_SHADOW_STACK);
 }
 
 static void eptp_reserved_low(entry_fixture *fx)
@@ -574,43 +562,44 @@ static void entry_required_cleared(entry_fixture *fx)
 
 static void inject_reserved_type(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(RESERVED_TYPE) | 0x20);
+    inject(fx, INFO_TYPE(INTR_TYPE_RESERVED) | 0x20);
 }
 
 static void inject_other_event_without_mtf(entry_fixture *fx)
 {
     no_mtf(fx);
-    inject(fx, INFO_TYPE(OTHER_EVENT));
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_OTHER_EVENT));
 }
 
 static void inject_nmi_vector_3(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(NMI) | 3);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_NMI) | 3);
 }
 
 static void inject_exception_vector_32(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(HW_EXCEPTION) | 32);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | 32);
 }
 
 static void inject_other_event_vector_1(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(OTHER_EVENT) | 1);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_OTHER_EVENT) | 1);
 }
 
 static void inject_gp_without_error_code(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_GP);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_GP);
 }
 
 static void inject_interrupt_with_error_code(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(EXTERNAL) | 0x20 | INFO_ERROR_CODE);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_EXTERNAL) | 0x20 | NVMX_INTR_INFO_DELIVER_ERROR_CODE);
 }
 
 static void inject_ud_with_error_code(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_UD | INFO_ERROR_CODE);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_UD |
+                   NVMX_INTR_INFO_DELIVER_ERROR_CODE);
 }
 
 /* With "unrestricted guest" and CR0.PE clear, no exception delivers an error code. */
@@ -619,30 +608,32 @@ static void inject_real_mode_gp_with_error_code(entry_fixture *fx)
     ept(fx);
     proc2(fx, NVMX_CTL(UNRESTRICTED_GUEST));
     CLEAR(fx, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_PG);
-    inject(fx, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_GP | INFO_ERROR_CODE);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_GP |
+                   NVMX_INTR_INFO_DELIVER_ERROR_CODE);
 }
 
 static void inject_reserved_bit(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(EXTERNAL) | 0x20 | (1u << 12));
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_EXTERNAL) | 0x20 | (1u << 12));
 }
 
 static void inject_error_code_bit_16(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_GP | INFO_ERROR_CODE);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_GP |
+                   NVMX_INTR_INFO_DELIVER_ERROR_CODE);
     SET(fx, VM_ENTRY_EXCEPTION_ERROR_CODE, 1u << 16);
 }
 
 static void inject_instruction_16_bytes(entry_fixture *fx)
 {
-    inject(fx, INFO_TYPE(SW_INTERRUPT) | 0x80);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_SOFTWARE_INTERRUPT) | 0x80);
     SET(fx, VM_ENTRY_INSTRUCTION_LEN, 16);
 }
 
 static void inject_zero_length_unsupported(entry_fixture *fx)
 {
     fx->vm.caps.misc &= ~NVMX_CTL(ZERO_LEN_INJECT);
-    inject(fx, INFO_TYPE(SW_EXCEPTION) | 3);
+    inject(fx, INFO_TYPE(NVMX_INTR_TYPE_SOFTWARE_EXCEPTION) | 3);
     SET(fx, VM_ENTRY_INSTRUCTION_LEN, 0);
 }
 
@@ -833,7 +824,7 @@ Test(entry_controls, unused_fields_are_not_checked)
     SET(&f, SECONDARY_VM_EXIT_CONTROLS, ~0ull);
     SET(&f, VM_ENTRY_EXCEPTION_ERROR_CODE, ~0ull);
     SET(&f, VM_ENTRY_INSTRUCTION_LEN, ~0ull);
-    SET(&f, VM_ENTRY_INTR_INFO_FIELD, ~(uint64_t)INFO_VALID); /* not valid */
+    SET(&f, VM_ENTRY_INTR_INFO_FIELD, ~(uint64_t)NVMX_INTR_INFO_VALID); /* not valid */
     assert_controls_pass();
 }
 
@@ -864,7 +855,8 @@ Test(entry_controls, msr_area_address_near_the_top_of_the_space)
 Test(entry_controls, eptp_supported_choices)
 {
     ept(&f);
-    SET(&f, EPT_POINTER, EPT_ROOT | EPTP_WB | EPTP_WALK(5) | EPTP_AD | EPTP_SSS);
+    SET(&f, EPT_POINTER,
+        EPT_ROOT | EPTP_WB | EPTP_WALK(5) | EPTP_ACCESSED_DIRTY | EPTP_SUPERVISOR_SHADOW_STACK);
     assert_controls_pass();
     SET(&f, EPT_POINTER, EPT_ROOT | EPTP_UC | EPTP_WALK(4));
     assert_controls_pass();
@@ -931,19 +923,20 @@ Test(entry_controls, vtpr_not_read_from_invalid_address)
 /* Other-event injection (pending MTF) with vector 0 is fine where MTF is supported. */
 Test(entry_controls, pending_mtf_injection)
 {
-    inject(&f, INFO_TYPE(OTHER_EVENT));
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_OTHER_EVENT));
     assert_controls_pass();
 }
 
 /* Instruction lengths 1 to 15, and 0 with IA32_VMX_MISC[30]. */
 Test(entry_controls, software_event_instruction_lengths)
 {
-    inject(&f, INFO_TYPE(SW_EXCEPTION) | 3);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_SOFTWARE_EXCEPTION) | 3);
     SET(&f, VM_ENTRY_INSTRUCTION_LEN, 15);
     assert_controls_pass();
     SET(&f, VM_ENTRY_INSTRUCTION_LEN, 0);
     assert_controls_pass();
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_UD); /* no length for hardware events */
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) |
+                   NVMX_VECTOR_UD); /* no length for hardware events */
     SET(&f, VM_ENTRY_INSTRUCTION_LEN, 99);
     assert_controls_pass();
 }
@@ -951,12 +944,14 @@ Test(entry_controls, software_event_instruction_lengths)
 /* Error codes: the listed vectors with one; bit 15 may be set; #CP (21) without one. */
 Test(entry_controls, error_code_delivery)
 {
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_PF | INFO_ERROR_CODE);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_PF |
+                   NVMX_INTR_INFO_DELIVER_ERROR_CODE);
     SET(&f, VM_ENTRY_EXCEPTION_ERROR_CODE, 0xFFFF);
     assert_controls_pass();
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | 21);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | 21);
     assert_controls_pass();
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | 21 | INFO_ERROR_CODE);
+    inject(&f,
+           INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | 21 | NVMX_INTR_INFO_DELIVER_ERROR_CODE);
     assert_controls_fail("controls.entry_interruption.error_code_forbidden");
 }
 
@@ -966,7 +961,7 @@ Test(entry_controls, real_mode_exception_without_error_code)
     ept(&f);
     proc2(&f, NVMX_CTL(UNRESTRICTED_GUEST));
     CLEAR(&f, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_PG);
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_GP);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_GP);
     assert_controls_pass();
 }
 
@@ -975,11 +970,12 @@ Test(entry_controls, real_mode_exception_without_error_code)
 Test(entry_controls, basic_56_lifts_the_vector_rule_only)
 {
     f.vm.caps.basic |= NVMX_BASIC_NO_HW_ERROR_CODE_CHECK;
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_GP);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_GP);
     assert_controls_pass();
-    inject(&f, INFO_TYPE(HW_EXCEPTION) | NVMX_VECTOR_UD | INFO_ERROR_CODE);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_HARDWARE_EXCEPTION) | NVMX_VECTOR_UD |
+                   NVMX_INTR_INFO_DELIVER_ERROR_CODE);
     assert_controls_pass();
-    inject(&f, INFO_TYPE(NMI) | 2 | INFO_ERROR_CODE);
+    inject(&f, INFO_TYPE(NVMX_INTR_TYPE_NMI) | 2 | NVMX_INTR_INFO_DELIVER_ERROR_CODE);
     assert_controls_fail("controls.entry_interruption.error_code_forbidden");
 }
 

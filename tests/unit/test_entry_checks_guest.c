@@ -11,53 +11,25 @@
 #include <criterion/parameterized.h>
 #include <string.h>
 
+#include "ept/eptp.h"
 #include "entry_fixture.h"
 
 /* ---- Values ----------------------------------------------------------------------------- */
 
-/* Access rights (SDM 25.4.1). */
-#define AR_CODE32 0xC09Bu    /* execute/read accessed code, S, P, D, G */
-#define AR_REAL_CODE 0x009Bu /* the same, 16-bit and byte-granular */
-#define AR_REAL_DATA 0x0093u /* read/write accessed data, S, P */
-#define AR_V8086 0x00F3u     /* read/write accessed data, S, DPL 3, P */
-#define AR_LDT 0x0082u       /* LDT, P */
-#define AR_UNUSABLE 0x10000u
-#define AR_S (1u << 4)
-#define AR_P (1u << 7)
-#define AR_DB (1u << 14)
-#define AR_G (1u << 15)
+/* Access rights (SDM 25.4.1); AR_V8086 (read/write accessed data, S, DPL 3, P) is arch.h's. */
+#define AR_CODE32 /* execute/read accessed code, S, P, D, G: C09BH */                              \
+    (NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P | NVMX_AR_DB | NVMX_AR_G)
+#define AR_REAL_CODE /* the same, 16-bit and byte-granular: 009BH */                               \
+    (NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P)
+#define AR_REAL_DATA /* read/write accessed data, S, P: 0093H */                                   \
+    (NVMX_AR_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P)
+#define AR_LDT (NVMX_AR_TYPE_LDT | NVMX_AR_P) /* LDT, P: 0082H */
 
-#define CR0_ET (1ull << 4)
-#define CR4_PCIDE (1ull << 17)
-#define CR4_CET (1ull << 23)
-#define RFLAGS_FIXED1 0x2ull
-#define RFLAGS_TF (1ull << 8)
-#define RFLAGS_IF (1ull << 9)
-#define RFLAGS_VM (1ull << 17)
 #define NONCANONICAL 0x0000800000000000ull
 #define BITS_63_48_DIFFER 0x0001000000000000ull
 
 /* EPT pointer: WB, 4-level walk (SDM 25.6.11). */
-#define EPTP_WB_4LEVEL (0x200000ull | (3u << 3) | 6u)
-
-/* Event injection (SDM 25.8.3). */
-#define INTR_VALID (1u << 31)
-#define TYPE_EXTERNAL 0u
-#define TYPE_NMI 2u
-#define TYPE_HW_EXCEPTION 3u
-#define TYPE_OTHER_EVENT 7u
-
-#define ACTIVITY_HLT 1u
-#define ACTIVITY_SHUTDOWN 2u
-#define ACTIVITY_WAIT_SIPI 3u
-#define BLOCKING_STI 1u
-#define BLOCKING_MOV_SS 2u
-#define BLOCKING_SMI 4u
-#define BLOCKING_NMI 8u
-#define ENCLAVE_INTERRUPTION 16u
-#define PENDING_BS (1ull << 14)
-#define PENDING_ENABLED_BP (1ull << 12)
-#define PENDING_RTM (1ull << 16)
+#define EPTP_WB_4LEVEL (0x200000ull | (3u << EPTP_WALK_SHIFT) | MEMTYPE_WB)
 
 /* Guest-physical pages of the fake host's RAM (16 MiB) the rows use. */
 #define PDPT_GPA 0x100000ull /* the fixture's guest CR3 */
@@ -182,7 +154,7 @@ static void make_v8086(entry_fixture *f)
 {
     make_protected32(f);
     v8086_segments(f);
-    SET(f, GUEST_RFLAGS, RFLAGS_VM | RFLAGS_FIXED1);
+    SET(f, GUEST_RFLAGS, NVMX_RFLAGS_VM | NVMX_RFLAGS_FIXED1);
 }
 
 /* Real mode (CR0.PE = PG = 0) under "unrestricted guest". */
@@ -190,7 +162,7 @@ static void make_real_unrestricted(entry_fixture *f)
 {
     enable_unrestricted(f);
     make_protected32(f);
-    SET(f, GUEST_CR0, NVMX_CR0_NE | CR0_ET);
+    SET(f, GUEST_CR0, NVMX_CR0_NE | NVMX_CR0_ET);
     segment(f, NVMX_SEG_CS, 0xF000, 0xF0000, 0xFFFF, AR_REAL_CODE);
     for (unsigned i = 1; i < NVMX_ARRAY_SIZE(code_data); i++)
         segment(f, code_data[i], 0, 0, 0xFFFF, AR_REAL_DATA);
@@ -213,7 +185,8 @@ static void make_usable_ldtr(entry_fixture *f)
 
 static void inject(entry_fixture *f, unsigned type, unsigned vector)
 {
-    SET(f, VM_ENTRY_INTR_INFO_FIELD, INTR_VALID | (type << 8) | vector);
+    SET(f, VM_ENTRY_INTR_INFO_FIELD,
+        NVMX_INTR_INFO_VALID | (type << NVMX_INTR_INFO_TYPE_SHIFT) | vector);
 }
 
 static void rflags_set(entry_fixture *f, uint64_t bits)
@@ -248,7 +221,7 @@ static void cr0_bit_63(entry_fixture *f)
 static void cr0_pg_without_pe(entry_fixture *f)
 {
     enable_unrestricted(f);
-    SET(f, GUEST_CR0, NVMX_CR0_PG | NVMX_CR0_NE | CR0_ET);
+    SET(f, GUEST_CR0, NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_ET);
 }
 
 static void cr4_vmxe_clear(entry_fixture *f)
@@ -263,7 +236,7 @@ static void cr4_undefined_bit(entry_fixture *f)
 
 static void cr4_cet_without_wp(entry_fixture *f)
 {
-    SET(f, GUEST_CR4, GET(f, GUEST_CR4) | CR4_CET);
+    SET(f, GUEST_CR4, GET(f, GUEST_CR4) | NVMX_CR4_CET);
 }
 
 static void debugctl_reserved(entry_fixture *f)
@@ -275,7 +248,7 @@ static void debugctl_reserved(entry_fixture *f)
 static void ia32e_without_pg(entry_fixture *f)
 {
     enable_unrestricted(f);
-    SET(f, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_NE | CR0_ET);
+    SET(f, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_NE | NVMX_CR0_ET);
 }
 
 static void ia32e_without_pae(entry_fixture *f)
@@ -286,7 +259,7 @@ static void ia32e_without_pae(entry_fixture *f)
 static void pcide_outside_ia32e(entry_fixture *f)
 {
     make_protected32(f);
-    SET(f, GUEST_CR4, GET(f, GUEST_CR4) | CR4_PCIDE);
+    SET(f, GUEST_CR4, GET(f, GUEST_CR4) | NVMX_CR4_PCIDE);
 }
 
 static void cr3_too_wide(entry_fixture *f)
@@ -442,7 +415,7 @@ static void v8086_limit_off(entry_fixture *f, nvmx_seg s)
 static void v8086_ar_off(entry_fixture *f, nvmx_seg s)
 {
     make_v8086(f);
-    seg_set(f, s, ACCESS, AR_V8086 | AR_G);
+    seg_set(f, s, ACCESS, AR_V8086 | NVMX_AR_G);
 }
 
 static void base_noncanonical(entry_fixture *f, nvmx_seg s)
@@ -476,7 +449,7 @@ static void type_exec_only_code(entry_fixture *f, nvmx_seg s)
 
 static void s_flipped(entry_fixture *f, nvmx_seg s)
 {
-    ar_xor(f, s, AR_S);
+    ar_xor(f, s, NVMX_AR_S);
 }
 
 static void rpl_above_dpl(entry_fixture *f, nvmx_seg s)
@@ -486,7 +459,7 @@ static void rpl_above_dpl(entry_fixture *f, nvmx_seg s)
 
 static void not_present(entry_fixture *f, nvmx_seg s)
 {
-    ar_xor(f, s, AR_P);
+    ar_xor(f, s, NVMX_AR_P);
 }
 
 static void bit_8_set(entry_fixture *f, nvmx_seg s)
@@ -497,7 +470,7 @@ static void bit_8_set(entry_fixture *f, nvmx_seg s)
 /* Every segment's limit disagrees with a flipped G: 0xFFFFFFFF needs G, 0x67 forbids it. */
 static void g_flipped(entry_fixture *f, nvmx_seg s)
 {
-    ar_xor(f, s, AR_G);
+    ar_xor(f, s, NVMX_AR_G);
 }
 
 static void bit_17_set(entry_fixture *f, nvmx_seg s)
@@ -565,7 +538,7 @@ static void ss_dpl3_cs_type3(entry_fixture *f)
 
 static void cs_d_with_l(entry_fixture *f)
 {
-    seg_set(f, NVMX_SEG_CS, ACCESS, seg_get(f, NVMX_SEG_CS, ACCESS) | AR_DB);
+    seg_set(f, NVMX_SEG_CS, ACCESS, seg_get(f, NVMX_SEG_CS, ACCESS) | NVMX_AR_DB);
 }
 
 static void tr_type_16bit_in_ia32e(entry_fixture *f)
@@ -581,7 +554,7 @@ static void tr_type_available(entry_fixture *f)
 
 static void tr_unusable(entry_fixture *f)
 {
-    ar_xor(f, NVMX_SEG_TR, AR_UNUSABLE);
+    ar_xor(f, NVMX_SEG_TR, NVMX_AR_UNUSABLE);
 }
 
 static void ldtr_type_tss(entry_fixture *f)
@@ -709,12 +682,12 @@ static void v8086_in_real_mode(entry_fixture *f)
 {
     make_real_unrestricted(f);
     v8086_segments(f);
-    rflags_set(f, RFLAGS_VM);
+    rflags_set(f, NVMX_RFLAGS_VM);
 }
 
 static void external_interrupt_with_if_clear(entry_fixture *f)
 {
-    inject(f, TYPE_EXTERNAL, 0x20);
+    inject(f, NVMX_INTR_TYPE_EXTERNAL, 0x20);
 }
 
 static void ssp_unaligned(entry_fixture *f)
@@ -746,51 +719,51 @@ static void activity_4(entry_fixture *f)
 static void activity_hlt_not_exposed(entry_fixture *f)
 {
     f->vm.caps.misc &= ~NVMX_CTL(ACTIVITY_HLT);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
 }
 
 static void hlt_at_cpl3(entry_fixture *f)
 {
     make_cpl3(f);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
 }
 
 static void hlt_with_sti_blocking(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
 }
 
 static void shutdown_with_mov_ss_blocking(entry_fixture *f)
 {
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_MOV_SS);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_SHUTDOWN);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_MOV_SS);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
 }
 
 static void hlt_with_ud(entry_fixture *f)
 {
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
-    inject(f, TYPE_HW_EXCEPTION, 6);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
+    inject(f, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, 6);
 }
 
 static void shutdown_with_external_interrupt(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_SHUTDOWN);
-    inject(f, TYPE_EXTERNAL, 0x20);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
+    inject(f, NVMX_INTR_TYPE_EXTERNAL, 0x20);
 }
 
 static void shutdown_with_db(entry_fixture *f)
 {
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_SHUTDOWN);
-    inject(f, TYPE_HW_EXCEPTION, 1);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
+    inject(f, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, 1);
 }
 
 static void wait_sipi_with_nmi(entry_fixture *f)
 {
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
-    inject(f, TYPE_NMI, 2);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI);
+    inject(f, NVMX_INTR_TYPE_NMI, 2);
 }
 
 static void interruptibility_bit_5(entry_fixture *f)
@@ -800,45 +773,45 @@ static void interruptibility_bit_5(entry_fixture *f)
 
 static void sti_and_mov_ss(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI | BLOCKING_MOV_SS);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS);
 }
 
 static void sti_with_if_clear(entry_fixture *f)
 {
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
 }
 
 static void external_interrupt_under_mov_ss(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    inject(f, TYPE_EXTERNAL, 0x20);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_MOV_SS);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    inject(f, NVMX_INTR_TYPE_EXTERNAL, 0x20);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_MOV_SS);
 }
 
 static void external_interrupt_under_sti(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    inject(f, TYPE_EXTERNAL, 0x20);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    inject(f, NVMX_INTR_TYPE_EXTERNAL, 0x20);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
 }
 
 static void nmi_under_mov_ss(entry_fixture *f)
 {
-    inject(f, TYPE_NMI, 2);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_MOV_SS);
+    inject(f, NVMX_INTR_TYPE_NMI, 2);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_MOV_SS);
 }
 
 static void smi_blocking(entry_fixture *f)
 {
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_SMI);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_SMI);
 }
 
 static void nmi_under_sti(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    inject(f, TYPE_NMI, 2);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    inject(f, NVMX_INTR_TYPE_NMI, 2);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
 }
 
 /* "Virtual NMIs" needs "NMI exiting" (SDM 27.2.1.1). */
@@ -846,13 +819,13 @@ static void virtual_nmi_blocked(entry_fixture *f)
 {
     SET(f, PIN_BASED_VM_EXEC_CONTROL,
         GET(f, PIN_BASED_VM_EXEC_CONTROL) | NVMX_CTL(NMI_EXITING) | NVMX_CTL(VIRTUAL_NMIS));
-    inject(f, TYPE_NMI, 2);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_NMI);
+    inject(f, NVMX_INTR_TYPE_NMI, 2);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_NMI);
 }
 
 static void enclave_under_mov_ss(entry_fixture *f)
 {
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, ENCLAVE_INTERRUPTION | BLOCKING_MOV_SS);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_ENCLAVE_INTERRUPTION | NVMX_BLOCKING_MOV_SS);
 }
 
 static void pending_bit_4(entry_fixture *f)
@@ -862,46 +835,46 @@ static void pending_bit_4(entry_fixture *f)
 
 static void tf_without_bs(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF | RFLAGS_TF);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
+    rflags_set(f, NVMX_RFLAGS_IF | NVMX_RFLAGS_TF);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
 }
 
 static void tf_without_bs_in_hlt(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_TF);
-    SET(f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+    rflags_set(f, NVMX_RFLAGS_TF);
+    SET(f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
 }
 
 static void bs_without_tf(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_IF);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
-    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_BS);
+    rflags_set(f, NVMX_RFLAGS_IF);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
+    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_BS);
 }
 
 /* BTF turns TF into branch stepping: no single-step trap is pending. */
 static void bs_with_btf(entry_fixture *f)
 {
-    rflags_set(f, RFLAGS_TF);
-    SET(f, GUEST_IA32_DEBUGCTL, 1u << 1);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_MOV_SS);
-    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_BS);
+    rflags_set(f, NVMX_RFLAGS_TF);
+    SET(f, GUEST_IA32_DEBUGCTL, DEBUGCTL_BTF);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_MOV_SS);
+    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_BS);
 }
 
 static void rtm_without_enabled_bp(entry_fixture *f)
 {
-    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_RTM);
+    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_RTM);
 }
 
 static void rtm_with_b0(entry_fixture *f)
 {
-    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_RTM | PENDING_ENABLED_BP | 1u);
+    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_RTM | NVMX_PENDING_DBG_ENABLED_BP | 1u);
 }
 
 static void rtm_under_mov_ss(entry_fixture *f)
 {
-    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_RTM | PENDING_ENABLED_BP);
-    SET(f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_MOV_SS);
+    SET(f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_RTM | NVMX_PENDING_DBG_ENABLED_BP);
+    SET(f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_MOV_SS);
 }
 
 static void link_unaligned(entry_fixture *f)
@@ -1237,15 +1210,15 @@ Test(entry_guest, unrestricted_protected_mode_without_paging_passes)
 {
     enable_unrestricted(&f);
     make_protected32(&f);
-    SET(&f, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_NE | CR0_ET);
+    SET(&f, GUEST_CR0, NVMX_CR0_PE | NVMX_CR0_NE | NVMX_CR0_ET);
     assert_all_pass();
 }
 
 /* SDM 27.3.1.1: CR0.NW and CR0.CD are never checked, even where the fixed bits forbid them. */
 Test(entry_guest, cr0_cd_and_nw_are_never_checked)
 {
-    f.vm.caps.cr0_fixed1 &= ~((1ull << 29) | (1ull << 30));
-    SET(&f, GUEST_CR0, GET(&f, GUEST_CR0) | (1ull << 29) | (1ull << 30));
+    f.vm.caps.cr0_fixed1 &= ~(NVMX_CR0_NW | NVMX_CR0_CD);
+    SET(&f, GUEST_CR0, GET(&f, GUEST_CR0) | NVMX_CR0_NW | NVMX_CR0_CD);
     assert_all_pass();
 }
 
@@ -1268,12 +1241,12 @@ Test(entry_guest, valid_msr_fields_with_load_controls_pass)
                                NVMX_CTL(ENTRY_LOAD_PKRS) | NVMX_CTL(ENTRY_LOAD_UINV));
     SET(&f, GUEST_IA32_DEBUGCTL, 0xFFC7);
     SET(&f, GUEST_DR7, 0xFFFF0700);
-    SET(&f, GUEST_IA32_EFER, NVMX_EFER_LME | NVMX_EFER_LMA | (1u << 11) | 1u);
+    SET(&f, GUEST_IA32_EFER, NVMX_EFER_LME | NVMX_EFER_LMA | NVMX_EFER_NXE | NVMX_EFER_SCE);
     SET(&f, GUEST_IA32_PERF_GLOBAL_CTRL, 0x00000007000000FFull);
     SET(&f, GUEST_BNDCFGS, 0xFFFFFFFFFFFFF003ull);
     SET(&f, GUEST_IA32_RTIT_CTL, 0x0180FFFF8F7BFFFFull);
-    SET(&f, GUEST_CR0, GET(&f, GUEST_CR0) | (1ull << 16));
-    SET(&f, GUEST_CR4, GET(&f, GUEST_CR4) | CR4_CET);
+    SET(&f, GUEST_CR0, GET(&f, GUEST_CR0) | NVMX_CR0_WP);
+    SET(&f, GUEST_CR4, GET(&f, GUEST_CR4) | NVMX_CR4_CET);
     SET(&f, GUEST_S_CET, 0xFFFFFFFFFFFFF43Full);
     SET(&f, GUEST_SSP, 0xFFFF800000001000ull);
     SET(&f, GUEST_INTR_SSP_TABLE, 0xFFFF800000002000ull);
@@ -1294,10 +1267,10 @@ Test(entry_guest, valid_v8086_guest_passes)
 Test(entry_guest, unusable_data_segments_are_not_checked)
 {
     /* SS keeps RPL = DPL = 0: SS.DPL is the CPL and checked even when SS is unusable. */
-    segment(&f, NVMX_SEG_SS, 0, 1ull << 40, 0x12345678, AR_UNUSABLE | 0x7F00);
-    segment(&f, NVMX_SEG_DS, 0x0007, 1ull << 40, 0x12345678, AR_UNUSABLE | 0x7F1F);
-    segment(&f, NVMX_SEG_ES, 0x0007, 1ull << 40, 0x12345678, AR_UNUSABLE | 0x7F7F);
-    segment(&f, NVMX_SEG_LDTR, 0x0004, NONCANONICAL, 0xFFFFFFFF, AR_UNUSABLE | 0x7F1F);
+    segment(&f, NVMX_SEG_SS, 0, 1ull << 40, 0x12345678, NVMX_AR_UNUSABLE | 0x7F00);
+    segment(&f, NVMX_SEG_DS, 0x0007, 1ull << 40, 0x12345678, NVMX_AR_UNUSABLE | 0x7F1F);
+    segment(&f, NVMX_SEG_ES, 0x0007, 1ull << 40, 0x12345678, NVMX_AR_UNUSABLE | 0x7F7F);
+    segment(&f, NVMX_SEG_LDTR, 0x0004, NONCANONICAL, 0xFFFFFFFF, NVMX_AR_UNUSABLE | 0x7F1F);
     assert_all_pass();
 }
 
@@ -1324,23 +1297,23 @@ Test(entry_guest, rip_bits_63_48_identical_is_enough)
 /* SDM 27.3.1.5: the events a halted or shut-down processor may be given. */
 Test(entry_guest, events_allowed_in_hlt_and_shutdown_pass)
 {
-    SET(&f, GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
-    rflags_set(&f, RFLAGS_IF);
-    const unsigned hlt_events[][2] = {{TYPE_EXTERNAL, 0x20},
-                                      {TYPE_NMI, 2},
-                                      {TYPE_HW_EXCEPTION, 1},
-                                      {TYPE_HW_EXCEPTION, 18},
-                                      {TYPE_OTHER_EVENT, 0}};
+    SET(&f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
+    rflags_set(&f, NVMX_RFLAGS_IF);
+    const unsigned hlt_events[][2] = {{NVMX_INTR_TYPE_EXTERNAL, 0x20},
+                                      {NVMX_INTR_TYPE_NMI, 2},
+                                      {NVMX_INTR_TYPE_HARDWARE_EXCEPTION, 1},
+                                      {NVMX_INTR_TYPE_HARDWARE_EXCEPTION, 18},
+                                      {NVMX_INTR_TYPE_OTHER_EVENT, 0}};
     for (unsigned i = 0; i < NVMX_ARRAY_SIZE(hlt_events); i++) {
         inject(&f, hlt_events[i][0], hlt_events[i][1]);
         assert_all_pass();
     }
-    SET(&f, GUEST_ACTIVITY_STATE, ACTIVITY_SHUTDOWN);
-    inject(&f, TYPE_NMI, 2);
+    SET(&f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
+    inject(&f, NVMX_INTR_TYPE_NMI, 2);
     assert_all_pass();
-    inject(&f, TYPE_HW_EXCEPTION, 18);
+    inject(&f, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, 18);
     assert_all_pass();
-    SET(&f, GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_SIPI);
+    SET(&f, GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI);
     SET(&f, VM_ENTRY_INTR_INFO_FIELD, 0);
     assert_all_pass();
 }
@@ -1348,12 +1321,12 @@ Test(entry_guest, events_allowed_in_hlt_and_shutdown_pass)
 /* SDM 27.3.1.5: consistent single-step and RTM states. */
 Test(entry_guest, consistent_pending_debug_exceptions_pass)
 {
-    rflags_set(&f, RFLAGS_IF | RFLAGS_TF);
-    SET(&f, GUEST_INTERRUPTIBILITY_INFO, BLOCKING_STI);
-    SET(&f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_BS | 0xF);
+    rflags_set(&f, NVMX_RFLAGS_IF | NVMX_RFLAGS_TF);
+    SET(&f, GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_STI);
+    SET(&f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_BS | 0xF);
     assert_all_pass();
     SET(&f, GUEST_INTERRUPTIBILITY_INFO, 0);
-    SET(&f, GUEST_PENDING_DBG_EXCEPTIONS, PENDING_RTM | PENDING_ENABLED_BP);
+    SET(&f, GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_RTM | NVMX_PENDING_DBG_ENABLED_BP);
     assert_all_pass();
 }
 

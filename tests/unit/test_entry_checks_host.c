@@ -11,16 +11,6 @@
 
 #include "entry_fixture.h"
 
-#define CR0_WP (1ull << 16)
-#define CR4_PCIDE (1ull << 17)
-#define CR4_CET (1ull << 23)
-#define EFER_SCE (1ull << 0)
-#define EFER_NXE (1ull << 11)
-#define S_CET_SH_STK_EN (1ull << 0)
-#define S_CET_ENDBR_EN (1ull << 2)
-#define S_CET_SUPPRESS (1ull << 10)
-#define S_CET_TRACKER (1ull << 11)
-
 /* The two sides of the canonical boundary for 48-bit linear addresses (SDM Vol. 1 3.3.7.1). */
 #define LOW_CANONICAL_MAX 0x00007FFFFFFFFFFFull
 #define HIGH_CANONICAL_MIN 0xFFFF800000000000ull
@@ -117,8 +107,8 @@ static void cr4_forbidden_bit(entry_fixture *fx)
 
 static void cr4_cet_without_wp(entry_fixture *fx)
 {
-    SET(fx, HOST_CR0, GET(fx, HOST_CR0) & ~CR0_WP);
-    SET(fx, HOST_CR4, GET(fx, HOST_CR4) | CR4_CET);
+    SET(fx, HOST_CR0, GET(fx, HOST_CR0) & ~NVMX_CR0_WP);
+    SET(fx, HOST_CR4, GET(fx, HOST_CR4) | NVMX_CR4_CET);
 }
 
 static void cr3_beyond_width(entry_fixture *fx)
@@ -383,7 +373,7 @@ static void host32_from_compatibility_mode(entry_fixture *fx)
 static void pcide_32bit_host(entry_fixture *fx)
 {
     host_32bit(fx);
-    SET(fx, HOST_CR4, GET(fx, HOST_CR4) | CR4_PCIDE);
+    SET(fx, HOST_CR4, GET(fx, HOST_CR4) | NVMX_CR4_PCIDE);
 }
 
 static void rip_above_4g_32bit_host(entry_fixture *fx)
@@ -596,9 +586,9 @@ Test(entry_host, cr3_up_to_physical_width_passes)
 /* The fixed bits come from the exposed capabilities, not from a constant (27.2.2, A.7/A.8). */
 Test(entry_host, cr_fixed_bits_follow_exposed_caps)
 {
-    f.vm.caps.cr0_fixed0 |= CR0_WP;
+    f.vm.caps.cr0_fixed0 |= NVMX_CR0_WP;
     ASSERT_HOST_FAILS(&f, "host.cr0.must_be_1");
-    SET(&f, HOST_CR0, GET(&f, HOST_CR0) | CR0_WP);
+    SET(&f, HOST_CR0, GET(&f, HOST_CR0) | NVMX_CR0_WP);
     ASSERT_HOST_PASSES(&f);
     f.vm.caps.cr4_fixed1 &= ~NVMX_CR4_PAE;
     ASSERT_HOST_FAILS(&f, "host.cr4.must_be_0");
@@ -607,8 +597,8 @@ Test(entry_host, cr_fixed_bits_follow_exposed_caps)
 /* CR4.CET with CR0.WP is the allowed combination (27.2.2). */
 Test(entry_host, cr4_cet_with_wp_passes)
 {
-    SET(&f, HOST_CR0, GET(&f, HOST_CR0) | CR0_WP);
-    SET(&f, HOST_CR4, GET(&f, HOST_CR4) | CR4_CET);
+    SET(&f, HOST_CR0, GET(&f, HOST_CR0) | NVMX_CR0_WP);
+    SET(&f, HOST_CR4, GET(&f, HOST_CR4) | NVMX_CR4_CET);
     ASSERT_HOST_PASSES(&f);
 }
 
@@ -637,7 +627,7 @@ Test(entry_host, pat_each_entry_accepts_exactly_the_valid_types)
 Test(entry_host, efer_defined_bits_pass)
 {
     load_efer(&f);
-    SET(&f, HOST_IA32_EFER, EFER_SCE | NVMX_EFER_LME | NVMX_EFER_LMA | EFER_NXE);
+    SET(&f, HOST_IA32_EFER, NVMX_EFER_SCE | NVMX_EFER_LME | NVMX_EFER_LMA | NVMX_EFER_NXE);
     ASSERT_HOST_PASSES(&f);
 }
 
@@ -684,7 +674,7 @@ Test(entry_host, host_32bit_from_protected_mode_passes)
     host_32bit(&f);
     SET(&f, HOST_RIP, 0xFFFFFFFFull);
     load_efer(&f);
-    SET(&f, HOST_IA32_EFER, EFER_NXE);
+    SET(&f, HOST_IA32_EFER, NVMX_EFER_NXE);
     load_cet(&f);
     SET(&f, HOST_S_CET, 0xFFFFF000ull | S_CET_SH_STK_EN);
     SET(&f, HOST_SSP, 0xFFFFFFFCull);

@@ -15,17 +15,6 @@ static void teardown(void)
 }
 TestSuite(load_host_state, .init = setup, .fini = teardown);
 
-#define CR0_MP (1ull << 1)
-#define CR0_TS (1ull << 3)
-#define CR0_ET (1ull << 4)
-#define CR0_WP (1ull << 16)
-#define CR0_AM (1ull << 18)
-#define CR0_NW (1ull << 29)
-#define CR0_CD (1ull << 30)
-#define CR4_OSFXSR (1ull << 9)
-#define CR4_PCIDE (1ull << 17)
-#define EFER_SCE 1ull
-#define EFER_NXE (1ull << 11)
 #define HOST_ADDR_SPACE NVMX_CTL(EXIT_HOST_ADDR_SPACE)
 
 /* A 32-bit L1 host: host address-space size 0 and L2 outside IA-32e mode (else VMX abort 6). */
@@ -39,12 +28,14 @@ static void host_32bit(void)
  * and the bits fixed in VMX operation keep their values. */
 Test(load_host_state, cr0_keeps_the_bits_an_exit_does_not_modify)
 {
-    uint64_t kept = CR0_ET | CR0_NW | CR0_CD | (1ull << 17) | (1ull << 40) | (1ull << 20);
-    VMCS01(&x, GUEST_CR0) = L1_CR0 | CR0_TS | kept;
-    V12(&x, HOST_CR0) = NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE | CR0_MP | CR0_WP | CR0_AM |
-                        (1ull << 19) | (1ull << 6);
+    uint64_t kept =
+        NVMX_CR0_ET | NVMX_CR0_NW | NVMX_CR0_CD | (1ull << 17) | (1ull << 40) | (1ull << 20);
+    VMCS01(&x, GUEST_CR0) = L1_CR0 | NVMX_CR0_TS | kept;
+    V12(&x, HOST_CR0) = NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE | NVMX_CR0_MP | NVMX_CR0_WP |
+                        NVMX_CR0_AM | (1ull << 19) | (1ull << 6);
     exit_fixture_exit_ok(&x);
-    uint64_t expected = NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE | CR0_MP | CR0_WP | CR0_AM | kept;
+    uint64_t expected =
+        NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE | NVMX_CR0_MP | NVMX_CR0_WP | NVMX_CR0_AM | kept;
     cr_assert_eq(VMCS01(&x, GUEST_CR0), expected, "CR0 %#lx", VMCS01(&x, GUEST_CR0));
 }
 
@@ -52,17 +43,17 @@ Test(load_host_state, cr0_keeps_the_bits_an_exit_does_not_modify)
 Test(load_host_state, cr4_keeps_fixed_bits_and_a_64bit_host_sets_pae)
 {
     VMCS01(&x, GUEST_CR4) = L1_CR4 | (1ull << 40);
-    V12(&x, HOST_CR4) = NVMX_CR4_VMXE | CR4_OSFXSR | CR4_PCIDE;
+    V12(&x, HOST_CR4) = NVMX_CR4_VMXE | NVMX_CR4_OSFXSR | NVMX_CR4_PCIDE;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_CR4),
-                 NVMX_CR4_VMXE | NVMX_CR4_PAE | CR4_OSFXSR | CR4_PCIDE | (1ull << 40));
+                 NVMX_CR4_VMXE | NVMX_CR4_PAE | NVMX_CR4_OSFXSR | NVMX_CR4_PCIDE | (1ull << 40));
 }
 
 /* 28.5.1: CR4.PCIDE is cleared by an exit to a 32-bit host. */
 Test(load_host_state, cr4_pcide_cleared_for_a_32bit_host)
 {
     host_32bit();
-    V12(&x, HOST_CR4) = NVMX_CR4_VMXE | CR4_PCIDE;
+    V12(&x, HOST_CR4) = NVMX_CR4_VMXE | NVMX_CR4_PCIDE;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_CR4), NVMX_CR4_VMXE);
 }
@@ -108,10 +99,11 @@ Test(load_host_state, sysenter_msrs_from_their_fields_made_canonical)
 Test(load_host_state, efer_without_load_efer_keeps_l1_efer_with_lma_lme_of_the_host_size)
 {
     V12(&x, VM_EXIT_CONTROLS) &= ~NVMX_CTL(EXIT_LOAD_EFER);
-    VMCS01(&x, GUEST_IA32_EFER) = EFER_SCE | EFER_NXE; /* LMA/LME clear before */
+    VMCS01(&x, GUEST_IA32_EFER) = NVMX_EFER_SCE | NVMX_EFER_NXE; /* LMA/LME clear before */
     V12(&x, HOST_IA32_EFER) = 0;
     exit_fixture_exit_ok(&x);
-    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), EFER_SCE | EFER_NXE | NVMX_EFER_LME | NVMX_EFER_LMA);
+    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER),
+                 NVMX_EFER_SCE | NVMX_EFER_NXE | NVMX_EFER_LME | NVMX_EFER_LMA);
 }
 
 /* 28.5.1: an exit to a 32-bit host without "load IA32_EFER" clears LMA and LME. */
@@ -120,16 +112,16 @@ Test(load_host_state, efer_lma_lme_cleared_for_a_32bit_host)
     host_32bit();
     V12(&x, VM_EXIT_CONTROLS) &= ~NVMX_CTL(EXIT_LOAD_EFER);
     exit_fixture_exit_ok(&x);
-    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), EFER_SCE | EFER_NXE);
+    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), NVMX_EFER_SCE | NVMX_EFER_NXE);
 }
 
 /* 28.5.1: with "load IA32_EFER" the MSR comes from the host field. */
 Test(load_host_state, efer_with_load_efer_from_the_field)
 {
     V12(&x, VM_EXIT_CONTROLS) |= NVMX_CTL(EXIT_LOAD_EFER);
-    V12(&x, HOST_IA32_EFER) = NVMX_EFER_LME | NVMX_EFER_LMA | EFER_SCE;
+    V12(&x, HOST_IA32_EFER) = NVMX_EFER_LME | NVMX_EFER_LMA | NVMX_EFER_SCE;
     exit_fixture_exit_ok(&x);
-    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), NVMX_EFER_LME | NVMX_EFER_LMA | EFER_SCE);
+    cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), NVMX_EFER_LME | NVMX_EFER_LMA | NVMX_EFER_SCE);
 }
 
 /* 28.5.1: IA32_PAT is loaded only with "load IA32_PAT". */

@@ -63,11 +63,15 @@ static void assert_fault(env *e, vmx_memory_operand op, size_t size, nvmx_access
     cr_assert_eq(fault.error_code, 0);
 }
 
-#define DATA_RW 0x93u      /* present, S, data read/write accessed */
-#define DATA_RO 0x91u      /* present, S, data read-only accessed */
-#define DATA_DOWN_RW 0x97u /* present, S, data expand-down read/write accessed */
-#define CODE_XO 0x99u      /* present, S, code execute-only accessed */
-#define CODE_XR 0x9Bu      /* present, S, code execute/read accessed */
+/* Present, S, and an accessed type (SDM Vol. 3A 3.4.5.1): data read/write (93H), data
+ * read-only (91H), data expand-down read/write (97H), code execute-only (99H), code
+ * execute/read (9BH). */
+#define PRESENT_S (NVMX_AR_P | NVMX_AR_S)
+#define DATA_RW (PRESENT_S | NVMX_AR_TYPE_DATA_RW_ACCESSED)
+#define DATA_RO (PRESENT_S | NVMX_AR_TYPE_ACCESSED)
+#define DATA_DOWN_RW (PRESENT_S | NVMX_AR_TYPE_DATA_RW_DOWN_ACCESSED)
+#define CODE_XO (PRESENT_S | NVMX_AR_TYPE_CODE | NVMX_AR_TYPE_ACCESSED)
+#define CODE_XR (PRESENT_S | NVMX_AR_TYPE_CODE_ER_ACCESSED)
 
 static void set_segment(env *e, nvmx_seg seg, uint64_t base, uint32_t limit, uint32_t ar)
 {

@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "ept/eptp.h"
 #include "vmx_harness.h"
 
 static harness h;
@@ -353,16 +354,17 @@ TWO_CONTROL_TESTS(tpause_exits_to_l1_with_rdtsc_exiting_and_user_wait_pause,
 
 /* ---- Exceptions and NMIs (SDM 26.2) ------------------------------------------------------- */
 
-#define INFO_VALID (1u << 31)
-#define INFO_NMI (INFO_VALID | (2u << 8) | 2u)
-#define INFO_HW_EXCEPTION(vector) (INFO_VALID | (3u << 8) | (vector))
-#define INFO_SW_EXCEPTION(vector) (INFO_VALID | (6u << 8) | (vector))
-#define INFO_SW_INTERRUPT(vector) (INFO_VALID | (4u << 8) | (vector))
+/* VM-exit interruption information (SDM 28.2.2): valid, type, vector. */
+#define INFO(type, vector) (NVMX_INTR_INFO_VALID | ((type) << NVMX_INTR_INFO_TYPE_SHIFT) | (vector))
+#define INFO_NMI INFO(NVMX_INTR_TYPE_NMI, (unsigned)NVMX_VECTOR_NMI)
+#define INFO_HW_EXCEPTION(vector) INFO(NVMX_INTR_TYPE_HARDWARE_EXCEPTION, vector)
+#define INFO_SW_EXCEPTION(vector) INFO(NVMX_INTR_TYPE_SOFTWARE_EXCEPTION, vector)
+#define INFO_SW_INTERRUPT(vector) INFO(NVMX_INTR_TYPE_SOFTWARE_INTERRUPT, vector)
 
 static bool exception_wanted(uint32_t info, uint32_t error_code)
 {
     nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI,
-                      .interruption_info = info | (1u << 11),
+                      .interruption_info = info | NVMX_INTR_INFO_DELIVER_ERROR_CODE,
                       .interruption_error_code = error_code};
     return wanted_exit(&exit);
 }
@@ -404,7 +406,7 @@ Test(reflect, exception_stays_in_l0_for_events_reason_0_never_reports)
 {
     set(VMCS12_ORD_EXCEPTION_BITMAP, ~0ull);
     cr_assert_not(exception_wanted(INFO_SW_INTERRUPT(0x80), 0), "INT n is no exception");
-    cr_assert_not(exception_wanted(INFO_HW_EXCEPTION(NVMX_VECTOR_GP) & ~INFO_VALID, 0),
+    cr_assert_not(exception_wanted(INFO_HW_EXCEPTION(NVMX_VECTOR_GP) & ~NVMX_INTR_INFO_VALID, 0),
                   "no valid event");
 }
 
@@ -450,40 +452,33 @@ Test(reflect, exception_pf_stays_in_l0_with_bit_clear_and_error_code_matching)
 
 /* ---- INIT and SIPI (SDM 26.2, 27.7.2) ----------------------------------------------------- */
 
-#define ACTIVITY_WAIT_FOR_SIPI 3u
-
 Test(reflect, init_exits_to_l1_outside_wait_for_sipi)
 {
     cr_assert(wanted(NVMX_EXIT_INIT_SIGNAL));
-    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, 1); /* HLT */
+    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
     cr_assert(wanted(NVMX_EXIT_INIT_SIGNAL));
 }
 
 Test(reflect, init_stays_in_l0_in_wait_for_sipi)
 {
-    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_FOR_SIPI);
+    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI);
     cr_assert_not(wanted(NVMX_EXIT_INIT_SIGNAL));
 }
 
 Test(reflect, sipi_exits_to_l1_in_wait_for_sipi)
 {
-    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, ACTIVITY_WAIT_FOR_SIPI);
+    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI);
     cr_assert(wanted(NVMX_EXIT_SIPI));
 }
 
 Test(reflect, sipi_stays_in_l0_outside_wait_for_sipi)
 {
     cr_assert_not(wanted(NVMX_EXIT_SIPI));
-    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, 1);
+    set(VMCS12_ORD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
     cr_assert_not(wanted(NVMX_EXIT_SIPI));
 }
 
 /* ---- Control-register accesses (SDM 26.1.3, Table 28-3) ----------------------------------- */
-
-#define CR0_PE 1ull
-#define CR0_MP 2ull
-#define CR0_TS 8ull
-#define CR4_PGE (1ull << 7)
 
 static uint64_t cr_qual(unsigned cr, unsigned access, unsigned gpr)
 {
@@ -514,16 +509,16 @@ static bool lmsw(uint16_t source, bool memory)
 
 Test(reflect, cr_access_mov_to_cr0_exits_to_l1_when_owned_bit_differs_from_shadow)
 {
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, CR0_TS);
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_TS);
     set(VMCS12_ORD_CR0_READ_SHADOW, 0);
-    cr_assert(mov_to_cr(0, 0x80000031ull | CR0_TS));
+    cr_assert(mov_to_cr(0, 0x80000031ull | NVMX_CR0_TS));
 }
 
 Test(reflect, cr_access_mov_to_cr0_stays_in_l0_when_owned_bits_match_shadow)
 {
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, CR0_TS | CR0_PE);
-    set(VMCS12_ORD_CR0_READ_SHADOW, CR0_TS | CR0_PE);
-    cr_assert_not(mov_to_cr(0, 0x80000031ull | CR0_TS), "PG/NE/ET differ but are not owned");
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_TS | NVMX_CR0_PE);
+    set(VMCS12_ORD_CR0_READ_SHADOW, NVMX_CR0_TS | NVMX_CR0_PE);
+    cr_assert_not(mov_to_cr(0, 0x80000031ull | NVMX_CR0_TS), "PG/NE/ET differ but are not owned");
     set(VMCS12_ORD_CR0_GUEST_HOST_MASK, 0);
     cr_assert_not(mov_to_cr(0, ~0ull), "an empty mask never exits");
 }
@@ -540,16 +535,16 @@ Test(reflect, cr_access_mov_to_cr0_uses_32_bit_operand_outside_64_bit_mode)
 
 Test(reflect, cr_access_mov_to_cr4_exits_to_l1_when_owned_bit_differs_from_shadow)
 {
-    set(VMCS12_ORD_CR4_GUEST_HOST_MASK, CR4_PGE);
-    set(VMCS12_ORD_CR4_READ_SHADOW, CR4_PGE);
+    set(VMCS12_ORD_CR4_GUEST_HOST_MASK, NVMX_CR4_PGE);
+    set(VMCS12_ORD_CR4_READ_SHADOW, NVMX_CR4_PGE);
     cr_assert(mov_to_cr(4, NVMX_CR4_PAE));
 }
 
 Test(reflect, cr_access_mov_to_cr4_stays_in_l0_when_owned_bits_match_shadow)
 {
-    set(VMCS12_ORD_CR4_GUEST_HOST_MASK, CR4_PGE);
-    set(VMCS12_ORD_CR4_READ_SHADOW, CR4_PGE);
-    cr_assert_not(mov_to_cr(4, CR4_PGE | NVMX_CR4_PAE | NVMX_CR4_VMXE));
+    set(VMCS12_ORD_CR4_GUEST_HOST_MASK, NVMX_CR4_PGE);
+    set(VMCS12_ORD_CR4_READ_SHADOW, NVMX_CR4_PGE);
+    cr_assert_not(mov_to_cr(4, NVMX_CR4_PGE | NVMX_CR4_PAE | NVMX_CR4_VMXE));
 }
 
 Test(reflect, cr_access_mov_from_cr0_and_cr4_stay_in_l0)
@@ -642,37 +637,37 @@ Test(reflect, cr_access_mov_from_cr8_stays_in_l0_without_cr8_store_exiting)
 
 Test(reflect, cr_access_clts_exits_to_l1_when_ts_owned_and_shadow_ts_set)
 {
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, CR0_TS);
-    set(VMCS12_ORD_CR0_READ_SHADOW, CR0_TS);
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_TS);
+    set(VMCS12_ORD_CR0_READ_SHADOW, NVMX_CR0_TS);
     cr_assert(clts());
 }
 
 Test(reflect, cr_access_clts_stays_in_l0_unless_ts_owned_and_shadow_ts_set)
 {
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, CR0_TS);
-    set(VMCS12_ORD_CR0_READ_SHADOW, ~CR0_TS);
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_TS);
+    set(VMCS12_ORD_CR0_READ_SHADOW, ~NVMX_CR0_TS);
     cr_assert_not(clts(), "shadow TS clear");
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, ~CR0_TS);
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, ~NVMX_CR0_TS);
     set(VMCS12_ORD_CR0_READ_SHADOW, ~0ull);
     cr_assert_not(clts(), "TS not owned");
 }
 
 Test(reflect, cr_access_lmsw_exits_to_l1_when_owned_bit_changes)
 {
-    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, CR0_PE | CR0_MP);
+    set(VMCS12_ORD_CR0_GUEST_HOST_MASK, NVMX_CR0_PE | NVMX_CR0_MP);
     set(VMCS12_ORD_CR0_READ_SHADOW, 0);
-    cr_assert(lmsw(CR0_PE, false), "sets an owned PE that the shadow has clear");
-    set(VMCS12_ORD_CR0_READ_SHADOW, CR0_PE | CR0_MP);
-    cr_assert(lmsw(CR0_PE, false), "clears an owned MP");
-    cr_assert(lmsw(CR0_PE, true), "memory operand: same source data in the qualification");
+    cr_assert(lmsw(NVMX_CR0_PE, false), "sets an owned PE that the shadow has clear");
+    set(VMCS12_ORD_CR0_READ_SHADOW, NVMX_CR0_PE | NVMX_CR0_MP);
+    cr_assert(lmsw(NVMX_CR0_PE, false), "clears an owned MP");
+    cr_assert(lmsw(NVMX_CR0_PE, true), "memory operand: same source data in the qualification");
 }
 
 Test(reflect, cr_access_lmsw_stays_in_l0_when_owned_bits_keep_shadow)
 {
     set(VMCS12_ORD_CR0_GUEST_HOST_MASK, 0xF);
-    set(VMCS12_ORD_CR0_READ_SHADOW, CR0_PE | CR0_TS);
-    cr_assert_not(lmsw(CR0_PE | CR0_TS, false));
-    cr_assert_not(lmsw(CR0_TS | 0xFFF0, true), "LMSW cannot clear PE; bits 15:4 are ignored");
+    set(VMCS12_ORD_CR0_READ_SHADOW, NVMX_CR0_PE | NVMX_CR0_TS);
+    cr_assert_not(lmsw(NVMX_CR0_PE | NVMX_CR0_TS, false));
+    cr_assert_not(lmsw(NVMX_CR0_TS | 0xFFF0, true), "LMSW cannot clear PE; bits 15:4 are ignored");
     set(VMCS12_ORD_CR0_GUEST_HOST_MASK, ~0xFull);
     set(VMCS12_ORD_CR0_READ_SHADOW, 0);
     cr_assert_not(lmsw(0xF, false), "only CR0[3:0] of the mask matter");
@@ -778,11 +773,6 @@ static void use_msr_bitmaps(void)
     set(VMCS12_ORD_MSR_BITMAP, MSRS);
 }
 
-#define READ_LOW 0x000u
-#define READ_HIGH 0x400u
-#define WRITE_LOW 0x800u
-#define WRITE_HIGH 0xC00u
-
 Test(reflect, msr_read_exits_to_l1_without_use_msr_bitmaps)
 {
     set_proc(0xFFFFFFFFull & ~NVMX_CTL(MSR_BITMAPS));
@@ -800,10 +790,10 @@ Test(reflect, msr_write_exits_to_l1_without_use_msr_bitmaps)
 Test(reflect, msr_read_exits_to_l1_with_read_bitmap_bit_set)
 {
     use_msr_bitmaps();
-    set_ram_bit(MSRS + READ_LOW, 0x0);
-    set_ram_bit(MSRS + READ_LOW, 0x1FFF);
-    set_ram_bit(MSRS + READ_HIGH, 0x0);
-    set_ram_bit(MSRS + READ_HIGH, 0x1FFF);
+    set_ram_bit(MSRS + MSR_BITMAP_READ_LOW, 0x0);
+    set_ram_bit(MSRS + MSR_BITMAP_READ_LOW, 0x1FFF);
+    set_ram_bit(MSRS + MSR_BITMAP_READ_HIGH, 0x0);
+    set_ram_bit(MSRS + MSR_BITMAP_READ_HIGH, 0x1FFF);
     cr_assert(msr(NVMX_EXIT_RDMSR, 0x0));
     cr_assert(msr(NVMX_EXIT_RDMSR, 0x1FFF));
     cr_assert(msr(NVMX_EXIT_RDMSR, 0xC0000000));
@@ -814,7 +804,7 @@ Test(reflect, msr_read_stays_in_l0_with_read_bitmap_bit_clear)
 {
     use_msr_bitmaps();
     /* The write quarters do not count for reads. */
-    nvmx_memset(h.host.ram + MSRS + WRITE_LOW, 0xFF, 0x800);
+    nvmx_memset(h.host.ram + MSRS + MSR_BITMAP_WRITE_LOW, 0xFF, 0x800);
     cr_assert_not(msr(NVMX_EXIT_RDMSR, 0x0));
     cr_assert_not(msr(NVMX_EXIT_RDMSR, 0x1FFF));
     cr_assert_not(msr(NVMX_EXIT_RDMSR, 0xC0000000));
@@ -825,8 +815,8 @@ Test(reflect, msr_read_stays_in_l0_with_read_bitmap_bit_clear)
 Test(reflect, msr_write_exits_to_l1_with_write_bitmap_bit_set)
 {
     use_msr_bitmaps();
-    set_ram_bit(MSRS + WRITE_LOW, 0x1FFF);
-    set_ram_bit(MSRS + WRITE_HIGH, 0x80);
+    set_ram_bit(MSRS + MSR_BITMAP_WRITE_LOW, 0x1FFF);
+    set_ram_bit(MSRS + MSR_BITMAP_WRITE_HIGH, 0x80);
     cr_assert(msr(NVMX_EXIT_WRMSR, 0x1FFF));
     cr_assert(msr(NVMX_EXIT_WRMSR, 0xC0000080));
 }
@@ -834,7 +824,8 @@ Test(reflect, msr_write_exits_to_l1_with_write_bitmap_bit_set)
 Test(reflect, msr_write_stays_in_l0_with_write_bitmap_bit_clear)
 {
     use_msr_bitmaps();
-    nvmx_memset(h.host.ram + MSRS + READ_LOW, 0xFF, 0x800); /* read quarters: not for writes */
+    nvmx_memset(h.host.ram + MSRS + MSR_BITMAP_READ_LOW, 0xFF,
+                0x800); /* read quarters: not for writes */
     cr_assert_not(msr(NVMX_EXIT_WRMSR, 0x1FFF));
     cr_assert_not(msr(NVMX_EXIT_WRMSR, 0xC0000080));
 }
@@ -1026,7 +1017,7 @@ Test(reflect, apic_write_stays_in_l0_without_apic_virtualization)
 /* ---- VMFUNC (SDM 26.1.3, 26.5 "EPTP Switching") ------------------------------------------ */
 
 /* A valid EPTP for the capabilities below: WB, 4-level walk. */
-#define GOOD_EPTP (0x50000ull | (3u << 3) | 6u)
+#define GOOD_EPTP (0x50000ull | (3u << EPTP_WALK_SHIFT) | MEMTYPE_WB)
 
 static bool vmfunc(uint32_t function, uint64_t index)
 {

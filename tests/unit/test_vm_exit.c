@@ -16,8 +16,6 @@ static void teardown(void)
 }
 TestSuite(vm_exit, .init = setup, .fini = teardown);
 
-#define ENTRY_INTR_VALID (1u << 31)
-
 /* Every control the save table depends on, set. */
 static void enable_every_save(void)
 {
@@ -134,7 +132,7 @@ Test(vm_exit, io_and_cr_access_exits_write_the_guest_linear_address)
 /* 28.2: every VM exit clears the valid bit of the VM-entry interruption information. */
 Test(vm_exit, exit_clears_the_valid_bit_of_entry_interruption_info)
 {
-    V12(&x, VM_ENTRY_INTR_INFO_FIELD) = ENTRY_INTR_VALID | (3u << 8) | 13u;
+    V12(&x, VM_ENTRY_INTR_INFO_FIELD) = NVMX_INTR_INFO_VALID | (3u << 8) | 13u;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(V12(&x, VM_ENTRY_INTR_INFO_FIELD), (3u << 8) | 13u);
 }
@@ -351,7 +349,7 @@ Test(vm_exit, entry_failure_leaves_guest_state_and_other_exit_information)
     V12(&x, IDT_VECTORING_INFO_FIELD) = 0x80000300;
     V12(&x, VM_EXIT_INSTRUCTION_LEN) = 3;
     V12(&x, VMX_INSTRUCTION_INFO) = 0x99;
-    V12(&x, VM_ENTRY_INTR_INFO_FIELD) = ENTRY_INTR_VALID | 0x30E;
+    V12(&x, VM_ENTRY_INTR_INFO_FIELD) = NVMX_INTR_INFO_VALID | 0x30E;
     uint64_t before[VMCS12_FIELD_COUNT];
     memcpy(before, x.cur->data.field, sizeof(before));
     for (size_t i = 0; i < exit_saved_field_count; i++)
