@@ -127,25 +127,31 @@ _Static_assert(NVMX_ARRAY_SIZE(host_copies) + NVMX_ARRAY_SIZE(host_constants) + 
 
 /* ---- Computing the load ------------------------------------------------------------------ */
 
-/* What vmcs01 holds before the exit, for the bits an exit leaves as they are. */
+/* The processor's state at the exit, for what an exit leaves as it is (SDM 28.5: CR0/CR4 bits
+ * not loaded, EFER and PAT when their exit control is 0, blocking by NMI). It is L2's (vmcs02)
+ * for an exit from L2 and for a VM-entry failure after L2's state was loaded, L1's (vmcs01)
+ * for a failure before; blocking by NMI of an entry failure is L1's (27.8). */
 typedef struct l1_before {
-    uint64_t cr0, cr4, efer, interruptibility;
+    uint64_t cr0, cr4, efer, pat, interruptibility;
 } l1_before;
 
-static nvmx_status read_l1_before(nvmx_vcpu *vcpu, l1_before *out)
+static nvmx_status read_l1_before(nvmx_vcpu *vcpu, nvmx_hw_vmcs state, nvmx_hw_vmcs nmi_state,
+                                  l1_before *out)
 {
     const struct {
+        nvmx_hw_vmcs which;
         uint32_t field;
         uint64_t *value;
     } reads[] = {
-        {NVMX_FIELD_GUEST_CR0, &out->cr0},
-        {NVMX_FIELD_GUEST_CR4, &out->cr4},
-        {NVMX_FIELD_GUEST_IA32_EFER, &out->efer},
-        {NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, &out->interruptibility},
+        {state, NVMX_FIELD_GUEST_CR0, &out->cr0},
+        {state, NVMX_FIELD_GUEST_CR4, &out->cr4},
+        {state, NVMX_FIELD_GUEST_IA32_EFER, &out->efer},
+        {state, NVMX_FIELD_GUEST_IA32_PAT, &out->pat},
+        {nmi_state, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, &out->interruptibility},
     };
     const nvmx_host_ops *ops = &vcpu->vm->ops;
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(reads); i++) {
-        if (ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS01, reads[i].field, reads[i].value) != NVMX_OK)
+        if (ops->hw_vmcs_read(vcpu->ctx, reads[i].which, reads[i].field, reads[i].value) != NVMX_OK)
             return NVMX_ERR_HOST;
     }
     return NVMX_OK;
@@ -211,6 +217,9 @@ static void push_control_registers(const nvmx_vm *vm, const vmcs12 *v, const l1_
     push(load, NVMX_FIELD_GUEST_CR0, cr0);
     push(load, NVMX_FIELD_GUEST_CR4, cr4);
     push(load, NVMX_FIELD_GUEST_IA32_EFER, efer);
+    /* 28.5.1: without "load IA32_PAT" the PAT keeps the processor's value. */
+    if (!(exit & NVMX_CTL(EXIT_LOAD_PAT)))
+        push(load, NVMX_FIELD_GUEST_IA32_PAT, before->pat);
 }
 
 /* 28.5.2 attributes: CS type 11, S, P, G, L = host address-space size, D/B = its inverse;
@@ -293,14 +302,15 @@ static void push_pdptes(const nvmx_vcpu *vcpu, const vmcs12 *v, uint32_t exit, h
         push(load, fields[i], pdpte[i]);
 }
 
-nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, host_load *out)
+nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, nvmx_hw_vmcs state,
+                              nvmx_hw_vmcs nmi_state, host_load *out)
 {
     const nvmx_host_ops *ops = &vcpu->vm->ops;
     if (!ops->hw_vmcs_read || !ops->hw_vmcs_write)
         return NVMX_ERR_UNSUPPORTED;
     l1_before before;
-    if (read_l1_before(vcpu, &before) != NVMX_OK) {
-        vm_log(vcpu->vm, NVMX_LOG_ERROR, "VM exit to L1: hw_vmcs_read of vmcs01 failed");
+    if (read_l1_before(vcpu, state, nmi_state, &before) != NVMX_OK) {
+        vm_log(vcpu->vm, NVMX_LOG_ERROR, "VM exit to L1: hw_vmcs_read failed");
         return NVMX_ERR_HOST;
     }
     out->count = 0;

@@ -308,7 +308,7 @@ nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *ru
         vm_log(vcpu->vm, NVMX_LOG_ERROR, "VM exit to L1: hw_vmcs_read of vmcs02 failed");
         return NVMX_ERR_HOST;
     }
-    status = host_load_prepare(vcpu, v, caused_by_nmi(exit), &load);
+    status = host_load_prepare(vcpu, v, caused_by_nmi(exit), NVMX_HW_VMCS02, NVMX_HW_VMCS02, &load);
     if (status != NVMX_OK)
         return status;
     bool store_failed = msr_list_process(vcpu, MSR_LIST_EXIT_STORE) != 0;
@@ -342,7 +342,12 @@ nvmx_status vm_entry_failure_exit(nvmx_vcpu *vcpu, uint32_t basic_reason, uint64
         return status;
     vmcs12 *v = &vcpu->current->data;
     host_load load;
-    status = host_load_prepare(vcpu, v, false, &load);
+    /* L2's state was loaded (into vmcs02) only when the MSR loading failed (27.4 comes after
+     * 27.3.2); blocking by NMI is L1's either way (27.8). */
+    nvmx_hw_vmcs state = (basic_reason & 0xFFFFu) == NVMX_EXIT_ENTRY_FAIL_MSR_LOADING
+                             ? NVMX_HW_VMCS02
+                             : NVMX_HW_VMCS01;
+    status = host_load_prepare(vcpu, v, false, state, NVMX_HW_VMCS01, &load);
     if (status != NVMX_OK)
         return status;
     if (load.abort == VMX_ABORT_NONE) {

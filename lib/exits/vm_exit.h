@@ -56,9 +56,12 @@ typedef struct host_load {
 /* Compute L1's state after an exit from vmcs12 `v` (its host-state area and VM-exit
  * controls), reading vmcs01 for the bits an exit leaves unmodified and L1 memory for the
  * PDPTEs of a PAE-paging host. Writes nothing. nmi_exit: the exit was caused directly by an
- * NMI, which blocks NMIs (28.5.5); else blocking by NMI stays what vmcs01 holds.
+ * NMI, which blocks NMIs (28.5.5); else blocking by NMI stays what nmi_state holds. `state` is
+ * the VMCS holding the processor's state at the exit, whose values survive where the exit
+ * loads nothing (vmcs02 after L2 ran or was loaded, vmcs01 before).
  * NVMX_ERR_UNSUPPORTED without the hardware-VMCS ops, NVMX_ERR_HOST when a read fails. */
-nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, host_load *out);
+nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, nvmx_hw_vmcs state,
+                              nvmx_hw_vmcs nmi_state, host_load *out);
 /* Write a prepared load into vmcs01's guest-state area, in order; NVMX_ERR_HOST on the first
  * write that fails. */
 nvmx_status host_load_write(nvmx_vcpu *vcpu, const host_load *load);

@@ -11,6 +11,11 @@ static void l1_state(exit_fixture *x)
     VMCS01(x, GUEST_CR4) = L1_CR4;
     VMCS01(x, GUEST_IA32_EFER) = L1_EFER;
     VMCS01(x, GUEST_INTERRUPTIBILITY_INFO) = 0;
+    /* L2 as it ran when it exited: the processor state whose values survive where an exit
+     * loads nothing (SDM 28.5). */
+    VMCS02(x, GUEST_CR0) = L1_CR0;
+    VMCS02(x, GUEST_CR4) = L1_CR4;
+    VMCS02(x, GUEST_IA32_EFER) = L1_EFER;
 }
 
 void exit_fixture_init(exit_fixture *x)

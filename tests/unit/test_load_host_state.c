@@ -25,12 +25,13 @@ static void host_32bit(void)
 }
 
 /* 28.5.1: CR0 loads PE, MP, EM, TS, NE, WP, AM, PG; ET, CD, NW, bits 63:32, 28:19, 17, 15:6
- * and the bits fixed in VMX operation keep their values. */
+ * and the bits fixed in VMX operation keep the processor's values, which are L2's. */
 Test(load_host_state, cr0_keeps_the_bits_an_exit_does_not_modify)
 {
     uint64_t kept =
         NVMX_CR0_ET | NVMX_CR0_NW | NVMX_CR0_CD | (1ull << 17) | (1ull << 40) | (1ull << 20);
-    VMCS01(&x, GUEST_CR0) = L1_CR0 | NVMX_CR0_TS | kept;
+    VMCS02(&x, GUEST_CR0) = L1_CR0 | NVMX_CR0_TS | kept;
+    VMCS01(&x, GUEST_CR0) = L1_CR0; /* L1's CR0 before the entry does not matter */
     V12(&x, HOST_CR0) = NVMX_CR0_PG | NVMX_CR0_NE | NVMX_CR0_PE | NVMX_CR0_MP | NVMX_CR0_WP |
                         NVMX_CR0_AM | (1ull << 19) | (1ull << 6);
     exit_fixture_exit_ok(&x);
@@ -42,7 +43,7 @@ Test(load_host_state, cr0_keeps_the_bits_an_exit_does_not_modify)
 /* 28.5.1: CR4 from its field except the bits fixed in VMX operation; PAE set by a 64-bit host. */
 Test(load_host_state, cr4_keeps_fixed_bits_and_a_64bit_host_sets_pae)
 {
-    VMCS01(&x, GUEST_CR4) = L1_CR4 | (1ull << 40);
+    VMCS02(&x, GUEST_CR4) = L1_CR4 | (1ull << 40);
     V12(&x, HOST_CR4) = NVMX_CR4_VMXE | NVMX_CR4_OSFXSR | NVMX_CR4_PCIDE;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_CR4),
@@ -94,12 +95,13 @@ Test(load_host_state, sysenter_msrs_from_their_fields_made_canonical)
     cr_assert_eq(VMCS01(&x, GUEST_SYSENTER_EIP), 0x402000ull);
 }
 
-/* 28.5.1: without "load IA32_EFER", L1's EFER stays and LMA/LME follow the host
- * address-space size. */
+/* 28.5.1: without "load IA32_EFER", EFER keeps the processor's (L2's) value and LMA/LME
+ * follow the host address-space size. */
 Test(load_host_state, efer_without_load_efer_keeps_l1_efer_with_lma_lme_of_the_host_size)
 {
     V12(&x, VM_EXIT_CONTROLS) &= ~NVMX_CTL(EXIT_LOAD_EFER);
-    VMCS01(&x, GUEST_IA32_EFER) = NVMX_EFER_SCE | NVMX_EFER_NXE; /* LMA/LME clear before */
+    VMCS02(&x, GUEST_IA32_EFER) = NVMX_EFER_SCE | NVMX_EFER_NXE; /* L2 was 32-bit */
+    VMCS01(&x, GUEST_IA32_EFER) = 0;
     V12(&x, HOST_IA32_EFER) = 0;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER),
@@ -111,6 +113,8 @@ Test(load_host_state, efer_lma_lme_cleared_for_a_32bit_host)
 {
     host_32bit();
     V12(&x, VM_EXIT_CONTROLS) &= ~NVMX_CTL(EXIT_LOAD_EFER);
+    VMCS02(&x, GUEST_IA32_EFER) = NVMX_EFER_SCE | NVMX_EFER_NXE; /* a 32-bit L2 */
+    VMCS01(&x, GUEST_IA32_EFER) = L1_EFER;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_IA32_EFER), NVMX_EFER_SCE | NVMX_EFER_NXE);
 }
@@ -133,11 +137,12 @@ Test(load_host_state, pat_loaded_with_load_pat)
     cr_assert_eq(VMCS01(&x, GUEST_IA32_PAT), 0x0606060606060606ull);
 }
 
-/* 28.5.1: without "load IA32_PAT" L1's IA32_PAT stays. */
+/* 28.5.1: without "load IA32_PAT" the processor's IA32_PAT (L2's) stays. */
 Test(load_host_state, pat_kept_without_load_pat)
 {
     V12(&x, VM_EXIT_CONTROLS) &= ~NVMX_CTL(EXIT_LOAD_PAT);
-    VMCS01(&x, GUEST_IA32_PAT) = 0x0007040600070406ull;
+    VMCS02(&x, GUEST_IA32_PAT) = 0x0007040600070406ull;
+    VMCS01(&x, GUEST_IA32_PAT) = 0x0505050505050505ull;
     V12(&x, HOST_IA32_PAT) = 0x0606060606060606ull;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_IA32_PAT), 0x0007040600070406ull);
@@ -314,11 +319,11 @@ Test(load_host_state, rip_rsp_from_fields_rflags_is_2)
 }
 
 /* 28.5.5: active state, no STI/MOV-SS blocking, no pending debug exceptions; a non-NMI exit
- * keeps blocking by NMI as it was. */
+ * keeps the processor's blocking by NMI (L2's when L2 exits). */
 Test(load_host_state, non_register_state_after_an_exit)
 {
     VMCS01(&x, GUEST_ACTIVITY_STATE) = 1;
-    VMCS01(&x, GUEST_INTERRUPTIBILITY_INFO) = 0xB; /* STI, MOV SS, NMI */
+    VMCS02(&x, GUEST_INTERRUPTIBILITY_INFO) = 0xB; /* STI, MOV SS, NMI */
     VMCS01(&x, GUEST_PENDING_DBG_EXCEPTIONS) = 0x4000;
     exit_fixture_exit_ok(&x);
     cr_assert_eq(VMCS01(&x, GUEST_ACTIVITY_STATE), 0);
@@ -422,7 +427,9 @@ Test(load_host_state, vmcs01_read_failure_writes_nothing)
 {
     host_load load;
     x.f.host.fail_vmcs_read_at = 1;
-    cr_assert_eq(host_load_prepare(&x.f.vcpu, &x.cur->data, false, &load), NVMX_ERR_HOST);
+    cr_assert_eq(
+        host_load_prepare(&x.f.vcpu, &x.cur->data, false, NVMX_HW_VMCS02, NVMX_HW_VMCS02, &load),
+        NVMX_ERR_HOST);
     cr_assert_eq(x.f.host.vmcs_writes[0] + x.f.host.vmcs_writes[1], 0);
 }
 
