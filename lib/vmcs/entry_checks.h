@@ -57,6 +57,34 @@ extern const size_t entry_checks_host_count;
 extern const entry_check entry_checks_guest[];
 extern const size_t entry_checks_guest_count;
 
+/* The segment registers each family of guest-state segment rules covers, in the SDM's order
+ * (27.3.1.2): X(SEG, seg, ...). One list for the check table and its tests. */
+#define ENTRY_CODE_DATA_SEGMENTS(X, ...)                                                           \
+    X(CS, cs, __VA_ARGS__)                                                                         \
+    X(SS, ss, __VA_ARGS__)                                                                         \
+    X(DS, ds, __VA_ARGS__)                                                                         \
+    X(ES, es, __VA_ARGS__)                                                                         \
+    X(FS, fs, __VA_ARGS__)                                                                         \
+    X(GS, gs, __VA_ARGS__)
+#define ENTRY_DATA_SEGMENTS(X, ...)                                                                \
+    X(DS, ds, __VA_ARGS__)                                                                         \
+    X(ES, es, __VA_ARGS__)                                                                         \
+    X(FS, fs, __VA_ARGS__)                                                                         \
+    X(GS, gs, __VA_ARGS__)
+#define ENTRY_SYSTEM_SEGMENTS(X, ...)                                                              \
+    X(TR, tr, __VA_ARGS__)                                                                         \
+    X(LDTR, ldtr, __VA_ARGS__)
+#define ENTRY_CANONICAL_BASE_SEGMENTS(X, ...)                                                      \
+    X(TR, tr, __VA_ARGS__)                                                                         \
+    X(FS, fs, __VA_ARGS__)                                                                         \
+    X(GS, gs, __VA_ARGS__)                                                                         \
+    X(LDTR, ldtr, __VA_ARGS__)
+#define ENTRY_UPPER_BASE_SEGMENTS(X, ...)                                                          \
+    X(CS, cs, __VA_ARGS__)                                                                         \
+    X(SS, ss, __VA_ARGS__)                                                                         \
+    X(DS, ds, __VA_ARGS__)                                                                         \
+    X(ES, es, __VA_ARGS__)
+
 /* Fill the context for entering v on vcpu (derived controls). */
 void entry_check_ctx_init(entry_check_ctx *c, nvmx_vcpu *vcpu, const vmcs12 *v);
 /* Read what the control checks need from L1 memory, once (entry_checks_controls.c). */

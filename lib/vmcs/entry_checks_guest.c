@@ -508,52 +508,25 @@ static bool ldtr_type(const entry_check_ctx *c)
         return rule(c, NVMX_SEG_##SEG);                                                            \
     }
 
-/* The registers each family of rules covers, in the SDM's order. */
-#define CODE_DATA_SEGMENTS(X, ...)                                                                 \
-    X(CS, cs, __VA_ARGS__)                                                                         \
-    X(SS, ss, __VA_ARGS__)                                                                         \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)
-#define DATA_SEGMENTS(X, ...)                                                                      \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)
-#define SYSTEM_SEGMENTS(X, ...)                                                                    \
-    X(TR, tr, __VA_ARGS__)                                                                         \
-    X(LDTR, ldtr, __VA_ARGS__)
-#define CANONICAL_BASE_SEGMENTS(X, ...)                                                            \
-    X(TR, tr, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)                                                                         \
-    X(LDTR, ldtr, __VA_ARGS__)
-#define UPPER_BASE_SEGMENTS(X, ...)                                                                \
-    X(CS, cs, __VA_ARGS__)                                                                         \
-    X(SS, ss, __VA_ARGS__)                                                                         \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)
-
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, selector_ti)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_base)
-CANONICAL_BASE_SEGMENTS(SEGMENT_WRAPPER, base_canonical)
-UPPER_BASE_SEGMENTS(SEGMENT_WRAPPER, base_upper_bits)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_limit)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_access_rights)
-DATA_SEGMENTS(SEGMENT_WRAPPER, type_accessed)
-DATA_SEGMENTS(SEGMENT_WRAPPER, type_readable_code)
-DATA_SEGMENTS(SEGMENT_WRAPPER, dpl_not_below_rpl)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, s_bit)
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, s_bit)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, present)
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, present)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, reserved_11_8)
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, reserved_11_8)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, granularity)
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, granularity)
-CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, reserved_31_17)
-SYSTEM_SEGMENTS(SEGMENT_WRAPPER, reserved_31_17)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, selector_ti)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_base)
+ENTRY_CANONICAL_BASE_SEGMENTS(SEGMENT_WRAPPER, base_canonical)
+ENTRY_UPPER_BASE_SEGMENTS(SEGMENT_WRAPPER, base_upper_bits)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_limit)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, v8086_access_rights)
+ENTRY_DATA_SEGMENTS(SEGMENT_WRAPPER, type_accessed)
+ENTRY_DATA_SEGMENTS(SEGMENT_WRAPPER, type_readable_code)
+ENTRY_DATA_SEGMENTS(SEGMENT_WRAPPER, dpl_not_below_rpl)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, s_bit)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, s_bit)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, present)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, present)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, reserved_11_8)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, reserved_11_8)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, granularity)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, granularity)
+ENTRY_CODE_DATA_SEGMENTS(SEGMENT_WRAPPER, reserved_31_17)
+ENTRY_SYSTEM_SEGMENTS(SEGMENT_WRAPPER, reserved_31_17)
 
 /* ---- 27.3.1.3 Descriptor-table registers ------------------------------------------------ */
 
@@ -923,30 +896,30 @@ const entry_check entry_checks_guest[] = {
     CHECK("ldtr.selector_ti", "27.3.1.2", selector_ti_ldtr),
     CHECK("ss.rpl_equals_cs_rpl", "27.3.1.2", ss_rpl_equals_cs_rpl),
     /* bases */
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_base, "v8086.", "base")
-    CANONICAL_BASE_SEGMENTS(SEGMENT_ROW, base_canonical, "", "base_canonical")
-    UPPER_BASE_SEGMENTS(SEGMENT_ROW, base_upper_bits, "", "base_upper_bits")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_base, "v8086.", "base")
+    ENTRY_CANONICAL_BASE_SEGMENTS(SEGMENT_ROW, base_canonical, "", "base_canonical")
+    ENTRY_UPPER_BASE_SEGMENTS(SEGMENT_ROW, base_upper_bits, "", "base_upper_bits")
     /* limits */
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_limit, "v8086.", "limit")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_limit, "v8086.", "limit")
     /* access rights: virtual-8086 */
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_access_rights, "v8086.", "access_rights")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, v8086_access_rights, "v8086.", "access_rights")
     /* access rights: CS, SS, DS, ES, FS, GS outside virtual-8086 */
     CHECK("cs.type", "27.3.1.2", cs_type),
     CHECK("ss.type", "27.3.1.2", ss_type),
-    DATA_SEGMENTS(SEGMENT_ROW, type_accessed, "", "type_accessed")
-    DATA_SEGMENTS(SEGMENT_ROW, type_readable_code, "", "type_readable_code")
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, s_bit, "", "s_bit")
+    ENTRY_DATA_SEGMENTS(SEGMENT_ROW, type_accessed, "", "type_accessed")
+    ENTRY_DATA_SEGMENTS(SEGMENT_ROW, type_readable_code, "", "type_readable_code")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, s_bit, "", "s_bit")
     CHECK("cs.dpl_type3", "27.3.1.2", cs_dpl_type3),
     CHECK("cs.dpl_nonconforming", "27.3.1.2", cs_dpl_nonconforming),
     CHECK("cs.dpl_conforming", "27.3.1.2", cs_dpl_conforming),
     CHECK("ss.dpl_equals_rpl", "27.3.1.2", ss_dpl_equals_rpl),
     CHECK("ss.dpl_zero", "27.3.1.2", ss_dpl_zero),
-    DATA_SEGMENTS(SEGMENT_ROW, dpl_not_below_rpl, "", "dpl_not_below_rpl")
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, present, "", "present")
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, reserved_11_8, "", "reserved_11_8")
+    ENTRY_DATA_SEGMENTS(SEGMENT_ROW, dpl_not_below_rpl, "", "dpl_not_below_rpl")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, present, "", "present")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, reserved_11_8, "", "reserved_11_8")
     CHECK("cs.db_with_l", "27.3.1.2", cs_db_with_l),
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, granularity, "", "granularity")
-    CODE_DATA_SEGMENTS(SEGMENT_ROW, reserved_31_17, "", "reserved_31_17")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, granularity, "", "granularity")
+    ENTRY_CODE_DATA_SEGMENTS(SEGMENT_ROW, reserved_31_17, "", "reserved_31_17")
     /* access rights: TR */
     CHECK("tr.type", "27.3.1.2", tr_type),
     CHECK("tr.s_bit", "27.3.1.2", s_bit_tr),

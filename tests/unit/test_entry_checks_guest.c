@@ -571,50 +571,24 @@ static void ldtr_type_tss(entry_fixture *f)
     }
 #define SEG_ROW(SEG, seg, fn, prefix, rule) {"guest." prefix #seg "." rule, fn##_##seg},
 
-#define CODE_DATA(X, ...)                                                                          \
-    X(CS, cs, __VA_ARGS__)                                                                         \
-    X(SS, ss, __VA_ARGS__)                                                                         \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)
-#define DATA(X, ...)                                                                               \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)
-#define SYSTEM(X, ...)                                                                             \
-    X(TR, tr, __VA_ARGS__)                                                                         \
-    X(LDTR, ldtr, __VA_ARGS__)
-#define CANONICAL_BASES(X, ...)                                                                    \
-    X(TR, tr, __VA_ARGS__)                                                                         \
-    X(FS, fs, __VA_ARGS__)                                                                         \
-    X(GS, gs, __VA_ARGS__)                                                                         \
-    X(LDTR, ldtr, __VA_ARGS__)
-#define UPPER_BASES(X, ...)                                                                        \
-    X(CS, cs, __VA_ARGS__)                                                                         \
-    X(SS, ss, __VA_ARGS__)                                                                         \
-    X(DS, ds, __VA_ARGS__)                                                                         \
-    X(ES, es, __VA_ARGS__)
-
-CODE_DATA(SEG_APPLY, v8086_base_off)
-CODE_DATA(SEG_APPLY, v8086_limit_off)
-CODE_DATA(SEG_APPLY, v8086_ar_off)
-CANONICAL_BASES(SEG_APPLY, base_noncanonical)
-UPPER_BASES(SEG_APPLY, base_above_4g)
-DATA(SEG_APPLY, type_not_accessed)
-DATA(SEG_APPLY, type_exec_only_code)
-DATA(SEG_APPLY, rpl_above_dpl)
-CODE_DATA(SEG_APPLY, s_flipped)
-SYSTEM(SEG_APPLY, s_flipped)
-CODE_DATA(SEG_APPLY, not_present)
-SYSTEM(SEG_APPLY, not_present)
-CODE_DATA(SEG_APPLY, bit_8_set)
-SYSTEM(SEG_APPLY, bit_8_set)
-CODE_DATA(SEG_APPLY, g_flipped)
-SYSTEM(SEG_APPLY, g_flipped)
-CODE_DATA(SEG_APPLY, bit_17_set)
-SYSTEM(SEG_APPLY, bit_17_set)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, v8086_base_off)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, v8086_limit_off)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, v8086_ar_off)
+ENTRY_CANONICAL_BASE_SEGMENTS(SEG_APPLY, base_noncanonical)
+ENTRY_UPPER_BASE_SEGMENTS(SEG_APPLY, base_above_4g)
+ENTRY_DATA_SEGMENTS(SEG_APPLY, type_not_accessed)
+ENTRY_DATA_SEGMENTS(SEG_APPLY, type_exec_only_code)
+ENTRY_DATA_SEGMENTS(SEG_APPLY, rpl_above_dpl)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, s_flipped)
+ENTRY_SYSTEM_SEGMENTS(SEG_APPLY, s_flipped)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, not_present)
+ENTRY_SYSTEM_SEGMENTS(SEG_APPLY, not_present)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, bit_8_set)
+ENTRY_SYSTEM_SEGMENTS(SEG_APPLY, bit_8_set)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, g_flipped)
+ENTRY_SYSTEM_SEGMENTS(SEG_APPLY, g_flipped)
+ENTRY_CODE_DATA_SEGMENTS(SEG_APPLY, bit_17_set)
+ENTRY_SYSTEM_SEGMENTS(SEG_APPLY, bit_17_set)
 
 /* ---- 27.3.1.3 and 27.3.1.4 rows --------------------------------------------------------- */
 
@@ -1010,30 +984,30 @@ const entry_break entry_breaks_guest[] = {
     {"guest.tr.selector_ti", tr_ti},
     {"guest.ldtr.selector_ti", ldtr_ti},
     {"guest.ss.rpl_equals_cs_rpl", ss_rpl_3},
-    CODE_DATA(SEG_ROW, v8086_base_off, "v8086.", "base")
-    CANONICAL_BASES(SEG_ROW, base_noncanonical, "", "base_canonical")
-    UPPER_BASES(SEG_ROW, base_above_4g, "", "base_upper_bits")
-    CODE_DATA(SEG_ROW, v8086_limit_off, "v8086.", "limit")
-    CODE_DATA(SEG_ROW, v8086_ar_off, "v8086.", "access_rights")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, v8086_base_off, "v8086.", "base")
+    ENTRY_CANONICAL_BASE_SEGMENTS(SEG_ROW, base_noncanonical, "", "base_canonical")
+    ENTRY_UPPER_BASE_SEGMENTS(SEG_ROW, base_above_4g, "", "base_upper_bits")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, v8086_limit_off, "v8086.", "limit")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, v8086_ar_off, "v8086.", "access_rights")
     {"guest.cs.type", cs_data_type},
     {"guest.cs.type", cs_code_not_accessed},
     {"guest.ss.type", ss_read_only},
     {"guest.ss.type", ss_code},
-    DATA(SEG_ROW, type_not_accessed, "", "type_accessed")
-    DATA(SEG_ROW, type_exec_only_code, "", "type_readable_code")
-    CODE_DATA(SEG_ROW, s_flipped, "", "s_bit")
+    ENTRY_DATA_SEGMENTS(SEG_ROW, type_not_accessed, "", "type_accessed")
+    ENTRY_DATA_SEGMENTS(SEG_ROW, type_exec_only_code, "", "type_readable_code")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, s_flipped, "", "s_bit")
     {"guest.cs.dpl_type3", cs_type3_dpl3},
     {"guest.cs.dpl_nonconforming", cs_nonconforming_dpl3},
     {"guest.cs.dpl_conforming", cs_conforming_dpl3},
     {"guest.ss.dpl_equals_rpl", ss_dpl3_rpl0},
     {"guest.ss.dpl_zero", ss_dpl3_real_mode},
     {"guest.ss.dpl_zero", ss_dpl3_cs_type3},
-    DATA(SEG_ROW, rpl_above_dpl, "", "dpl_not_below_rpl")
-    CODE_DATA(SEG_ROW, not_present, "", "present")
-    CODE_DATA(SEG_ROW, bit_8_set, "", "reserved_11_8")
+    ENTRY_DATA_SEGMENTS(SEG_ROW, rpl_above_dpl, "", "dpl_not_below_rpl")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, not_present, "", "present")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, bit_8_set, "", "reserved_11_8")
     {"guest.cs.db_with_l", cs_d_with_l},
-    CODE_DATA(SEG_ROW, g_flipped, "", "granularity")
-    CODE_DATA(SEG_ROW, bit_17_set, "", "reserved_31_17")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, g_flipped, "", "granularity")
+    ENTRY_CODE_DATA_SEGMENTS(SEG_ROW, bit_17_set, "", "reserved_31_17")
     {"guest.tr.type", tr_type_16bit_in_ia32e},
     {"guest.tr.type", tr_type_available},
     {"guest.tr.s_bit", s_flipped_tr},
