@@ -205,6 +205,13 @@ static const uint8_t implemented_features[] = {
     NVMX_FEATURE_ENABLE_INVPCID,
     /* L2's TSC offset is vmcs01's + vmcs12's (lib/vmcs/vmcs02.c, SDM 25.6.5). */
     NVMX_FEATURE_TSC_OFFSETTING,
+    /* VMX-preemption timer (SDM 26.7) and saving its value (28.3.4): L1's deadline kept per
+     * vCPU in L1's TSC (lib/exits/preemption_timer.c, needs the tsc_read op: ceiling_of drops
+     * it without), vmcs02's timer set to fire no later (lib/vmcs/vmcs02.c), reason 52
+     * reflected only once L1's deadline passed (lib/exits/reflect.c), the remaining value
+     * saved on exits to L1 (lib/exits/vm_exit.c). The rate is the host's (A.6). */
+    NVMX_FEATURE_PREEMPTION_TIMER,
+    NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
 };
 
 /* The implemented set's numeric fields. */
@@ -620,8 +627,9 @@ static nvmx_status policy_of(const nvmx_vm *vm, const nvmx_vm_config *config, fe
     return NVMX_OK;
 }
 
-/* host ∩ implemented, closed under the dependencies. */
-static void ceiling_of(const nvmx_vm_config *config, caps_model *out)
+/* host ∩ implemented, closed under the dependencies. What is implemented also depends on the
+ * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c). */
+static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_model *out)
 {
     if (config->host_caps) {
         caps_model_of(config->host_caps, out);
@@ -630,6 +638,8 @@ static void ceiling_of(const nvmx_vm_config *config, caps_model *out)
     }
     caps_model implemented;
     caps_implemented(&implemented);
+    if (!vm->ops.tsc_read)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_PREEMPTION_TIMER);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }
@@ -638,7 +648,7 @@ static nvmx_status exposed_of(const nvmx_vm *vm, const nvmx_vm_config *config,
                               const feature_set *policy, nvmx_vmx_caps *out)
 {
     caps_model model;
-    ceiling_of(config, &model);
+    ceiling_of(vm, config, &model);
     if (config->pinned_caps) {
         nvmx_vmx_caps ceiling;
         caps_model_build(&model, &ceiling);
@@ -666,6 +676,14 @@ nvmx_status capabilities_compute(nvmx_vm *vm, const nvmx_vm_config *config)
         status = policy_of(vm, config, &policy);
     if (status != NVMX_OK || !config->expose_vmx)
         return status;
+    /* The rate vmcs02's timer counts at (A.6): the host's, which L1's may differ from when
+     * pinned. */
+    caps_model host;
+    if (config->host_caps)
+        caps_model_of(config->host_caps, &host);
+    else
+        caps_software_host_model(&host);
+    vm->host_timer_rate = host.numbers.timer_rate;
     nvmx_vmx_caps exposed;
     status = exposed_of(vm, config, &policy, &exposed);
     if (status != NVMX_OK)

@@ -236,3 +236,18 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
     nested_exit_record(vcpu, exit);
     return exit_to_l1(vcpu, next);
 }
+
+nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu)
+{
+    if (!vcpu || !vcpu->guest_mode || !vcpu->current)
+        return NVMX_OK;
+    return preemption_timer_write_vmcs02(vcpu);
+}
+
+bool nvmx_l2_timer_deadline(const nvmx_vcpu *vcpu, uint64_t *tsc)
+{
+    if (!vcpu || !tsc || !vcpu->guest_mode || !vcpu->timer_active)
+        return false;
+    *tsc = vcpu->timer_deadline;
+    return true;
+}

@@ -207,3 +207,142 @@ Test(round_trip, vmx_instruction_in_l2_exits_to_l1)
     cr_assert_eq(vmread(NVMX_FIELD_VMX_INSTRUCTION_INFO), INFO_MEM_RAX);
     cr_assert_eq(vmread(NVMX_FIELD_EXIT_QUALIFICATION), 0x18);
 }
+
+/* ---- VMX-preemption timer (SDM 26.7, 27.7.4, 28.3.4), on the fake host's TSC ------------------
+ */
+
+/* The software host's rate, which L1 reads in IA32_VMX_MISC[4:0] and vmcs02's timer uses. */
+#define RATE 5u
+
+static void l1_sets_timer(uint32_t value, bool save)
+{
+    uint64_t pin = vmread(NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL);
+    harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, pin | NVMX_CTL(PREEMPTION_TIMER));
+    harness_vmwrite(&h, NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE, value);
+    if (save) {
+        uint64_t exit = vmread(NVMX_FIELD_VM_EXIT_CONTROLS);
+        harness_vmwrite(&h, NVMX_FIELD_VM_EXIT_CONTROLS,
+                        exit | NVMX_CTL(EXIT_SAVE_PREEMPTION_TIMER));
+    }
+    cr_assert(harness_succeeded(&h));
+}
+
+/* 26.7.1: started with 100 at TSC 1000, the timer reaches 0 at the 100th change of TSC bit 5:
+ * TSC ((1000 >> 5) + 100) << 5 = 4192. */
+#define T0 1000ull
+#define DEADLINE 4192ull
+
+Test(round_trip, preemption_timer_value_in_vmcs02_expires_no_later_than_l1_deadline)
+{
+    cr_assert_eq(h.vm->caps.misc & 0x1F, RATE);
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) & NVMX_CTL(PREEMPTION_TIMER));
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - T0) >> RATE);
+    cr_assert_leq(T0 + (v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) << RATE), DEADLINE);
+    uint64_t deadline;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &deadline));
+    cr_assert_eq(deadline, DEADLINE);
+}
+
+/* 26.7.1: a timer exit before L1's deadline is not L1's; L0 resumes L2 with the share left. */
+Test(round_trip, preemption_timer_exit_before_l1_deadline_stays_in_l0)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+    h.host.tsc = 3000; /* L0 took its time */
+    cr_assert_eq(nvmx_before_l2_resume(h.vcpu), NVMX_OK);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - 3000) >> RATE);
+}
+
+/* 26.7.1, 28.3.4: once L1's deadline passed the exit is L1's (reason 52), and with "save
+ * VMX-preemption-timer value" vmcs12 holds 0. */
+Test(round_trip, preemption_timer_exit_after_l1_deadline_exits_to_l1_saving_zero)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = DEADLINE;
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_PREEMPTION_TIMER);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), 0);
+    uint64_t deadline;
+    cr_assert_not(nvmx_l2_timer_deadline(h.vcpu, &deadline), "no timer in root operation");
+}
+
+/* 28.3.4, 27.7.4: an exit for another reason saves what is left in L1's units, and the next
+ * VMRESUME restarts the timer from it. */
+Test(round_trip, saved_preemption_timer_value_continues_across_vmresume)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    l2_exits(NVMX_EXIT_CPUID, 2);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    uint64_t left = (DEADLINE >> RATE) - (2000 >> RATE);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), left);
+    h.host.tsc = 2100;
+    launch(NVMX_EXIT_VMRESUME);
+    uint64_t deadline;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &deadline));
+    cr_assert_eq(deadline, ((2100 >> RATE) + left) << RATE);
+}
+
+/* 28.3.4: without "save VMX-preemption-timer value" vmcs12 keeps L1's value, and each entry
+ * starts the timer from it again (27.7.4). */
+Test(round_trip, without_save_control_vmcs12_keeps_l1_timer_value)
+{
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    l2_exits(NVMX_EXIT_CPUID, 2);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), 100);
+}
+
+/* 27.7.4: a timer value of 0 makes L2 exit before its first instruction: vmcs02 gets 0, and
+ * the exit is L1's. */
+Test(round_trip, zero_preemption_timer_value_exits_to_l1_before_any_instruction)
+{
+    l1_sets_timer(0, false);
+    h.host.tsc = T0 + 7; /* not on a tick boundary */
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 0);
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+}
+
+/* L0 running its own timer for L2: vmcs02 keeps the sooner of L0's value and L1's share. */
+Test(round_trip, l0_own_preemption_timer_merges_as_the_minimum)
+{
+    h.vm->l0.pin = NVMX_CTL(PREEMPTION_TIMER);
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 10;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 10, "L0's is sooner");
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES, "L1's deadline has not passed");
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 1000;
+    cr_assert_eq(nvmx_before_l2_resume(h.vcpu), NVMX_OK);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - T0) >> RATE,
+                 "L1's is sooner");
+}
+
+/* L1 without the timer: vmcs02's timer value is L0's alone, never vmcs12's. */
+Test(round_trip, vmcs02_timer_value_is_untouched_without_l1_timer)
+{
+    harness_vmwrite(&h, NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE, 5);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 77;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 77);
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+}
