@@ -212,6 +212,29 @@ static const uint8_t implemented_features[] = {
      * saved on exits to L1 (lib/exits/vm_exit.c). The rate is the host's (A.6). */
     NVMX_FEATURE_PREEMPTION_TIMER,
     NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
+    /* Event windows and NMIs (SDM 26.2, 25.6.1, 25.6.2): OR'ed into vmcs02 (lib/vmcs/vmcs02.c)
+     * and reflected per L1's control (lib/exits/reflect.c: reason 0 with an NMI, 7, 8). The
+     * interruptibility state (blocking by NMI / virtual-NMI blocking, bit 3) is copied to
+     * vmcs02 and saved from it (vmcs02.c, vm_exit.c): vmcs02 has "virtual NMIs" whenever L1
+     * does, and NMI exiting with it, so the bit means in vmcs02 what it means in vmcs12. Event
+     * information (28.2.2-28.2.4, bit 12 included) goes to L1 unchanged; what L0 re-injects
+     * after its own exits is the embedder's (include/nestvmx/exits.h). An exit caused by an
+     * NMI blocks NMIs in L1 (lib/exits/load_host_state.c, 28.5.5). */
+    NVMX_FEATURE_INTR_WINDOW_EXITING,
+    NVMX_FEATURE_NMI_EXITING,
+    NVMX_FEATURE_VIRTUAL_NMIS,
+    NVMX_FEATURE_NMI_WINDOW_EXITING,
+    /* Monitor trap flag (SDM 26.7.2): OR'ed into vmcs02, reflected when L1 set it or injected
+     * a pending MTF VM exit (type 7 vector 0, 27.6.2; tracked by lib/exits/vm_entry.c), and
+     * synthesized after the L2 instructions the library completes itself
+     * (lib/exits/dispatch.c). */
+    NVMX_FEATURE_MONITOR_TRAP_FLAG,
+    /* Activity state HLT (SDM 25.4.2, A.6 bit 6): checked on entry (27.3.1.5), copied into
+     * vmcs02 (the CPU or emulator halts L2 there), saved from vmcs02 by every exit (28.3.4).
+     * What wakes L2 is docs/ARCHITECTURE.md's "HLT". Shutdown and wait-for-SIPI are not
+     * exposed: a hardware L0 entering vmcs02 in them could not regain the CPU (external
+     * interrupts are blocked in both and the timer does not exit in wait-for-SIPI). */
+    NVMX_FEATURE_ACTIVITY_HLT,
 };
 
 /* The implemented set's numeric fields. */

@@ -104,11 +104,11 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * interruption fields before resuming L2, exactly as for its own guests (the library writes
  * those fields only at L1's VM entries), and, when bit 12 is set, restores blocking by NMI in
  * vmcs02's interruptibility state (28.2.3). Events L0 delivers to L1's virtual platform while
- * L2 runs are reported here as the exits they would be: an external interrupt as reason 1
- * (with the vector in the interruption information; acknowledge-interrupt-on-exit is not
- * exposed), an NMI as reason 0 with an NMI in the interruption information. If L1 does not
- * intercept them the answer is NVMX_RUN_L0_HANDLES and the embedder injects them into L2
- * through vmcs02 (which also wakes an L2 in the HLT activity state), when L2's
+ * L2 runs (never the host's own) are reported here as the exits they would be: an external
+ * interrupt as reason 1 (with the vector in the interruption information;
+ * acknowledge-interrupt-on-exit is not exposed), an NMI as reason 0 with an NMI in the interruption
+ * information. If L1 does not intercept them the answer is NVMX_RUN_L0_HANDLES and the embedder
+ * injects them into L2 through vmcs02 (which also wakes an L2 in the HLT activity state), when L2's
  * interruptibility allows, using the interrupt or NMI window as usual.
  *
  * Blocking by NMI (interruptibility bit 3) is L2's as vmcs12 defines it: virtual-NMI

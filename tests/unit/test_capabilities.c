@@ -249,24 +249,25 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     cr_assert(vm.vmx_exposed);
     const uint64_t basic = NVMX_VMCS_REVISION_ID | (4096ull << 32) | (6ull << 50) | (1ull << 55);
     cr_assert_eq(vm.caps.basic, basic);
-    /* default1 + activate VMX-preemption timer (6) */
-    cr_assert_eq(vm.caps.pinbased, 0x0000005600000016ull);
-    /* default1 + TSC offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC, CR3/CR8 load/store, MOV DR,
-     * unconditional I/O, I/O and MSR bitmaps, MONITOR, PAUSE, secondary controls */
-    cr_assert_eq(vm.caps.procbased, 0xF799FFFA0401E172ull);
+    /* default1 + NMI exiting (3), virtual NMIs (5), activate VMX-preemption timer (6) */
+    cr_assert_eq(vm.caps.pinbased, 0x0000007E00000016ull);
+    /* default1 + interrupt-window exiting, TSC offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC,
+     * CR3/CR8 load/store, NMI-window exiting, MOV DR, unconditional I/O, I/O bitmaps, monitor
+     * trap flag, MSR bitmaps, MONITOR, PAUSE, secondary controls */
+    cr_assert_eq(vm.caps.procbased, 0xFFD9FFFE0401E172ull);
     /* default1 + host address-space size, save/load PAT, save/load EFER, save timer value */
     cr_assert_eq(vm.caps.exit, 0x007F6FFF00036DFFull);
     /* default1 + IA-32e mode guest, load PAT, load EFER */
     cr_assert_eq(vm.caps.entry, 0x0000D3FF000011FFull);
     /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
-     * software host's timer rate 5 (4:0) */
-    cr_assert_eq(vm.caps.misc, 0x20040025ull);
+     * activity state HLT (6), the software host's timer rate 5 (4:0) */
+    cr_assert_eq(vm.caps.misc, 0x20040065ull);
     /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
     cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
-    cr_assert_eq(vm.caps.true_procbased, 0xF799FFFA04006172ull);
+    cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
     cr_assert_eq(vm.caps.true_exit, 0x007F6FFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
     cr_assert_eq(vm.caps.ept_vpid_cap, 0);
@@ -321,6 +322,12 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_TSC_OFFSETTING,
         NVMX_FEATURE_PREEMPTION_TIMER,
         NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
+        NVMX_FEATURE_INTR_WINDOW_EXITING,
+        NVMX_FEATURE_NMI_EXITING,
+        NVMX_FEATURE_VIRTUAL_NMIS,
+        NVMX_FEATURE_NMI_WINDOW_EXITING,
+        NVMX_FEATURE_MONITOR_TRAP_FLAG,
+        NVMX_FEATURE_ACTIVITY_HLT,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -1123,8 +1130,8 @@ Test(pinned_caps, misc_timer_rate_without_timer_is_rejected)
 Test(pinned_caps, misc_feature_beyond_ceiling_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.misc |= NVMX_CTL(ACTIVITY_HLT);
-    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-activity-hlt");
+    pinned.misc |= NVMX_CTL(ACTIVITY_SHUTDOWN);
+    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-activity-shutdown");
 }
 
 /* SDM A.9: VMCS_ENUM must match the fields the pinned set makes exist. */

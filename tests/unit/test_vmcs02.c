@@ -99,9 +99,10 @@ Test(vmcs02, execution_controls_are_l1_or_l0)
 {
     nvmx_l0_controls l0 = {.pin = NVMX_CTL(EXT_INTR_EXITING), .proc = NVMX_CTL(HLT_EXITING)};
     restart_with_l0(&l0);
-    /* NMI exiting is not exposed to this L1: it never reaches vmcs02 from vmcs12. */
-    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_NMI_EXITING));
-    set12(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL, NVMX_PINBASED_DEFAULT1 | NVMX_CTL(NMI_EXITING));
+    /* Posted interrupts are not exposed to this L1: they never reach vmcs02 from vmcs12. */
+    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_POSTED_INTERRUPTS));
+    set12(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL,
+          NVMX_PINBASED_DEFAULT1 | NVMX_CTL(POSTED_INTERRUPTS));
     set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(RDTSC_EXITING));
     vmcs02_build(h.vcpu, NULL);
     cr_assert_eq(get02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL),
