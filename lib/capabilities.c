@@ -205,6 +205,36 @@ static const uint8_t implemented_features[] = {
     NVMX_FEATURE_ENABLE_INVPCID,
     /* L2's TSC offset is vmcs01's + vmcs12's (lib/vmcs/vmcs02.c, SDM 25.6.5). */
     NVMX_FEATURE_TSC_OFFSETTING,
+    /* VMX-preemption timer (SDM 26.7) and saving its value (28.3.4): L1's deadline kept per
+     * vCPU in L1's TSC (lib/exits/preemption_timer.c, needs the tsc_read op: ceiling_of drops
+     * it without), vmcs02's timer set to fire no later (lib/vmcs/vmcs02.c), reason 52
+     * reflected only once L1's deadline passed (lib/exits/reflect.c), the remaining value
+     * saved on exits to L1 (lib/exits/vm_exit.c). The rate is the host's (A.6). */
+    NVMX_FEATURE_PREEMPTION_TIMER,
+    NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
+    /* Event windows and NMIs (SDM 26.2, 25.6.1, 25.6.2): OR'ed into vmcs02 (lib/vmcs/vmcs02.c)
+     * and reflected per L1's control (lib/exits/reflect.c: reason 0 with an NMI, 7, 8). The
+     * interruptibility state (blocking by NMI / virtual-NMI blocking, bit 3) is copied to
+     * vmcs02 and saved from it (vmcs02.c, vm_exit.c): vmcs02 has "virtual NMIs" whenever L1
+     * does, and NMI exiting with it, so the bit means in vmcs02 what it means in vmcs12. Event
+     * information (28.2.2-28.2.4, bit 12 included) goes to L1 unchanged; what L0 re-injects
+     * after its own exits is the embedder's (include/nestvmx/exits.h). An exit caused by an
+     * NMI blocks NMIs in L1 (lib/exits/load_host_state.c, 28.5.5). */
+    NVMX_FEATURE_INTR_WINDOW_EXITING,
+    NVMX_FEATURE_NMI_EXITING,
+    NVMX_FEATURE_VIRTUAL_NMIS,
+    NVMX_FEATURE_NMI_WINDOW_EXITING,
+    /* Monitor trap flag (SDM 26.7.2): OR'ed into vmcs02, reflected when L1 set it or injected
+     * a pending MTF VM exit (type 7 vector 0, 27.6.2; tracked by lib/exits/vm_entry.c), and
+     * synthesized after the L2 instructions the library completes itself
+     * (lib/exits/dispatch.c). */
+    NVMX_FEATURE_MONITOR_TRAP_FLAG,
+    /* Activity state HLT (SDM 25.4.2, A.6 bit 6): checked on entry (27.3.1.5), copied into
+     * vmcs02 (the CPU or emulator halts L2 there), saved from vmcs02 by every exit (28.3.4).
+     * What wakes L2 is docs/ARCHITECTURE.md's "HLT". Shutdown and wait-for-SIPI are not
+     * exposed: a hardware L0 entering vmcs02 in them could not regain the CPU (external
+     * interrupts are blocked in both and the timer does not exit in wait-for-SIPI). */
+    NVMX_FEATURE_ACTIVITY_HLT,
 };
 
 /* The implemented set's numeric fields. */
@@ -620,8 +650,9 @@ static nvmx_status policy_of(const nvmx_vm *vm, const nvmx_vm_config *config, fe
     return NVMX_OK;
 }
 
-/* host ∩ implemented, closed under the dependencies. */
-static void ceiling_of(const nvmx_vm_config *config, caps_model *out)
+/* host ∩ implemented, closed under the dependencies. What is implemented also depends on the
+ * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c). */
+static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_model *out)
 {
     if (config->host_caps) {
         caps_model_of(config->host_caps, out);
@@ -630,6 +661,8 @@ static void ceiling_of(const nvmx_vm_config *config, caps_model *out)
     }
     caps_model implemented;
     caps_implemented(&implemented);
+    if (!vm->ops.tsc_read)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_PREEMPTION_TIMER);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }
@@ -638,7 +671,7 @@ static nvmx_status exposed_of(const nvmx_vm *vm, const nvmx_vm_config *config,
                               const feature_set *policy, nvmx_vmx_caps *out)
 {
     caps_model model;
-    ceiling_of(config, &model);
+    ceiling_of(vm, config, &model);
     if (config->pinned_caps) {
         nvmx_vmx_caps ceiling;
         caps_model_build(&model, &ceiling);
@@ -666,6 +699,14 @@ nvmx_status capabilities_compute(nvmx_vm *vm, const nvmx_vm_config *config)
         status = policy_of(vm, config, &policy);
     if (status != NVMX_OK || !config->expose_vmx)
         return status;
+    /* The rate vmcs02's timer counts at (A.6): the host's, which L1's may differ from when
+     * pinned. */
+    caps_model host;
+    if (config->host_caps)
+        caps_model_of(config->host_caps, &host);
+    else
+        caps_software_host_model(&host);
+    vm->host_timer_rate = host.numbers.timer_rate;
     nvmx_vmx_caps exposed;
     status = exposed_of(vm, config, &policy, &exposed);
     if (status != NVMX_OK)

@@ -22,7 +22,8 @@ struct nvmx_vm {
     uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
     uint64_t feature_control_at_reset;
-    nvmx_l0_controls l0; /* what L0 needs in every vmcs02 */
+    nvmx_l0_controls l0;     /* what L0 needs in every vmcs02 */
+    uint8_t host_timer_rate; /* IA32_VMX_MISC[4:0] of the host: vmcs02's timer rate (A.6) */
     uint32_t vcpu_count;
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];
@@ -59,6 +60,14 @@ struct nvmx_vcpu {
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
     uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */
+    /* L1's VMX-preemption timer while L2 runs (lib/exits/preemption_timer.c): active when the
+     * last VM entry had "activate VMX-preemption timer"; deadline in L1's TSC. Meaningful
+     * only in guest mode: VMXOFF cannot happen there, and every entry re-arms it. */
+    bool timer_active;
+    uint64_t timer_deadline;
+    /* The last VM entry injected a pending MTF VM exit (type 7, vector 0; SDM 27.6.2): the
+     * next MTF exit is L1's even without the "monitor trap flag" control. */
+    bool mtf_injected;
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX
@@ -106,6 +115,21 @@ nvmx_status vm_entry_failure_exit(nvmx_vcpu *vcpu, uint32_t basic_reason, uint64
 /* Load the VM-entry MSR-load list of vcpu->current (SDM 27.4). Returns 0 when every entry
  * loaded, else the 1-based index of the failing entry (nothing after it is loaded). */
 uint32_t entry_msr_load(nvmx_vcpu *vcpu, nvmx_status *host_error);
+
+/* ---- VMX-preemption timer of L1 (lib/exits/preemption_timer.c, SDM 26.7) ------------ */
+
+/* At VM entry to L2 (before vmcs02 is written): records L1's deadline when vmcs12 activates
+ * the timer, else marks it inactive. */
+void preemption_timer_arm(nvmx_vcpu *vcpu);
+/* Whether L1's timer is active and its deadline has passed (a reason-52 exit is L1's). */
+bool preemption_timer_expired(const nvmx_vcpu *vcpu);
+/* The value L1's timer holds now, in L1's units (0 once the deadline passed): what a VM exit
+ * with "save VMX-preemption-timer value" stores (28.3.4). */
+uint32_t preemption_timer_remaining(const nvmx_vcpu *vcpu);
+/* Write vmcs02's timer value so that the hardware timer fires no later than L1's deadline
+ * (merged as the minimum with L0's value when L0 runs its own timer). No-op when L1's timer
+ * is inactive. NVMX_ERR_HOST when an op fails. */
+nvmx_status preemption_timer_write_vmcs02(nvmx_vcpu *vcpu);
 
 /* ---- Exit reflection (lib/exits/reflect.c) ------------------------------------------ */
 

@@ -38,13 +38,13 @@ typedef struct nvmx_exit {
     uint32_t instruction_info;   /**< VM-exit instruction-information field */
     uint32_t instruction_length; /**< VM-exit instruction length */
     uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH]; /**< instruction bytes (NVMX_EXIT_UNDECODED) */
-    uint8_t bytes_length; /**< valid bytes in `bytes` (at least the instruction) */
-    uint32_t interruption_info;       /**< VM-exit interruption information (SDM 28.2.2) */
-    uint32_t interruption_error_code; /**< VM-exit interruption error code */
-    uint32_t idt_vectoring_info;      /**< IDT-vectoring information (SDM 28.2.4) */
+    uint8_t bytes_length;              /**< valid bytes in `bytes` (at least the instruction) */
+    uint32_t interruption_info;        /**< VM-exit interruption information (SDM 28.2.2) */
+    uint32_t interruption_error_code;  /**< VM-exit interruption error code */
+    uint32_t idt_vectoring_info;       /**< IDT-vectoring information (SDM 28.2.4) */
     uint32_t idt_vectoring_error_code; /**< IDT-vectoring error code */
-    uint64_t guest_linear_address;    /**< where the exit reason defines it (SDM 28.2.1) */
-    uint64_t guest_physical_address;  /**< EPT violations and misconfigurations */
+    uint64_t guest_linear_address;     /**< where the exit reason defines it (SDM 28.2.1) */
+    uint64_t guest_physical_address;   /**< EPT violations and misconfigurations */
 } nvmx_exit;
 
 /** @brief What the embedder runs after an event. */
@@ -91,9 +91,52 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * asked for (its controls, bitmaps, exception bitmap; SDM 26.1, 26.2) becomes a VM exit to L1,
  * performed as hardware does (exit information and L2's state into vmcs12, L1's host state
  * into vmcs01): NVMX_RUN_L1, or NVMX_RUN_SHUTDOWN_L1 after a VMX abort. Any other exit was
- * L0's own: NVMX_RUN_L0_HANDLES, and L0 resumes L2 when it has handled it.
+ * L0's own: NVMX_RUN_L0_HANDLES, and L0 resumes L2 when it has handled it (calling
+ * nvmx_before_l2_resume first).
+ *
+ * Events (SDM 28.2.2-28.2.4, 27.6): the interruption information, the IDT-vectoring
+ * information and their error codes go to L1 exactly as given, including bit 12 ("NMI
+ * unblocking due to IRET", which is virtual-NMI unblocking when vmcs12 has "virtual NMIs").
+ * An exit that interrupted the delivery of an event (IDT-vectoring information valid) and
+ * goes to L1 leaves the re-injection to L1, as hardware does. An exit that stays with L0
+ * (NVMX_RUN_L0_HANDLES) may have interrupted the delivery of an event to L2, including one
+ * L1 injected at its VM entry: the embedder re-injects it through vmcs02's VM-entry
+ * interruption fields before resuming L2, exactly as for its own guests (the library writes
+ * those fields only at L1's VM entries), and, when bit 12 is set, restores blocking by NMI in
+ * vmcs02's interruptibility state (28.2.3). Events L0 delivers to L1's virtual platform while
+ * L2 runs (never the host's own) are reported here as the exits they would be: an external
+ * interrupt as reason 1 (with the vector in the interruption information;
+ * acknowledge-interrupt-on-exit is not exposed), an NMI as reason 0 with an NMI in the interruption
+ * information. If L1 does not intercept them the answer is NVMX_RUN_L0_HANDLES and the embedder
+ * injects them into L2 through vmcs02 (which also wakes an L2 in the HLT activity state), when L2's
+ * interruptibility allows, using the interrupt or NMI window as usual.
+ *
+ * Blocking by NMI (interruptibility bit 3) is L2's as vmcs12 defines it: virtual-NMI
+ * blocking when L1 set "virtual NMIs", else blocking by NMI. vmcs02 has "virtual NMIs" when
+ * L1 or L0 asks for it, and always "NMI exiting" with it (SDM 27.2.1.1), so every NMI L2
+ * receives is injected and the bit has the same meaning in both VMCSs.
  */
 NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
+/**
+ * @brief Call before resuming L2 after NVMX_RUN_L0_HANDLES (whenever L2 did not run for a
+ * while): brings vmcs02's time-based state up to date. Today that is the VMX-preemption timer
+ * of L1 (SDM 26.7): vmcs02's timer value is recomputed from L1's deadline so that it expires
+ * no later than L1's timer, counting the time L0 spent; 0 once the deadline has passed, so
+ * L2 exits (reason 52) before its next instruction and the exit goes to L1. An L0 that runs
+ * its own timer for L2 (nvmx_l0_controls.pin) writes its value into vmcs02 first; the library
+ * keeps the smaller one. Does nothing when L2 is not running or L1's timer is off.
+ * @return NVMX_OK; NVMX_ERR_HOST when a hardware-VMCS op fails.
+ */
+NVMX_API nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu);
+
+/**
+ * @brief L1's VMX-preemption-timer deadline for the running L2, in L1's TSC (the tsc_read op):
+ * an L0 that blocks while L2 halts (HLT that L1 does not intercept) wakes L2 no later than
+ * this, then calls nvmx_before_l2_resume and resumes it.
+ * @return true with *tsc set while L2 runs with L1's timer active; false otherwise.
+ */
+NVMX_API bool nvmx_l2_timer_deadline(const nvmx_vcpu *vcpu, uint64_t *tsc);
 
 /**
  * @brief Check a guest write to CR0 or CR4 against VMX rules: CR4.VMXE is reserved when VMX is

@@ -181,6 +181,15 @@ typedef struct nvmx_host_ops {
     /** Optional. Write an MSR; NVMX_ERR_HOST when WRMSR of that index and value would fault. */
     nvmx_status (*msr_write)(void *vcpu_ctx, uint32_t index, uint64_t value);
 
+    /**
+     * Optional (VMX-preemption timer, SDM 26.7). The time-stamp counter as L1 sees it at this
+     * moment (what RDTSC executed by L1 would return: the host's TSC with vmcs01's offset, and
+     * multiplier if L0 scales it). The library keeps L1's timer deadline for L2 in this clock
+     * and converts it into vmcs02's timer value assuming L1's TSC advances no faster than the
+     * host's TSC. Without this op the preemption timer is not exposed to L1.
+     */
+    uint64_t (*tsc_read)(void *vcpu_ctx);
+
     /** Optional. Receive a log line (NUL-terminated, no newline). */
     void (*log)(void *host_ctx, nvmx_log_level level, const char *message);
 } nvmx_host_ops;

@@ -195,6 +195,24 @@ static nvmx_status exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
     return status;
 }
 
+/* SDM 26.7.2: with "monitor trap flag" an MTF VM exit occurs on the instruction boundary after
+ * an instruction of L2 completes. The library completed this one (VMREAD/VMWRITE through the
+ * shadow VMCS) without L2 executing it, so vmcs02's MTF did not see it: the exit is made here.
+ * A single-step #DB trap the instruction raised comes first (it is delivered by L0 into L2,
+ * and vmcs02's MTF then makes the MTF exit after its delivery, 27.7.2). */
+static bool mtf_after_emulated_instruction(const nvmx_vcpu *vcpu, const nvmx_next *next)
+{
+    uint64_t proc = vmcs12_get(&vcpu->current->data, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
+    return (proc & NVMX_CTL(MONITOR_TRAP_FLAG)) && !next->single_step_trap;
+}
+
+/* An MTF VM exit: no qualification or event information (SDM 28.2.1). */
+static nvmx_status mtf_exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
+{
+    vcpu->pending_exit = (nested_exit){.pending = true, .reason = NVMX_EXIT_MONITOR_TRAP_FLAG};
+    return exit_to_l1(vcpu, next);
+}
+
 /* A VMX instruction of L2: completed for L2 (shadow VMCS), faulted, or an exit to L1. */
 static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
 {
@@ -210,6 +228,8 @@ static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nv
     vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
     if (outcome == VMX_FAULT_TO_L1)
         return exit_to_l1(vcpu, next);
+    if (outcome == VMX_COMPLETED && mtf_after_emulated_instruction(vcpu, next))
+        return mtf_exit_to_l1(vcpu, next);
     if (outcome != VMX_EXIT_TO_L1)
         return outcome_status(&x, outcome);
     record_instruction_exit(vcpu, exit, &insn);
@@ -235,4 +255,19 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
     }
     nested_exit_record(vcpu, exit);
     return exit_to_l1(vcpu, next);
+}
+
+nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu)
+{
+    if (!vcpu || !vcpu->guest_mode || !vcpu->current)
+        return NVMX_OK;
+    return preemption_timer_write_vmcs02(vcpu);
+}
+
+bool nvmx_l2_timer_deadline(const nvmx_vcpu *vcpu, uint64_t *tsc)
+{
+    if (!vcpu || !tsc || !vcpu->guest_mode || !vcpu->timer_active)
+        return false;
+    *tsc = vcpu->timer_deadline;
+    return true;
 }

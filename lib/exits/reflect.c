@@ -448,6 +448,23 @@ static bool xsaves_xrstors(const reflect_ctx *c)
     return (mask & xss & field(c, VMCS12_ORD_XSS_EXIT_BITMAP)) != 0;
 }
 
+/* SDM 26.7.1: a timer exit is L1's when L1's timer has counted down to 0, i.e. its deadline
+ * (lib/exits/preemption_timer.c) has passed. vmcs02's timer fires no later than that; an
+ * earlier expiry is L0's own timer, or vmcs02's share of L1's time running out while L2 spent
+ * time outside (L0 refreshes it with nvmx_before_l2_resume). */
+static bool preemption_timer(const reflect_ctx *c)
+{
+    return CTL(c, PREEMPTION_TIMER) && preemption_timer_expired(c->vcpu);
+}
+
+/* SDM 26.7.2: MTF VM exits come with "monitor trap flag" 1, or from a pending MTF VM exit that
+ * L1's VM entry injected (type 7, vector 0; 27.6.2, 27.7.2), which exists whatever the
+ * control. An L0 that single-steps L2 with its own MTF resolves its own step first. */
+static bool monitor_trap_flag(const reflect_ctx *c)
+{
+    return CTL(c, MONITOR_TRAP_FLAG) || c->vcpu->mtf_injected;
+}
+
 /* ---- The table ---------------------------------------------------------------------------- */
 
 typedef enum rule_kind {
@@ -545,8 +562,8 @@ static const reflect_rule rules[] = {
     [NVMX_EXIT_ENTRY_FAIL_GUEST_STATE] = NEVER("entry_fail_guest_state.not_an_l2_exit"),
     [NVMX_EXIT_ENTRY_FAIL_MSR_LOADING] = NEVER("entry_fail_msr_loading.not_an_l2_exit"),
     [NVMX_EXIT_MWAIT] = CONTROL("mwait.mwait_exiting", MWAIT_EXITING),
-    /* SDM 26.5.2: MTF exits exist only with the "monitor trap flag" control. */
-    [NVMX_EXIT_MONITOR_TRAP_FLAG] = CONTROL("mtf.monitor_trap_flag", MONITOR_TRAP_FLAG),
+    [NVMX_EXIT_MONITOR_TRAP_FLAG] =
+        PREDICATE("mtf.monitor_trap_flag_or_injected_pending_mtf", monitor_trap_flag),
     [NVMX_EXIT_MONITOR] = CONTROL("monitor.monitor_exiting", MONITOR_EXITING),
     [NVMX_EXIT_PAUSE] = PREDICATE("pause.pause_exiting_or_ple_at_cpl0", pause_instruction),
     [NVMX_EXIT_ENTRY_FAIL_MACHINE_CHECK] = NEVER("entry_fail_machine_check.not_an_l2_exit"),
@@ -572,10 +589,9 @@ static const reflect_rule rules[] = {
      * latter it is #UD (26.3), which L0 delivers. */
     [NVMX_EXIT_RDTSCP] =
         CONTROLS("rdtscp.rdtsc_exiting_and_enable_rdtscp", RDTSC_EXITING, RDTSCP),
-    /* SDM 26.5.1: preemption-timer exits need "activate VMX-preemption timer"; an L0 that
-     * runs its own timer in vmcs02 checks its own deadline first. */
+    /* SDM 26.7.1: an L0 that runs its own timer in vmcs02 checks its own deadline first. */
     [NVMX_EXIT_PREEMPTION_TIMER] =
-        CONTROL("preemption_timer.activate_preemption_timer", PREEMPTION_TIMER),
+        PREDICATE("preemption_timer.l1_deadline_passed", preemption_timer),
     [NVMX_EXIT_INVVPID] = ALWAYS("invvpid.unconditional"),
     /* SDM 26.1.3: WBINVD and WBNOINVD exit with "WBINVD exiting". */
     [NVMX_EXIT_WBINVD] = CONTROL("wbinvd.wbinvd_exiting", WBINVD_EXITING),

@@ -75,6 +75,15 @@ static vmx_outcome entry_fails_to_l1(vmx_exec *x, uint32_t basic_reason, uint64_
 static vmx_outcome enter_l2(vmx_exec *x, const entry_check_ctx *c)
 {
     nvmx_vcpu *vcpu = x->vcpu;
+    /* 27.7.4: the timer starts with vmcs12's value at this entry; vmcs02 gets its share. */
+    preemption_timer_arm(vcpu);
+    /* 27.6.2 / 27.7.2: injecting type 7 vector 0 makes an MTF VM exit pending, whatever the
+     * "monitor trap flag" control: that exit is L1's (lib/exits/reflect.c). */
+    uint32_t injected =
+        (uint32_t)vmcs12_get(&vcpu->current->data, VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD);
+    vcpu->mtf_injected = (injected & NVMX_INTR_INFO_VALID) &&
+                         intr_info_type(injected) == NVMX_INTR_TYPE_OTHER_EVENT &&
+                         intr_info_vector(injected) == 0;
     nvmx_status status = vmcs02_build(vcpu, c->pdptes_loaded ? c->pdpte : NULL);
     if (status != NVMX_OK) {
         x->host_error = status;

@@ -210,6 +210,12 @@ static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_stat
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(exit_saved_fields); i++) {
         const exit_saved_field *f = &exit_saved_fields[i];
         out->saved[i] = is_saved(vcpu->vm, v, f);
+        /* 28.3.4: the timer value saved is L1's timer's, from L1's deadline; vmcs02's counts
+         * at the host's rate toward a deadline that may also be L0's. */
+        if (out->saved[i] && f->ordinal == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) {
+            out->value[i] = preemption_timer_remaining(vcpu);
+            continue;
+        }
         if (out->saved[i] &&
             ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, f->encoding, &out->value[i]) != NVMX_OK)
             return NVMX_ERR_HOST;
@@ -325,6 +331,8 @@ nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *ru
         return abort_to_shutdown(vcpu, abort, run);
     vcpu->guest_mode = false;
     vcpu->pending_exit.pending = false;
+    vcpu->timer_active = false;
+    vcpu->mtf_injected = false;
     return load_exit_msrs(vcpu, run);
 }
 

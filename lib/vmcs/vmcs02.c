@@ -28,7 +28,8 @@ static bool dirty(const vmcs12 *v, unsigned ordinal)
 }
 
 /* Guest-state fields: L1's values, except the VMCS link pointer, which belongs to the VMCS
- * that runs L2 (L0 emulates L2's VMCS shadowing; SDM 25.10). */
+ * that runs L2 (L0 emulates L2's VMCS shadowing; SDM 25.10), and the preemption-timer value
+ * (written from L1's deadline, lib/exits/preemption_timer.c). */
 static nvmx_status copy_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
 {
     /* Word by word over the dirty bits: a resume visits only what L1 wrote. */
@@ -37,6 +38,10 @@ static nvmx_status copy_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
         while (bits) {
             unsigned i = w * 64 + (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
+            /* The timer value is derived from L1's deadline (preemption_timer_write_vmcs02),
+             * and is L0's own when L1's timer is off. */
+            if (i == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE)
+                continue;
             uint64_t value = i == VMCS12_ORD_VMCS_LINK_POINTER ? ~0ull : vmcs12_get(v, i);
             nvmx_status status = write_field(vcpu, i, value);
             if (status != NVMX_OK)
@@ -296,6 +301,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
         status = write_events_and_lists(vcpu, v, full);
     if (status == NVMX_OK)
         status = write_pdptes(vcpu, pdpte);
+    if (status == NVMX_OK)
+        status = preemption_timer_write_vmcs02(vcpu);
     if (status != NVMX_OK) {
         vmcs02_invalidate(vcpu); /* half-written: the next entry rewrites all */
         return status;

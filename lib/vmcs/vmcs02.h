@@ -8,7 +8,8 @@
 
 #include "../internal.h"
 
-/* Build vmcs02 for entering vcpu->current. Everything on the first entry from this vmcs12 (or
+/* Build vmcs02 for entering vcpu->current (with L1's preemption timer armed first,
+ * preemption_timer_arm). Everything on the first entry from this vmcs12 (or
  * after vmcs02_invalidate), else only what L1 changed since the last entry (vmcs12 dirty bits).
  * pdpte: the four PDPTEs of a PAE L2 without EPT in vmcs12, read once by the entry checks, or
  * NULL. Clears the vmcs12 dirty bits. Returns an op failure as NVMX_ERR_HOST. */

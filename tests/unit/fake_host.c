@@ -262,7 +262,15 @@ void fake_host_fault_msr(fake_host *h, uint32_t index)
         h->msr_faulting[h->msr_faulting_count++] = index;
 }
 
+static uint64_t fake_tsc_read(void *ctx)
+{
+    fake_host *h = ctx;
+    h->tsc_reads++;
+    return h->tsc;
+}
+
 static const nvmx_host_ops fake_ops = {
+    .tsc_read = fake_tsc_read,
     .msr_read = fake_msr_read,
     .msr_write = fake_msr_write,
     .hw_vmcs_read = fake_hw_vmcs_read,

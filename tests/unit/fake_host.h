@@ -76,6 +76,10 @@ typedef struct fake_host {
     /* n > 0: the n-th hw_vmcs_read / hw_vmcs_write (1-based, over both VMCSs, counted from
      * the last reset of vmcs_reads/vmcs_writes) fails with NVMX_ERR_HOST. */
     long fail_vmcs_read_at, fail_vmcs_write_at;
+
+    /* The TSC as L1 sees it, returned by the tsc_read op; tests move it by hand. */
+    uint64_t tsc;
+    long tsc_reads;
 } fake_host;
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,

@@ -249,23 +249,26 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     cr_assert(vm.vmx_exposed);
     const uint64_t basic = NVMX_VMCS_REVISION_ID | (4096ull << 32) | (6ull << 50) | (1ull << 55);
     cr_assert_eq(vm.caps.basic, basic);
-    cr_assert_eq(vm.caps.pinbased, 0x0000001600000016ull);
-    /* default1 + TSC offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC, CR3/CR8 load/store, MOV DR,
-     * unconditional I/O, I/O and MSR bitmaps, MONITOR, PAUSE, secondary controls */
-    cr_assert_eq(vm.caps.procbased, 0xF799FFFA0401E172ull);
-    /* default1 + host address-space size, save/load PAT, save/load EFER */
-    cr_assert_eq(vm.caps.exit, 0x003F6FFF00036DFFull);
+    /* default1 + NMI exiting (3), virtual NMIs (5), activate VMX-preemption timer (6) */
+    cr_assert_eq(vm.caps.pinbased, 0x0000007E00000016ull);
+    /* default1 + interrupt-window exiting, TSC offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC,
+     * CR3/CR8 load/store, NMI-window exiting, MOV DR, unconditional I/O, I/O bitmaps, monitor
+     * trap flag, MSR bitmaps, MONITOR, PAUSE, secondary controls */
+    cr_assert_eq(vm.caps.procbased, 0xFFD9FFFE0401E172ull);
+    /* default1 + host address-space size, save/load PAT, save/load EFER, save timer value */
+    cr_assert_eq(vm.caps.exit, 0x007F6FFF00036DFFull);
     /* default1 + IA-32e mode guest, load PAT, load EFER */
     cr_assert_eq(vm.caps.entry, 0x0000D3FF000011FFull);
-    /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5) */
-    cr_assert_eq(vm.caps.misc, 0x20040020ull);
+    /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
+     * activity state HLT (6), the software host's timer rate 5 (4:0) */
+    cr_assert_eq(vm.caps.misc, 0x20040065ull);
     /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
     cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
-    cr_assert_eq(vm.caps.true_procbased, 0xF799FFFA04006172ull);
-    cr_assert_eq(vm.caps.true_exit, 0x003F6FFF00036DFBull);
+    cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
+    cr_assert_eq(vm.caps.true_exit, 0x007F6FFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
     cr_assert_eq(vm.caps.ept_vpid_cap, 0);
     cr_assert_eq(vm.caps.vmfunc, 0);
@@ -317,6 +320,14 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_RDTSCP,
         NVMX_FEATURE_ENABLE_INVPCID,
         NVMX_FEATURE_TSC_OFFSETTING,
+        NVMX_FEATURE_PREEMPTION_TIMER,
+        NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
+        NVMX_FEATURE_INTR_WINDOW_EXITING,
+        NVMX_FEATURE_NMI_EXITING,
+        NVMX_FEATURE_VIRTUAL_NMIS,
+        NVMX_FEATURE_NMI_WINDOW_EXITING,
+        NVMX_FEATURE_MONITOR_TRAP_FLAG,
+        NVMX_FEATURE_ACTIVITY_HLT,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -372,7 +383,9 @@ Test(capabilities, host_bits_unknown_to_the_library_are_not_exposed)
     cr_assert_eq(vm.caps.basic, expected.basic, "no bit 48/49/56, the library's revision");
     cr_assert_eq(vm.caps.procbased, expected.procbased);
     cr_assert_eq(vm.caps.procbased2, expected.procbased2);
-    cr_assert_eq(vm.caps.misc, expected.misc);
+    /* A.6: the timer rate is the host's (31 here, 5 for the software host). */
+    cr_assert_eq(vm.caps.misc & ~0x1Full, expected.misc & ~0x1Full);
+    cr_assert_eq(vm.caps.misc & 0x1F, 31);
     cr_assert_eq(vm.caps.exit2, 0);
     cr_assert_eq(vm.caps.ept_vpid_cap, 0);
     cr_assert_eq(vm.caps.vmfunc, 0);
@@ -1103,6 +1116,12 @@ Test(pinned_caps, misc_cr3_targets_beyond_ceiling_is_rejected)
 Test(pinned_caps, misc_timer_rate_without_timer_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
+    const uint64_t timer = NVMX_CTL(PREEMPTION_TIMER) << 32;
+    const uint64_t save = NVMX_CTL(EXIT_SAVE_PREEMPTION_TIMER) << 32;
+    pinned.pinbased &= ~timer;
+    pinned.true_pinbased &= ~timer;
+    pinned.exit &= ~save;
+    pinned.true_exit &= ~save;
     pinned.misc |= 5;
     assert_rejected(&pinned, "IA32_VMX_MISC", "rate");
 }
@@ -1111,8 +1130,8 @@ Test(pinned_caps, misc_timer_rate_without_timer_is_rejected)
 Test(pinned_caps, misc_feature_beyond_ceiling_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.misc |= NVMX_CTL(ACTIVITY_HLT);
-    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-activity-hlt");
+    pinned.misc |= NVMX_CTL(ACTIVITY_SHUTDOWN);
+    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-activity-shutdown");
 }
 
 /* SDM A.9: VMCS_ENUM must match the fields the pinned set makes exist. */
@@ -1133,4 +1152,16 @@ Test(pinned_caps, ignored_when_vmx_not_exposed)
     config.pinned_caps = &pinned;
     cr_assert_eq(compute_with(&config), NVMX_OK);
     cr_assert_not(vm.vmx_exposed);
+}
+
+/* The preemption timer is emulated from the tsc_read op (SDM 26.7.1): without it the timer
+ * and saving its value are not exposed, nor is a rate (A.6). */
+Test(capabilities, no_preemption_timer_without_tsc_read)
+{
+    vm.ops.tsc_read = NULL;
+    cr_assert_eq(compute_with(&(nvmx_vm_config){.expose_vmx = true, .phys_addr_width = 46}),
+                 NVMX_OK);
+    cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_PREEMPTION_TIMER));
+    cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER));
+    cr_assert_eq(vm.caps.misc & 0x1F, 0);
 }

@@ -25,6 +25,11 @@ static void setup(void)
     harness_init(&h, NULL);
     harness_vmxon_vmptrld(&h);
     h.vcpu->guest_mode = true;
+    /* L1's preemption timer, as a VM entry with the timer active arms it, has already expired
+     * (deadline 0): the control alone decides, as the PIN_TESTS below assume. The deadline
+     * tests are in the preemption-timer section. */
+    h.vcpu->timer_active = true;
+    h.vcpu->timer_deadline = 0;
 }
 
 static void teardown(void)
@@ -1231,4 +1236,28 @@ Test(reflect, nothing_is_wanted_outside_guest_mode)
     cr_assert_not(wanted(NVMX_EXIT_CPUID));
     h.vcpu->guest_mode = true;
     cr_assert(wanted(NVMX_EXIT_CPUID));
+}
+
+/* ---- VMX-preemption timer and MTF: state of the last VM entry ------------------------------ */
+
+/* SDM 26.7.1: L1's timer causes an exit only once it has counted down to 0; an earlier
+ * reason-52 exit is vmcs02's timer (L0's own, or L1's share refreshed by L0). */
+Test(reflect, preemption_timer_before_l1_deadline_stays_in_l0)
+{
+    set_pin(NVMX_CTL(PREEMPTION_TIMER));
+    h.vcpu->timer_deadline = 1000;
+    h.host.tsc = 999;
+    cr_assert_not(wanted(NVMX_EXIT_PREEMPTION_TIMER));
+    h.host.tsc = 1000;
+    cr_assert(wanted(NVMX_EXIT_PREEMPTION_TIMER));
+}
+
+/* SDM 26.7.2, 27.7.2: a pending MTF VM exit injected by L1's VM entry is L1's even without the
+ * "monitor trap flag" control. */
+Test(reflect, mtf_after_injected_pending_mtf_exits_to_l1_without_the_control)
+{
+    set_proc(0);
+    cr_assert_not(wanted(NVMX_EXIT_MONITOR_TRAP_FLAG));
+    h.vcpu->mtf_injected = true;
+    cr_assert(wanted(NVMX_EXIT_MONITOR_TRAP_FLAG));
 }

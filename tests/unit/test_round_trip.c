@@ -207,3 +207,324 @@ Test(round_trip, vmx_instruction_in_l2_exits_to_l1)
     cr_assert_eq(vmread(NVMX_FIELD_VMX_INSTRUCTION_INFO), INFO_MEM_RAX);
     cr_assert_eq(vmread(NVMX_FIELD_EXIT_QUALIFICATION), 0x18);
 }
+
+/* ---- VMX-preemption timer (SDM 26.7, 27.7.4, 28.3.4), on the fake host's TSC ------------------
+ */
+
+/* The software host's rate, which L1 reads in IA32_VMX_MISC[4:0] and vmcs02's timer uses. */
+#define RATE 5u
+
+static void l1_sets_timer(uint32_t value, bool save)
+{
+    uint64_t pin = vmread(NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL);
+    harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, pin | NVMX_CTL(PREEMPTION_TIMER));
+    harness_vmwrite(&h, NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE, value);
+    if (save) {
+        uint64_t exit = vmread(NVMX_FIELD_VM_EXIT_CONTROLS);
+        harness_vmwrite(&h, NVMX_FIELD_VM_EXIT_CONTROLS,
+                        exit | NVMX_CTL(EXIT_SAVE_PREEMPTION_TIMER));
+    }
+    cr_assert(harness_succeeded(&h));
+}
+
+/* 26.7.1: started with 100 at TSC 1000, the timer reaches 0 at the 100th change of TSC bit 5:
+ * TSC ((1000 >> 5) + 100) << 5 = 4192. */
+#define T0 1000ull
+#define DEADLINE 4192ull
+
+Test(round_trip, preemption_timer_value_in_vmcs02_expires_no_later_than_l1_deadline)
+{
+    cr_assert_eq(h.vm->caps.misc & 0x1F, RATE);
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) & NVMX_CTL(PREEMPTION_TIMER));
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - T0) >> RATE);
+    cr_assert_leq(T0 + (v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) << RATE), DEADLINE);
+    uint64_t deadline;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &deadline));
+    cr_assert_eq(deadline, DEADLINE);
+}
+
+/* 26.7.1: a timer exit before L1's deadline is not L1's; L0 resumes L2 with the share left. */
+Test(round_trip, preemption_timer_exit_before_l1_deadline_stays_in_l0)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+    h.host.tsc = 3000; /* L0 took its time */
+    cr_assert_eq(nvmx_before_l2_resume(h.vcpu), NVMX_OK);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - 3000) >> RATE);
+}
+
+/* 26.7.1, 28.3.4: once L1's deadline passed the exit is L1's (reason 52), and with "save
+ * VMX-preemption-timer value" vmcs12 holds 0. */
+Test(round_trip, preemption_timer_exit_after_l1_deadline_exits_to_l1_saving_zero)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = DEADLINE;
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_PREEMPTION_TIMER);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), 0);
+    uint64_t deadline;
+    cr_assert_not(nvmx_l2_timer_deadline(h.vcpu, &deadline), "no timer in root operation");
+}
+
+/* 28.3.4, 27.7.4: an exit for another reason saves what is left in L1's units, and the next
+ * VMRESUME restarts the timer from it. */
+Test(round_trip, saved_preemption_timer_value_continues_across_vmresume)
+{
+    l1_sets_timer(100, true);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    l2_exits(NVMX_EXIT_CPUID, 2);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    uint64_t left = (DEADLINE >> RATE) - (2000 >> RATE);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), left);
+    h.host.tsc = 2100;
+    launch(NVMX_EXIT_VMRESUME);
+    uint64_t deadline;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &deadline));
+    cr_assert_eq(deadline, ((2100 >> RATE) + left) << RATE);
+}
+
+/* 28.3.4: without "save VMX-preemption-timer value" vmcs12 keeps L1's value, and each entry
+ * starts the timer from it again (27.7.4). */
+Test(round_trip, without_save_control_vmcs12_keeps_l1_timer_value)
+{
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    launch(NVMX_EXIT_VMLAUNCH);
+    h.host.tsc = 2000;
+    l2_exits(NVMX_EXIT_CPUID, 2);
+    cr_assert_eq(vmread(NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE), 100);
+}
+
+/* 27.7.4: a timer value of 0 makes L2 exit before its first instruction: vmcs02 gets 0, and
+ * the exit is L1's. */
+Test(round_trip, zero_preemption_timer_value_exits_to_l1_before_any_instruction)
+{
+    l1_sets_timer(0, false);
+    h.host.tsc = T0 + 7; /* not on a tick boundary */
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 0);
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+}
+
+/* L0 running its own timer for L2: vmcs02 keeps the sooner of L0's value and L1's share. */
+Test(round_trip, l0_own_preemption_timer_merges_as_the_minimum)
+{
+    h.vm->l0.pin = NVMX_CTL(PREEMPTION_TIMER);
+    l1_sets_timer(100, false);
+    h.host.tsc = T0;
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 10;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 10, "L0's is sooner");
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES, "L1's deadline has not passed");
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 1000;
+    cr_assert_eq(nvmx_before_l2_resume(h.vcpu), NVMX_OK);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), (DEADLINE - T0) >> RATE,
+                 "L1's is sooner");
+}
+
+/* L1 without the timer: vmcs02's timer value is L0's alone, never vmcs12's. */
+Test(round_trip, vmcs02_timer_value_is_untouched_without_l1_timer)
+{
+    harness_vmwrite(&h, NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE, 5);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE] = 77;
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE), 77);
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+}
+
+/* ---- Event windows, NMIs, MTF, HLT (SDM 26.2, 26.7.2, 27.6, 28.2-28.3) ------------------------
+ */
+
+static void l1_sets_controls(uint32_t pin, uint32_t proc)
+{
+    harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL,
+                    vmread(NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL) | pin);
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL,
+                    vmread(NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL) | proc);
+    cr_assert(harness_succeeded(&h));
+}
+
+static nvmx_status l2_event_exit(const nvmx_exit *exit)
+{
+    nvmx_status status = nvmx_on_l2_exit(h.vcpu, exit, &h.next);
+    if (h.next.run == NVMX_RUN_L1)
+        h.host.running = NVMX_HW_VMCS01;
+    return status;
+}
+
+/* SDM 26.2 "interrupt-window exiting": vmcs02 carries L1's control and the exit is L1's. */
+Test(round_trip, interrupt_window_exit_goes_to_l1_when_l1_asked)
+{
+    l1_sets_controls(0, NVMX_CTL(INTR_WINDOW_EXITING));
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(INTR_WINDOW_EXITING));
+    cr_assert_eq(l2_exits(NVMX_EXIT_INTERRUPT_WINDOW, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_INTERRUPT_WINDOW);
+}
+
+/* SDM 26.2: an interrupt window only L0 asked for (to inject into L2) is L0's. */
+Test(round_trip, interrupt_window_exit_l1_did_not_ask_for_stays_in_l0)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(l2_exits(NVMX_EXIT_INTERRUPT_WINDOW, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+}
+
+/* SDM 26.2, 28.2.2, 28.5.5: an NMI with L1's "NMI exiting" exits to L1 with the NMI in the
+ * interruption information, and L1 resumes with NMIs blocked. */
+Test(round_trip, nmi_exits_to_l1_with_nmi_exiting_and_blocks_nmis_in_l1)
+{
+    l1_sets_controls(NVMX_CTL(NMI_EXITING), 0);
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) & NVMX_CTL(NMI_EXITING));
+    const uint32_t nmi =
+        NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_NMI << NVMX_INTR_INFO_TYPE_SHIFT) | NVMX_VECTOR_NMI;
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI, .interruption_info = nmi};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO), nmi);
+    cr_assert(v01(VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO) & NVMX_BLOCKING_NMI);
+}
+
+/* SDM 26.2: without L1's "NMI exiting" an NMI is L0's to deliver to L2. */
+Test(round_trip, nmi_without_nmi_exiting_stays_in_l0)
+{
+    launch(NVMX_EXIT_VMLAUNCH);
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI,
+                      .interruption_info = NVMX_INTR_INFO_VALID |
+                                           (NVMX_INTR_TYPE_NMI << NVMX_INTR_INFO_TYPE_SHIFT) |
+                                           NVMX_VECTOR_NMI};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+}
+
+/* SDM 25.4.2, 27.3.2, 28.3.4: with "virtual NMIs", interruptibility bit 3 is virtual-NMI
+ * blocking: L1's value reaches vmcs02, L2's comes back into vmcs12; the NMI window is L1's. */
+Test(round_trip, virtual_nmi_blocking_round_trips_and_nmi_window_goes_to_l1)
+{
+    l1_sets_controls(NVMX_CTL(NMI_EXITING) | NVMX_CTL(VIRTUAL_NMIS), NVMX_CTL(NMI_WINDOW_EXITING));
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, NVMX_BLOCKING_NMI);
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) & NVMX_CTL(VIRTUAL_NMIS));
+    cr_assert(v02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(NMI_WINDOW_EXITING));
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO), NVMX_BLOCKING_NMI);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO] = 0; /* L2's IRET */
+    cr_assert_eq(l2_exits(NVMX_EXIT_NMI_WINDOW, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_NMI_WINDOW);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO), 0);
+}
+
+/* SDM 28.2.3, 28.2.4: an exit that interrupted event delivery gives L1 the IDT-vectoring
+ * information and error code; "NMI unblocking due to IRET" (bit 12) passes through. */
+Test(round_trip, idt_vectoring_information_and_iret_unblocking_go_to_l1)
+{
+    l1_sets_controls(NVMX_CTL(NMI_EXITING) | NVMX_CTL(VIRTUAL_NMIS), 0);
+    harness_vmwrite(&h, NVMX_FIELD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_GP);
+    launch(NVMX_EXIT_VMLAUNCH);
+    const uint32_t gp = NVMX_INTR_INFO_VALID | NVMX_INTR_INFO_DELIVER_ERROR_CODE |
+                        (NVMX_INTR_TYPE_HARDWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT) |
+                        NVMX_VECTOR_GP | (1u << 12);
+    const uint32_t vectoring =
+        NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_EXTERNAL << NVMX_INTR_INFO_TYPE_SHIFT) | 0x30;
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI,
+                      .interruption_info = gp,
+                      .interruption_error_code = 0x18,
+                      .idt_vectoring_info = vectoring,
+                      .idt_vectoring_error_code = 0};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO), gp);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_ERROR_CODE), 0x18);
+    cr_assert_eq(vmread(NVMX_FIELD_IDT_VECTORING_INFO_FIELD), vectoring);
+}
+
+/* SDM 26.7.2: with L1's "monitor trap flag" vmcs02 single-steps L2 and the MTF exit is L1's. */
+Test(round_trip, mtf_exit_goes_to_l1_when_l1_set_monitor_trap_flag)
+{
+    l1_sets_controls(0, NVMX_CTL(MONITOR_TRAP_FLAG));
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(MONITOR_TRAP_FLAG));
+    cr_assert_eq(l2_exits(NVMX_EXIT_MONITOR_TRAP_FLAG, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_MONITOR_TRAP_FLAG);
+}
+
+/* SDM 27.6.2, 27.7.2: injecting a pending MTF VM exit (type 7, vector 0) makes the next MTF
+ * exit L1's without the control; it is consumed by that exit. */
+Test(round_trip, injected_pending_mtf_exit_goes_to_l1_once)
+{
+    const uint32_t pending_mtf =
+        NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_OTHER_EVENT << NVMX_INTR_INFO_TYPE_SHIFT);
+    harness_vmwrite(&h, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD, pending_mtf);
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD), pending_mtf);
+    cr_assert_eq(l2_exits(NVMX_EXIT_MONITOR_TRAP_FLAG, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    launch(NVMX_EXIT_VMRESUME); /* the exit cleared the valid bit: nothing injected */
+    cr_assert_eq(l2_exits(NVMX_EXIT_MONITOR_TRAP_FLAG, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES, "L0's own single step");
+}
+
+/* SDM 26.7.2: an L2 VMREAD the library completes through the shadow VMCS is an instruction
+ * L2 executed; with L1's MTF an MTF exit to L1 follows it, RIP past the instruction. */
+Test(round_trip, mtf_exit_follows_l2_vmread_completed_through_shadow_vmcs)
+{
+    harness_vmwrite(&h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL,
+                    vmread(NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL) | NVMX_CTL(MONITOR_TRAP_FLAG) |
+                        NVMX_CTL(SECONDARY_CONTROLS));
+    harness_vmwrite(&h, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL, NVMX_CTL(SHADOW_VMCS));
+    harness_vmwrite(&h, NVMX_FIELD_VMREAD_BITMAP, VMREAD_BITMAP_GPA);
+    harness_vmwrite(&h, NVMX_FIELD_VMWRITE_BITMAP, VMWRITE_BITMAP_GPA);
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, SHADOW_VMCS);
+    cr_assert(harness_succeeded(&h));
+    launch(NVMX_EXIT_VMLAUNCH); /* bitmaps all zero: every VMREAD reads the shadow VMCS */
+    uint64_t rip = v02(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    h.host.running = NVMX_HW_VMCS01;
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_MONITOR_TRAP_FLAG);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_RIP), rip + INSN_LENGTH);
+}
+
+/* SDM 25.4.2, 27.3.1.5, 28.3.4: L1 enters L2 in the HLT state (vmcs02 halts it), and an exit
+ * saves the activity state L2 had; here an NMI L1 intercepts wakes it. */
+Test(round_trip, hlt_activity_state_reaches_vmcs02_and_is_saved_on_exit)
+{
+    l1_sets_controls(NVMX_CTL(NMI_EXITING), 0);
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_ACTIVITY_STATE), NVMX_ACTIVITY_HLT);
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI,
+                      .interruption_info = NVMX_INTR_INFO_VALID |
+                                           (NVMX_INTR_TYPE_NMI << NVMX_INTR_INFO_TYPE_SHIFT) |
+                                           NVMX_VECTOR_NMI};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_ACTIVITY_STATE), NVMX_ACTIVITY_HLT);
+}
+
+/* SDM A.6, 27.3.1.5: shutdown and wait-for-SIPI are not exposed: entry in them fails. */
+Test(round_trip, shutdown_activity_state_is_not_supported)
+{
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_REASON_ENTRY_FAILURE | 33u);
+}

@@ -153,6 +153,9 @@ Test(vm_exit, every_saved_guest_field_is_copied_from_vmcs02)
     exit_fixture_exit_ok(&x);
     for (size_t i = 0; i < exit_saved_field_count; i++) {
         const exit_saved_field *f = &exit_saved_fields[i];
+        /* L1's timer value comes from L1's deadline, not vmcs02 (its own test below). */
+        if (f->ordinal == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE)
+            continue;
         uint64_t expected = x.f.host.vmcs[NVMX_HW_VMCS02][f->ordinal] & f->keep &
                             vmcs_field_width_mask(f->encoding);
         cr_assert_eq(x.cur->data.field[f->ordinal], expected, "%s: %#lx, expected %#lx",
@@ -384,4 +387,31 @@ Test(vm_exit, entry_failure_loads_host_state_keeping_nmi_blocking)
     cr_assert_eq(vm_entry_failure_exit(&x.f.vcpu, NVMX_EXIT_ENTRY_FAIL_GUEST_STATE, 0, &run),
                  NVMX_OK);
     cr_assert_eq(VMCS01(&x, GUEST_INTERRUPTIBILITY_INFO), 0);
+}
+
+/* SDM 28.3.4, 26.7.1: "save VMX-preemption-timer value" stores what L1's timer holds: the
+ * ticks of L1's rate (IA32_VMX_MISC[4:0]) left to its deadline, never vmcs02's value (which
+ * counts at the host's rate toward a deadline that may be L0's). */
+Test(vm_exit, saved_timer_value_is_what_l1_timer_has_left)
+{
+    enable_every_save();
+    unsigned rate = (unsigned)(x.f.vm.caps.misc & 0x1F);
+    x.f.vcpu.timer_active = true;
+    x.f.host.tsc = 100ull << rate;
+    x.f.vcpu.timer_deadline = 130ull << rate;
+    VMCS02(&x, VMX_PREEMPTION_TIMER_VALUE) = 7;
+    exit_fixture_exit_ok(&x);
+    cr_assert_eq(V12(&x, VMX_PREEMPTION_TIMER_VALUE), 30);
+}
+
+/* SDM 28.3.4: a deadline already passed saves 0. */
+Test(vm_exit, saved_timer_value_is_zero_once_deadline_passed)
+{
+    enable_every_save();
+    x.f.vcpu.timer_active = true;
+    x.f.host.tsc = 5000;
+    x.f.vcpu.timer_deadline = 4000;
+    VMCS02(&x, VMX_PREEMPTION_TIMER_VALUE) = 7;
+    exit_fixture_exit_ok(&x);
+    cr_assert_eq(V12(&x, VMX_PREEMPTION_TIMER_VALUE), 0);
 }
