@@ -638,6 +638,9 @@ static void rdtsc_stays_in_l0(nvmx_vcpu *vcpu, machine *m)
     m->gpr[NVMX_REG_RAX] = tsc & 0xFFFFFFFF;
     m->gpr[NVMX_REG_RDX] = tsc >> 32;
     vmcs_set(m, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_RIP, l2_field(m, NVMX_FIELD_GUEST_RIP) + 2);
+    /* Before L0 resumes L2 on its own, the library refreshes what depends on the time L0
+     * spent (L1's preemption timer in vmcs02). */
+    expect(nvmx_before_l2_resume(vcpu) == NVMX_OK, "nvmx_before_l2_resume failed");
     printf("    -> vmcs02 proc %#llx has L0's RDTSC exiting, L1's VMCS not\n",
            (unsigned long long)proc);
     printf("    -> L0 emulates it: EDX:EAX = %#llx, L2 goes on at RIP=%#llx\n",
