@@ -53,8 +53,10 @@ void preemption_timer_arm(nvmx_vcpu *vcpu)
     unsigned x = l1_rate(vcpu->vm);
     uint64_t value =
         (uint32_t)vmcs12_get(&vcpu->current->data, VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE);
-    uint64_t ticks = (now(vcpu) >> x) + value; /* < 2^64: at most 2^64 >> x plus 2^32 */
-    /* A deadline past the TSC's range saturates: the TSC never gets there (2^64 cycles). */
+    /* L1 can set its own TSC (WRMSR), so its count may sit just below 2^64: the sum and the
+     * shift saturate instead of wrapping. A deadline past the TSC's range is never reached. */
+    uint64_t base = now(vcpu) >> x;
+    uint64_t ticks = base > UINT64_MAX - value ? UINT64_MAX : base + value;
     vcpu->timer_deadline = ticks > (UINT64_MAX >> x) ? UINT64_MAX : ticks << x;
 }
 

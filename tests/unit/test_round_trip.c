@@ -528,3 +528,17 @@ Test(round_trip, shutdown_activity_state_is_not_supported)
     cr_assert_eq(h.next.run, NVMX_RUN_L1);
     cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_REASON_ENTRY_FAILURE | 33u);
 }
+
+/* L1 may set its TSC just below 2^64 (WRMSR): arming the timer saturates instead of wrapping,
+ * so the deadline lies in the future, not in the past. */
+Test(round_trip, preemption_timer_deadline_saturates_near_tsc_wrap)
+{
+    l1_sets_timer(0xFFFFFFFFu, true);
+    h.host.tsc = UINT64_MAX - 10;
+    launch(NVMX_EXIT_VMLAUNCH);
+    uint64_t deadline;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &deadline));
+    cr_assert_geq(deadline, UINT64_MAX - 10, "a wrapped deadline would have expired already");
+    cr_assert_eq(l2_exits(NVMX_EXIT_PREEMPTION_TIMER, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES, "not L1's: its deadline has not passed");
+}
