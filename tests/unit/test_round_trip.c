@@ -533,6 +533,7 @@ Test(round_trip, shutdown_activity_state_is_not_supported)
  * so the deadline lies in the future, not in the past. */
 Test(round_trip, preemption_timer_deadline_saturates_near_tsc_wrap)
 {
+    h.vm->caps.misc &= ~0x1Full; /* rate 0: the timer counts every TSC increment */
     l1_sets_timer(0xFFFFFFFFu, true);
     h.host.tsc = UINT64_MAX - 10;
     launch(NVMX_EXIT_VMLAUNCH);
