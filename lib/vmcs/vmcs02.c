@@ -11,6 +11,11 @@
  */
 #include "vmcs02.h"
 
+/* L2's state the library reads back from vmcs02 at every exit (SDM 28.3) must be saved there
+ * by the exit: debug controls, PAT and EFER. */
+#define VMCS02_ALWAYS_SAVED                                                                        \
+    (NVMX_CTL(EXIT_SAVE_DEBUG) | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER))
+
 /* The guest state vmcs02 loads on every entry, whatever L1's controls (write_inherited_state). */
 #define VMCS02_ALWAYS_LOADED                                                                       \
     (NVMX_CTL(ENTRY_LOAD_EFER) | NVMX_CTL(ENTRY_LOAD_PAT) | NVMX_CTL(ENTRY_LOAD_DEBUG))
@@ -118,9 +123,8 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
     out[n++] = (control_value){VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, proc};
     if (proc2)
         out[n++] = (control_value){VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, proc2};
-    /* L2's state must be readable at every exit: vmcs02 saves PAT and EFER (SDM 28.3). */
-    out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS,
-                               vm->l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER)};
+    /* L2's state must be readable at every exit (SDM 28.3). */
+    out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS, vm->l0.exit | VMCS02_ALWAYS_SAVED};
     /* Entry controls: L1's, never entry to SMM (L1 is not in SMM), and vmcs02 always loads
      * EFER, PAT and the debug controls, with the values write_inherited_state computes. */
     out[n++] = (control_value){VMCS12_ORD_VM_ENTRY_CONTROLS,

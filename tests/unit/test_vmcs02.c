@@ -215,13 +215,14 @@ Test(vmcs02, tsc_offset_is_composed)
     cr_assert_eq(get02(VMCS12_ORD_TSC_OFFSET), 1234);
 }
 
-/* Exit controls are L0's (its host state), plus saving PAT and EFER so L2's are known. */
+/* Exit controls are L0's (its host state), plus saving the debug controls, PAT and EFER so
+ * L2's are known. */
 Test(vmcs02, exit_controls_are_l0s_and_save_guest_pat_efer)
 {
     set12(VMCS12_ORD_VM_EXIT_CONTROLS, NVMX_EXIT_DEFAULT1 | NVMX_CTL(EXIT_LOAD_EFER));
     vmcs02_build(h.vcpu, NULL);
     cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS),
-                 NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER));
+                 NVMX_CTL(EXIT_SAVE_DEBUG) | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER));
 }
 
 /* Entry controls are L1's, never entry to SMM or dual-monitor deactivation. */
@@ -312,8 +313,9 @@ Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
         assert_controls_within(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL), caps->procbased2,
                                l0.proc2, 0, "secondary");
         assert_controls_within(get02(VMCS12_ORD_VM_ENTRY_CONTROLS), caps->entry, 0, 0, "entry");
-        cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS),
-                     l0.exit | NVMX_CTL(EXIT_SAVE_PAT) | NVMX_CTL(EXIT_SAVE_EFER));
+        cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS), l0.exit | NVMX_CTL(EXIT_SAVE_DEBUG) |
+                                                             NVMX_CTL(EXIT_SAVE_PAT) |
+                                                             NVMX_CTL(EXIT_SAVE_EFER));
         cr_assert_eq(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) &
                          (NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS)),
                      0);
