@@ -221,6 +221,13 @@ static const uint8_t implemented_features[] = {
      * after its own exits is the embedder's (include/nestvmx/exits.h). An exit caused by an
      * NMI blocks NMIs in L1 (lib/exits/load_host_state.c, 28.5.5). */
     NVMX_FEATURE_INTR_WINDOW_EXITING,
+    /* External-interrupt exiting and acknowledge interrupt on exit (SDM 25.6.1, 25.7.1, 26.2,
+     * 28.2.2): interrupts of L1's platform are L0's to report (nvmx_l1_interrupt_pending,
+     * lib/exits/l1_events.c): reason 1 to L1, with the vector and the embedder told to
+     * acknowledge it when L1 acknowledges on exit, else L0 injects them into L2. The pin
+     * control is OR'ed into vmcs02; vmcs02's exit controls stay L0's. */
+    NVMX_FEATURE_EXT_INTR_EXITING,
+    NVMX_FEATURE_EXIT_ACK_INTR,
     NVMX_FEATURE_NMI_EXITING,
     NVMX_FEATURE_VIRTUAL_NMIS,
     NVMX_FEATURE_NMI_WINDOW_EXITING,

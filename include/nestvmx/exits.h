@@ -103,13 +103,27 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * L1 injected at its VM entry: the embedder re-injects it through vmcs02's VM-entry
  * interruption fields before resuming L2, exactly as for its own guests (the library writes
  * those fields only at L1's VM entries), and, when bit 12 is set, restores blocking by NMI in
- * vmcs02's interruptibility state (28.2.3). Events L0 delivers to L1's virtual platform while
- * L2 runs (never the host's own) are reported here as the exits they would be: an external
- * interrupt as reason 1 (with the vector in the interruption information;
- * acknowledge-interrupt-on-exit is not exposed), an NMI as reason 0 with an NMI in the interruption
- * information. If L1 does not intercept them the answer is NVMX_RUN_L0_HANDLES and the embedder
- * injects them into L2 through vmcs02 (which also wakes an L2 in the HLT activity state), when L2's
- * interruptibility allows, using the interrupt or NMI window as usual.
+ * vmcs02's interruptibility state (28.2.3).
+ *
+ * Events of L1's platform (never the host's own: L0 handles those itself and resumes L2):
+ * - An external interrupt for L1: nvmx_l1_interrupt_pending() is the entry point for every
+ *   host. Reason 1 is accepted here too, for a hardware host whose own exit reports an
+ *   interrupt that belongs to L1 (e.g. of a device L0 passes to L1): when L1 intercepts it
+ *   ("external-interrupt exiting"), the exit's acknowledgement must match L1's "acknowledge
+ *   interrupt on exit" — interruption information valid, type 0, with the vector when L1's
+ *   control is 1 (vmcs02 acknowledged it: "acknowledge interrupt on exit" in
+ *   nvmx_l0_controls.exit); invalid when it is 0 (the interrupt is still pending in the
+ *   interrupt controller). Otherwise NVMX_ERR_INVALID_ARGUMENT, nothing changed: call
+ *   nvmx_l1_interrupt_pending() with the vector, which says whether to acknowledge it. When L1
+ *   does not intercept it the answer is NVMX_RUN_L0_HANDLES: L0 injects it into L2.
+ * - An NMI for L1: reason 0 with an NMI (type 2, vector 2) in the interruption information.
+ *   NMIs have no acknowledgement and a fixed vector, so no separate entry point; the
+ *   embedder reports it when L2 could take it (no blocking by MOV SS, no blocking by NMI
+ *   unless vmcs12 has "virtual NMIs", no event in vmcs02's VM-entry interruption information).
+ *   When L1 does not intercept it (NMI exiting) the answer is NVMX_RUN_L0_HANDLES.
+ * The embedder injects what L1 does not intercept into L2 through vmcs02 (which also wakes an
+ * L2 in the HLT activity state), when L2's interruptibility allows, using the interrupt or NMI
+ * window as usual.
  *
  * Blocking by NMI (interruptibility bit 3) is L2's as vmcs12 defines it: virtual-NMI
  * blocking when L1 set "virtual NMIs", else blocking by NMI. vmcs02 has "virtual NMIs" when
@@ -117,6 +131,60 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * receives is injected and the bit has the same meaning in both VMCSs.
  */
 NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
+/**
+ * @brief An interrupt of L1's platform became deliverable while L2 runs (L0 owns L1's
+ * interrupt controller, the virtual one or a physical one it passes to L1): the library
+ * decides what the processor L1 programmed would do with it (SDM Vol. 3C 25.6.1, 25.7.1,
+ * 26.2, 28.2.2). Both hardware hosts and emulators use this entry point; call it at an
+ * instruction boundary of L2 (after an L2 exit, or before entering L2), with the vector the
+ * interrupt controller would deliver next (highest priority), without acknowledging it.
+ *
+ * @param vector       the interrupt's vector (as the interrupt controller would give it)
+ * @param acknowledge  out: true only with NVMX_RUN_L1 when L1's "acknowledge interrupt on
+ *                     exit" is 1: the exit acknowledged the interrupt, so L0 acknowledges it in
+ *                     L1's interrupt controller now (for a local APIC: IRR bit to ISR, as the
+ *                     processor's interrupt acknowledge). False otherwise: the interrupt stays
+ *                     pending there.
+ * @param next         out: what to run:
+ *  - NVMX_RUN_L1: a VM exit to L1 was performed (L1 set "external-interrupt exiting"; the exit
+ *    happens whatever L2's RFLAGS.IF and blocking by STI or MOV SS, SDM 26.2): exit reason 1,
+ *    no qualification. With L1's "acknowledge interrupt on exit" = 1 the VM-exit
+ *    interruption information is valid, type 0 (external interrupt), with `vector`, and
+ *    *acknowledge is true. With it = 0 the information is invalid and *acknowledge false: the
+ *    interrupt stays pending and L0 delivers it to L1 through L1's IDT as for any guest, once
+ *    L1 has RFLAGS.IF = 1 and no blocking (L1 runs with interrupts disabled after the exit,
+ *    RFLAGS being loaded with only bit 1 set, SDM 28.5.3). Run L1.
+ *  - NVMX_RUN_L0_HANDLES: L1 did not set "external-interrupt exiting": the interrupt goes to
+ *    L2 through L2's IDT. L0 injects it into L2 as into any guest: through vmcs02's VM-entry
+ *    interruption information (valid, type 0, `vector`) when L2 has RFLAGS.IF = 1 and no
+ *    blocking by STI or MOV SS (vmcs02's guest state), acknowledging it in L1's interrupt
+ *    controller then, else later with an interrupt window in vmcs02. The injection wakes an
+ *    L2 in the HLT activity state (SDM 27.6). The library writes nothing; the interrupt
+ *    stays pending until L0 injects it.
+ *  - NVMX_RUN_L2: not yet. vmcs02's next VM entry does something first: it injects an event
+ *    (vmcs02's VM-entry interruption information is valid: L1's injected event, a pending MTF
+ *    VM exit, or an event L0 re-injects; SDM 27.6), or it exits to L1 at once for a reason
+ *    with priority over external interrupts that L1 asked for (its VMX-preemption timer
+ *    expired, the NMI window or the interrupt window open; SDM 27.7.4-27.7.6). The interrupt
+ *    stays pending: L0 enters L2 (after nvmx_before_l2_resume) and calls again after L2's
+ *    next exit if the interrupt is still pending and L2 still runs. The windows and the timer
+ *    make that exit immediate; after an injection L0 makes it immediate itself (a hardware
+ *    host: a self-IPI sent with interrupts disabled before the entry, or a VMX-preemption
+ *    timer value of 0 in vmcs02; an emulator: at L2's first instruction boundary after the
+ *    event delivery).
+ *  - NVMX_RUN_SHUTDOWN_L1: the exit to L1 ended in a VMX abort (SDM 28.7); *acknowledge false.
+ *
+ * vmcs02's VM-entry interruption information must be what the next entry injects: every VM
+ * exit clears its valid bit (SDM 28.2), which hardware does and an emulator must do too.
+ *
+ * @return NVMX_OK when *next says what to run; NVMX_ERR_INVALID_ARGUMENT for NULL
+ *         arguments; NVMX_ERR_STATE when L2 does not run (L1 runs: L0 delivers the interrupt
+ *         to L1 as to any guest); NVMX_ERR_UNSUPPORTED without the hardware-VMCS ops;
+ *         NVMX_ERR_HOST when one fails.
+ */
+NVMX_API nvmx_status nvmx_l1_interrupt_pending(nvmx_vcpu *vcpu, uint8_t vector, bool *acknowledge,
+                                               nvmx_next *next);
 
 /**
  * @brief Call before resuming L2 after NVMX_RUN_L0_HANDLES (whenever L2 did not run for a

@@ -186,7 +186,7 @@ static void record_instruction_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit,
 }
 
 /* The VM exit to L1 the pending exit describes (lib/exits/vm_exit.c). */
-static nvmx_status exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
+nvmx_status nested_exit_perform(nvmx_vcpu *vcpu, nvmx_next *next)
 {
     uint64_t entry_controls = vmcs12_get(&vcpu->current->data, VMCS12_ORD_VM_ENTRY_CONTROLS);
     nvmx_status status = vm_exit_to_l1(vcpu, &vcpu->pending_exit, &next->run);
@@ -210,7 +210,7 @@ static bool mtf_after_emulated_instruction(const nvmx_vcpu *vcpu, const nvmx_nex
 static nvmx_status mtf_exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
 {
     vcpu->pending_exit = (nested_exit){.pending = true, .reason = NVMX_EXIT_MONITOR_TRAP_FLAG};
-    return exit_to_l1(vcpu, next);
+    return nested_exit_perform(vcpu, next);
 }
 
 /* A VMX instruction of L2: completed for L2 (shadow VMCS), faulted, or an exit to L1. */
@@ -227,13 +227,13 @@ static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nv
         return status;
     vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
     if (outcome == VMX_FAULT_TO_L1)
-        return exit_to_l1(vcpu, next);
+        return nested_exit_perform(vcpu, next);
     if (outcome == VMX_COMPLETED && mtf_after_emulated_instruction(vcpu, next))
         return mtf_exit_to_l1(vcpu, next);
     if (outcome != VMX_EXIT_TO_L1)
         return outcome_status(&x, outcome);
     record_instruction_exit(vcpu, exit, &insn);
-    return exit_to_l1(vcpu, next);
+    return nested_exit_perform(vcpu, next);
 }
 
 nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
@@ -253,8 +253,10 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
         next->run = NVMX_RUN_L0_HANDLES;
         return NVMX_OK;
     }
+    if (exit->reason == NVMX_EXIT_EXTERNAL_INTERRUPT && !l2_interrupt_exit_consistent(vcpu, exit))
+        return NVMX_ERR_INVALID_ARGUMENT;
     nested_exit_record(vcpu, exit);
-    return exit_to_l1(vcpu, next);
+    return nested_exit_perform(vcpu, next);
 }
 
 nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu)

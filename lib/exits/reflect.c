@@ -510,8 +510,9 @@ typedef struct reflect_rule {
 static const reflect_rule rules[] = {
     [NVMX_EXIT_EXCEPTION_NMI] = PREDICATE("exception.bitmap_and_pf_filter", exception_or_nmi),
     /* SDM 26.2: external interrupts exit with "external-interrupt exiting"; otherwise they
-     * are delivered through L2's IDT. The embedder reports here interrupts for L1's virtual
-     * platform, never its own host interrupts. */
+     * are delivered through L2's IDT. The embedder reports here interrupts that belong to
+     * L1's platform, never its own host interrupts; nvmx_l1_interrupt_pending
+     * (lib/exits/l1_events.c) is the general path, which also handles acknowledgement. */
     [NVMX_EXIT_EXTERNAL_INTERRUPT] =
         CONTROL("external_interrupt.external_interrupt_exiting", EXT_INTR_EXITING),
     /* SDM 26.2: a triple fault always exits; task switches are not allowed in VMX non-root

@@ -45,6 +45,13 @@ vmx_outcome vmx_raise_gp0(vmx_exec *x);
 
 /* Record an exit of L2 as the exit L1 will see (SDM 28.2), in vcpu->pending_exit. */
 void nested_exit_record(nvmx_vcpu *vcpu, const nvmx_exit *exit);
+/* Perform the VM exit to L1 vcpu->pending_exit describes (lib/exits/vm_exit.c) and mark
+ * vmcs02's fields the exit saved as in sync; next->run = NVMX_RUN_L1 or NVMX_RUN_SHUTDOWN_L1. */
+nvmx_status nested_exit_perform(nvmx_vcpu *vcpu, nvmx_next *next);
+/* A reason-1 exit of L2 that L1 intercepts (lib/exits/l1_events.c): whether the host's
+ * acknowledgement (interruption information valid or not) matches L1's "acknowledge interrupt
+ * on exit"; logs what to do when it does not. */
+bool l2_interrupt_exit_consistent(nvmx_vcpu *vcpu, const nvmx_exit *exit);
 
 /* Operand size of VMREAD/VMWRITE and of register forms: 8 in 64-bit mode, else 4 (SDM 31.3). */
 size_t vmx_operand_size(const vmx_exec *x);

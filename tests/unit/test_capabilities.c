@@ -249,14 +249,16 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     cr_assert(vm.vmx_exposed);
     const uint64_t basic = NVMX_VMCS_REVISION_ID | (4096ull << 32) | (6ull << 50) | (1ull << 55);
     cr_assert_eq(vm.caps.basic, basic);
-    /* default1 + NMI exiting (3), virtual NMIs (5), activate VMX-preemption timer (6) */
-    cr_assert_eq(vm.caps.pinbased, 0x0000007E00000016ull);
+    /* default1 + external-interrupt exiting (0), NMI exiting (3), virtual NMIs (5), activate
+     * VMX-preemption timer (6) */
+    cr_assert_eq(vm.caps.pinbased, 0x0000007F00000016ull);
     /* default1 + interrupt-window exiting, TSC offsetting, HLT, INVLPG, MWAIT, RDPMC, RDTSC,
      * CR3/CR8 load/store, NMI-window exiting, MOV DR, unconditional I/O, I/O bitmaps, monitor
      * trap flag, MSR bitmaps, MONITOR, PAUSE, secondary controls */
     cr_assert_eq(vm.caps.procbased, 0xFFD9FFFE0401E172ull);
-    /* default1 + host address-space size, save/load PAT, save/load EFER, save timer value */
-    cr_assert_eq(vm.caps.exit, 0x007F6FFF00036DFFull);
+    /* default1 + host address-space size, acknowledge interrupt on exit (15), save/load PAT,
+     * save/load EFER, save timer value */
+    cr_assert_eq(vm.caps.exit, 0x007FEFFF00036DFFull);
     /* default1 + IA-32e mode guest, load PAT, load EFER */
     cr_assert_eq(vm.caps.entry, 0x0000D3FF000011FFull);
     /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
@@ -268,7 +270,7 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
     cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
-    cr_assert_eq(vm.caps.true_exit, 0x007F6FFF00036DFBull);
+    cr_assert_eq(vm.caps.true_exit, 0x007FEFFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
     cr_assert_eq(vm.caps.ept_vpid_cap, 0);
     cr_assert_eq(vm.caps.vmfunc, 0);
@@ -323,6 +325,8 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_PREEMPTION_TIMER,
         NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER,
         NVMX_FEATURE_INTR_WINDOW_EXITING,
+        NVMX_FEATURE_EXT_INTR_EXITING,
+        NVMX_FEATURE_EXIT_ACK_INTR,
         NVMX_FEATURE_NMI_EXITING,
         NVMX_FEATURE_VIRTUAL_NMIS,
         NVMX_FEATURE_NMI_WINDOW_EXITING,

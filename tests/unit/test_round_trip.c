@@ -529,6 +529,219 @@ Test(round_trip, shutdown_activity_state_is_not_supported)
     cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_REASON_ENTRY_FAILURE | 33u);
 }
 
+/* ---- Interrupts of L1's platform while L2 runs (SDM 25.6.1, 25.7.1, 26.2, 28.2.2) ----------
+ */
+
+#define L1_VECTOR 0x41u
+static const uint32_t external_0x41 =
+    NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_EXTERNAL << NVMX_INTR_INFO_TYPE_SHIFT) | L1_VECTOR;
+
+static void l1_sets_exit_controls(uint32_t exit)
+{
+    harness_vmwrite(&h, NVMX_FIELD_VM_EXIT_CONTROLS, vmread(NVMX_FIELD_VM_EXIT_CONTROLS) | exit);
+    cr_assert(harness_succeeded(&h));
+}
+
+/* L0 reports an interrupt of L1's platform while L2 runs. */
+static nvmx_status l1_interrupt(uint8_t vector, bool *acknowledge)
+{
+    *acknowledge = !*acknowledge; /* the call must set it either way */
+    nvmx_status status = nvmx_l1_interrupt_pending(h.vcpu, vector, acknowledge, &h.next);
+    if (h.next.run == NVMX_RUN_L1)
+        h.host.running = NVMX_HW_VMCS01;
+    return status;
+}
+
+static void l2_rflags(uint64_t rflags)
+{
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RFLAGS] = rflags;
+}
+
+/* SDM 25.6.1, 25.7.1, 28.2.2: with external-interrupt exiting and acknowledge interrupt on
+ * exit, the interrupt exits to L1 (reason 1) and is acknowledged: the VM-exit interruption
+ * information is valid, type 0, with the vector, and L0 must consume the vector. SDM 26.2: the
+ * exit happens although L2 has RFLAGS.IF = 0 and blocking by MOV SS. The round trip: L1 runs at
+ * HOST_RIP with RFLAGS = 2 (28.5.3), reads the information, resumes L2. */
+Test(round_trip, external_interrupt_with_ack_on_exit_exits_to_l1_with_vector)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    l1_sets_exit_controls(NVMX_CTL(EXIT_ACK_INTR));
+    launch(NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_PIN_BASED_VM_EXEC_CONTROL) & NVMX_CTL(EXT_INTR_EXITING));
+    l2_rflags(0x2); /* IF = 0 */
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO] = NVMX_BLOCKING_MOV_SS;
+    uint64_t l2_rip = v02(VMCS12_ORD_GUEST_RIP);
+    bool acknowledge = false;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert(acknowledge, "L1 acknowledges on exit: L0 consumes the vector");
+    cr_assert_not(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RIP), 0x400000, "HOST_RIP of the fixture");
+    cr_assert_eq(v01(VMCS12_ORD_GUEST_RFLAGS), 0x2, "L1 runs with interrupts disabled");
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_EXTERNAL_INTERRUPT);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO), external_0x41);
+    cr_assert_eq(vmread(NVMX_FIELD_EXIT_QUALIFICATION), 0);
+    cr_assert_eq(vmread(NVMX_FIELD_IDT_VECTORING_INFO_FIELD) & NVMX_INTR_INFO_VALID, 0);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_RIP), l2_rip, "an interrupt moves no RIP");
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO), NVMX_BLOCKING_MOV_SS);
+    launch(NVMX_EXIT_VMRESUME);
+    cr_assert_eq(v02(VMCS12_ORD_GUEST_RIP), l2_rip);
+}
+
+/* SDM 25.7.1, 28.2.2: without acknowledge interrupt on exit the VM-exit interruption
+ * information is invalid and the interrupt stays pending in L1's interrupt controller. */
+Test(round_trip, external_interrupt_without_ack_on_exit_exits_to_l1_unacknowledged)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    launch(NVMX_EXIT_VMLAUNCH);
+    bool acknowledge = true;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_not(acknowledge, "the interrupt stays pending for L1");
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_EXTERNAL_INTERRUPT);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO) & NVMX_INTR_INFO_VALID, 0);
+    launch(NVMX_EXIT_VMRESUME);
+}
+
+/* SDM 26.2: without external-interrupt exiting the interrupt is delivered through L2's IDT:
+ * L0 injects it into L2; nothing changes in vmcs12 or vmcs02. */
+Test(round_trip, external_interrupt_l1_does_not_intercept_is_injected_into_l2_by_l0)
+{
+    l1_sets_exit_controls(NVMX_CTL(EXIT_ACK_INTR));
+    launch(NVMX_EXIT_VMLAUNCH);
+    l2_rflags(0x202);
+    long writes = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    bool acknowledge = true;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
+    cr_assert_not(acknowledge, "L0 acknowledges when it injects");
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(h.host.vmcs_writes[NVMX_HW_VMCS02], writes);
+    cr_assert_eq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_VM_EXIT_REASON), 0);
+}
+
+/* SDM 27.6, 27.7.1: an event vmcs02's next entry injects (here L1's) is delivered before the
+ * interrupt is recognized: not yet (NVMX_RUN_L2); once the entry delivered it, the exit. */
+Test(round_trip, external_interrupt_waits_for_the_injected_event)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    l1_sets_exit_controls(NVMX_CTL(EXIT_ACK_INTR));
+    const uint32_t l1_event =
+        NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_EXTERNAL << NVMX_INTR_INFO_TYPE_SHIFT) | 0x30;
+    harness_vmwrite(&h, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD, l1_event);
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_RFLAGS, 0x202); /* SDM 27.3.1.4: IF = 1 to inject */
+    launch(NVMX_EXIT_VMLAUNCH);
+    bool acknowledge = true;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L2);
+    cr_assert_not(acknowledge);
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(v02(VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD), l1_event, "L1's event kept");
+    /* L2 entered, the event was delivered, the exit cleared the valid bit (SDM 28.2). */
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD] &= ~NVMX_INTR_INFO_VALID;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert(acknowledge);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO), external_0x41);
+}
+
+/* SDM 27.7.5: a VM exit caused by interrupt-window exiting takes priority over external
+ * interrupts: with L1's window open the interrupt waits for that exit; closed (IF = 0), the
+ * interrupt exits to L1 at once. */
+Test(round_trip, external_interrupt_yields_to_l1_open_interrupt_window)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), NVMX_CTL(INTR_WINDOW_EXITING));
+    launch(NVMX_EXIT_VMLAUNCH);
+    l2_rflags(0x202);
+    bool acknowledge = true;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L2, "the window exit comes first");
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    l2_rflags(0x2);
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_EXTERNAL_INTERRUPT);
+}
+
+/* SDM 26.2, 28.3.4: an interrupt L1 intercepts wakes a halted L2 by exiting to L1, which
+ * finds the activity state HLT saved. */
+Test(round_trip, external_interrupt_exit_saves_hlt_activity_state)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_HLT);
+    launch(NVMX_EXIT_VMLAUNCH);
+    bool acknowledge = true;
+    cr_assert_eq(l1_interrupt(L1_VECTOR, &acknowledge), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_GUEST_ACTIVITY_STATE), NVMX_ACTIVITY_HLT);
+}
+
+/* Only while L2 runs: while L1 runs the interrupt is L1's (NVMX_ERR_STATE); NULL arguments. */
+Test(round_trip, l1_interrupt_pending_outside_guest_mode_is_a_state_error)
+{
+    bool acknowledge = true;
+    cr_assert_eq(nvmx_l1_interrupt_pending(h.vcpu, L1_VECTOR, &acknowledge, &h.next),
+                 NVMX_ERR_STATE);
+    cr_assert_not(acknowledge);
+    cr_assert_eq(nvmx_l1_interrupt_pending(NULL, L1_VECTOR, &acknowledge, &h.next),
+                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(nvmx_l1_interrupt_pending(h.vcpu, L1_VECTOR, NULL, &h.next),
+                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(nvmx_l1_interrupt_pending(h.vcpu, L1_VECTOR, &acknowledge, NULL),
+                 NVMX_ERR_INVALID_ARGUMENT);
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    launch(NVMX_EXIT_VMLAUNCH);
+    l1_interrupt(L1_VECTOR, &acknowledge);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(nvmx_l1_interrupt_pending(h.vcpu, L1_VECTOR, &acknowledge, &h.next),
+                 NVMX_ERR_STATE, "after the exit L1 runs");
+}
+
+/* A hardware host's own reason-1 exit carrying L1's interrupt (SDM 28.2.2): passed to L1 when
+ * its acknowledgement matches L1's control. */
+Test(round_trip, hardware_reason_1_with_vector_goes_to_l1_acknowledging_on_exit)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    l1_sets_exit_controls(NVMX_CTL(EXIT_ACK_INTR));
+    launch(NVMX_EXIT_VMLAUNCH);
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXTERNAL_INTERRUPT, .interruption_info = external_0x41};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO), external_0x41);
+}
+
+Test(round_trip, hardware_reason_1_unacknowledged_goes_to_l1_not_acknowledging)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    launch(NVMX_EXIT_VMLAUNCH);
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXTERNAL_INTERRUPT};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1);
+    cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_INTR_INFO) & NVMX_INTR_INFO_VALID, 0);
+}
+
+/* When the host's acknowledgement differs from L1's, the library cannot make the exit L1
+ * expects (no vector, or a vector L1 did not acknowledge): an argument error, nothing done. */
+Test(round_trip, hardware_reason_1_with_mismatched_acknowledgement_is_refused)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    launch(NVMX_EXIT_VMLAUNCH);
+    nvmx_exit acked = {.reason = NVMX_EXIT_EXTERNAL_INTERRUPT, .interruption_info = external_0x41};
+    cr_assert_eq(l2_event_exit(&acked), NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+    cr_assert_eq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_VM_EXIT_REASON), 0);
+}
+
+Test(round_trip, hardware_reason_1_without_vector_when_l1_acknowledges_is_refused)
+{
+    l1_sets_controls(NVMX_CTL(EXT_INTR_EXITING), 0);
+    l1_sets_exit_controls(NVMX_CTL(EXIT_ACK_INTR));
+    launch(NVMX_EXIT_VMLAUNCH);
+    nvmx_exit exit = {.reason = NVMX_EXIT_EXTERNAL_INTERRUPT};
+    cr_assert_eq(l2_event_exit(&exit), NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
+}
+
 /* L1 may set its TSC just below 2^64 (WRMSR): arming the timer saturates instead of wrapping,
  * so the deadline lies in the future, not in the past. */
 Test(round_trip, preemption_timer_deadline_saturates_near_tsc_wrap)
