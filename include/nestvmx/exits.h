@@ -103,7 +103,9 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * L1 injected at its VM entry: the embedder re-injects it through vmcs02's VM-entry
  * interruption fields before resuming L2, exactly as for its own guests (the library writes
  * those fields only at L1's VM entries), and, when bit 12 is set, restores blocking by NMI in
- * vmcs02's interruptibility state (28.2.3).
+ * vmcs02's interruptibility state (28.2.3). The same holds for a pending MTF VM exit L1
+ * injected (type 7, vector 0): if an exit L0 keeps comes before it, the embedder injects it
+ * again through vmcs02, or L1 never sees that MTF exit.
  *
  * Events of L1's platform (never the host's own: L0 handles those itself and resumes L2):
  * - An external interrupt for L1: nvmx_l1_interrupt_pending() is the entry point for every
