@@ -140,8 +140,7 @@ typedef struct nvmx_host_ops {
      *         `expected` (nothing written); NVMX_ERR_BAD_L1_ADDRESS when `gpa` is not L1 RAM
      *         (treated as a dropped write); anything else is a host failure.
      */
-    nvmx_status (*l1_cmpxchg64)(void *host_ctx, uint64_t gpa, uint64_t expected,
-                                uint64_t desired);
+    nvmx_status (*l1_cmpxchg64)(void *host_ctx, uint64_t gpa, uint64_t expected, uint64_t desired);
 
     /**
      * Required. Translate a linear address of the running guest to an L1 guest-physical

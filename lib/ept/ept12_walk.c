@@ -262,8 +262,8 @@ nvmx_status ept12_walk(const nvmx_vm *vm, uint64_t eptp, uint64_t l2_gpa,
         .levels = (unsigned)((eptp & EPTP_WALK_MASK) >> EPTP_WALK_SHIFT) + 1u,
         .address_mask = bits_below(width) & ~PAGE_OFFSET_MASK,
         .reserved_high = bits_below(EPT_ADDRESS_BITS) & ~bits_below(width),
-        .mode_based = access->mode_based_execute &&
-                      nvmx_vm_has_feature(vm, NVMX_FEATURE_MODE_BASED_EPT_EXEC),
+        .mode_based =
+            access->mode_based_execute && nvmx_vm_has_feature(vm, NVMX_FEATURE_MODE_BASED_EPT_EXEC),
         .accessed_dirty = (eptp & EPTP_ACCESSED_DIRTY) != 0, /* eptp_valid: only with the cap */
         .execute_only = nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_EXECONLY),
         .pages_2m = nvmx_vm_has_feature(vm, NVMX_FEATURE_EPT_2MB),

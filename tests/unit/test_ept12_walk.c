@@ -131,8 +131,7 @@ static void map(uint64_t gpa, uint64_t target, unsigned leaf_level, uint64_t lea
         table = e & 0x000FFFFFFFFFF000ull;
     }
     uint64_t e_gpa = table + ((gpa >> shift_of(leaf_level)) & 0x1FF) * 8;
-    fake_host_write64(&fx.host, e_gpa,
-                      target | leaf | (leaf_level > 1 ? EPT_ENTRY_PAGE_SIZE : 0));
+    fake_host_write64(&fx.host, e_gpa, target | leaf | (leaf_level > 1 ? EPT_ENTRY_PAGE_SIZE : 0));
 }
 
 static ept12_access acc(ept12_access_kind kind)
@@ -233,8 +232,7 @@ Test(ept12_walk, gpa_beyond_maxphyaddr_and_bad_arguments_are_rejected)
 {
     ept12_access a = acc(EPT12_ACCESS_READ);
     ept12_result r;
-    cr_assert_eq(ept12_walk(&fx.vm, eptp_of(false), 1ull << 46, &a, &r),
-                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(ept12_walk(&fx.vm, eptp_of(false), 1ull << 46, &a, &r), NVMX_ERR_INVALID_ARGUMENT);
     cr_assert_eq(ept12_walk(NULL, eptp_of(false), 0, &a, &r), NVMX_ERR_INVALID_ARGUMENT);
     cr_assert_eq(ept12_walk(&fx.vm, eptp_of(false), 0, NULL, &r), NVMX_ERR_INVALID_ARGUMENT);
     cr_assert_eq(ept12_walk(&fx.vm, eptp_of(false), 0, &a, NULL), NVMX_ERR_INVALID_ARGUMENT);
@@ -242,8 +240,7 @@ Test(ept12_walk, gpa_beyond_maxphyaddr_and_bad_arguments_are_rejected)
     cr_assert_eq(ept12_walk(&fx.vm, eptp_of(false), 0, &a, &r), NVMX_ERR_INVALID_ARGUMENT);
     a.kind = EPT12_ACCESS_READ;
     /* EPTP memory type 2 is reserved (25.6.11). */
-    cr_assert_eq(ept12_walk(&fx.vm, eb.root | (3 << 3) | 2, 0, &a, &r),
-                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(ept12_walk(&fx.vm, eb.root | (3 << 3) | 2, 0, &a, &r), NVMX_ERR_INVALID_ARGUMENT);
 }
 
 /* ---- EPT misconfigurations (29.3.3.1) ---------------------------------------------------- */
@@ -504,8 +501,7 @@ Test(ept12_walk, mode_based_execute_checks_bit_10_for_user_fetches)
     cr_assert(r.user_execute && !r.execute);
     r = walk(eptp_of(false), GPA, fetch(false, true));
     cr_assert_eq(r.outcome, EPT12_VIOLATION);
-    cr_assert_eq(r.qualification,
-                 EPT_QUAL_FETCH | EPT_QUAL_READABLE | EPT_QUAL_USER_EXECUTABLE);
+    cr_assert_eq(r.qualification, EPT_QUAL_FETCH | EPT_QUAL_READABLE | EPT_QUAL_USER_EXECUTABLE);
     /* Without the control, bit 10 is ignored and bit 2 decides for both modes. */
     r = walk(eptp_of(false), GPA, fetch(true, false));
     cr_assert_eq(r.outcome, EPT12_VIOLATION);
@@ -517,8 +513,8 @@ Test(ept12_walk, mode_based_execute_user_bit_anded_over_the_walk)
     map(GPA, 0x00ABC000, 1, RWX | EPT_ENTRY_USER_EXECUTE | WB_LEAF, RWX); /* upper: no UX */
     ept12_result r = walk(eptp_of(false), GPA, fetch(true, true));
     cr_assert_eq(r.outcome, EPT12_VIOLATION);
-    cr_assert_eq(r.qualification, EPT_QUAL_FETCH | EPT_QUAL_READABLE | EPT_QUAL_WRITABLE |
-                                       EPT_QUAL_EXECUTABLE);
+    cr_assert_eq(r.qualification,
+                 EPT_QUAL_FETCH | EPT_QUAL_READABLE | EPT_QUAL_WRITABLE | EPT_QUAL_EXECUTABLE);
     r = walk(eptp_of(false), GPA, fetch(false, true));
     cr_assert_eq(r.outcome, EPT12_TRANSLATED);
 }
@@ -592,8 +588,8 @@ Test(ept12_walk, guest_paging_accesses_are_writes_with_accessed_dirty)
     cr_assert_eq(r.outcome, EPT12_TRANSLATED);
     assert_flags(1, true, true);
     /* ...and need write permission; the violation reports bits 0 and 1 (Table 28-7). */
-    set_entry(GPA, 1, (entry_at(GPA, 1) & ~(RWX | EPT_ENTRY_ACCESSED | EPT_ENTRY_DIRTY)) |
-                          EPT_ENTRY_READ);
+    set_entry(GPA, 1,
+              (entry_at(GPA, 1) & ~(RWX | EPT_ENTRY_ACCESSED | EPT_ENTRY_DIRTY)) | EPT_ENTRY_READ);
     r = walk(eptp_of(true), GPA, a);
     cr_assert_eq(r.outcome, EPT12_VIOLATION);
     cr_assert_eq(r.qualification, EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_READABLE);
@@ -865,9 +861,8 @@ Test(ept12_walk, matches_reference_walk_on_random_tables)
         cr_assert_eq(got.level, want.level, "iter %u: level %u, reference %u", iter, got.level,
                      want.level);
         if (want.outcome == EPT12_VIOLATION) {
-            cr_assert_eq(got.qualification, want.qual, "iter %u: qual %llx, reference %llx",
-                         iter, (unsigned long long)got.qualification,
-                         (unsigned long long)want.qual);
+            cr_assert_eq(got.qualification, want.qual, "iter %u: qual %llx, reference %llx", iter,
+                         (unsigned long long)got.qualification, (unsigned long long)want.qual);
             cr_assert_eq(got.leaf_reached, want.leaf_reached, "iter %u", iter);
         }
         if (want.outcome == EPT12_TRANSLATED) {
