@@ -206,4 +206,51 @@ static inline unsigned intr_info_vector(uint32_t info)
  * (SDM 25.7.2, 25.8.2, Table 25-15). */
 #define MSR_ENTRY_SIZE 16u
 
+/* ---- EPT paging-structure entries (SDM Vol. 3C 29.3.2, Tables 29-1 to 29-7) ---------------- */
+
+/* Every EPT entry: read (0), write (1), execute (2; supervisor-mode execute under mode-based
+ * execute control), accessed (8, with EPT A/D), execute for user-mode linear addresses (10,
+ * under mode-based execute control). Bit 7 maps a page in a PDPTE (1 GiB) or PDE (2 MiB);
+ * entries that map a page hold the memory type in 5:3, ignore-PAT in 6 and dirty in 9. */
+#define EPT_ENTRY_READ (1ull << 0)
+#define EPT_ENTRY_WRITE (1ull << 1)
+#define EPT_ENTRY_EXECUTE (1ull << 2)
+#define EPT_ENTRY_RWX (EPT_ENTRY_READ | EPT_ENTRY_WRITE | EPT_ENTRY_EXECUTE)
+#define EPT_ENTRY_MEMTYPE_SHIFT 3u
+#define EPT_ENTRY_MEMTYPE_MASK (7ull << EPT_ENTRY_MEMTYPE_SHIFT)
+#define EPT_ENTRY_IGNORE_PAT (1ull << 6)
+#define EPT_ENTRY_PAGE_SIZE (1ull << 7)
+#define EPT_ENTRY_ACCESSED (1ull << 8)
+#define EPT_ENTRY_DIRTY (1ull << 9)
+#define EPT_ENTRY_USER_EXECUTE (1ull << 10)
+/* Bits 7:3 are reserved in PML5Es and PML4Es, 6:3 in PDPTEs and PDEs that reference a table;
+ * 29:12 in a PDPTE mapping 1 GiB, 20:12 in a PDE mapping 2 MiB; in all, 51:M (M = MAXPHYADDR). */
+#define EPT_RESERVED_PML4E (0x1Full << 3)
+#define EPT_RESERVED_NONLEAF (0xFull << 3)
+#define EPT_RESERVED_1G (0x3FFFFull << 12)
+#define EPT_RESERVED_2M (0x1FFull << 12)
+/* EPT memory types 2, 3 and 7 are reserved in an entry that maps a page (29.3.3.1); bit n of
+ * this mask says whether type n is valid (UC, WC, WT, WP, WB). */
+#define EPT_VALID_MEMTYPES                                                                         \
+    ((1u << MEMTYPE_UC) | (1u << MEMTYPE_WC) | (1u << MEMTYPE_WT) | (1u << MEMTYPE_WP) |           \
+     (1u << MEMTYPE_WB))
+/* Physical-address bits of entries: 51:12 at most (bits 63:52 are ignored or other flags). */
+#define EPT_ADDRESS_BITS 52u
+
+/* Exit qualification for EPT violations (SDM 28.2.1, Table 28-7): the access (0 data read,
+ * 1 data write, 2 instruction fetch), the AND over the entries used of bits 0, 1, 2 (3-5)
+ * and, under mode-based execute control, of bit 10 (6); bit 7 guest-linear address valid,
+ * bit 8 the access is the translation of a linear address (not a guest paging-structure
+ * entry); bit 12 NMI unblocking due to IRET. */
+#define EPT_QUAL_READ (1ull << 0)
+#define EPT_QUAL_WRITE (1ull << 1)
+#define EPT_QUAL_FETCH (1ull << 2)
+#define EPT_QUAL_READABLE (1ull << 3)
+#define EPT_QUAL_WRITABLE (1ull << 4)
+#define EPT_QUAL_EXECUTABLE (1ull << 5)
+#define EPT_QUAL_USER_EXECUTABLE (1ull << 6)
+#define EPT_QUAL_LINEAR_VALID (1ull << 7)
+#define EPT_QUAL_LINEAR_TRANSLATION (1ull << 8)
+#define EPT_QUAL_NMI_UNBLOCKING (1ull << 12)
+
 #endif

@@ -131,6 +131,16 @@ typedef struct nvmx_host_ops {
     nvmx_status (*l1_read)(void *host_ctx, uint64_t gpa, void *buf, size_t len);
     /** Required. Write L1 guest-physical memory; same contract as l1_read. */
     nvmx_status (*l1_write)(void *host_ctx, uint64_t gpa, const void *buf, size_t len);
+    /**
+     * Optional; required only for EPT accessed/dirty flags (SDM 29.3.4), used when L1 enables
+     * them in an EPTP. Atomically (as LOCK CMPXCHG on the aligned 8 bytes at `gpa`, against
+     * L1's other vCPUs): if the 64-bit value at `gpa` equals `expected`, replace it with
+     * `desired`. The library sets A/D bits in L1's EPT entries only through this op.
+     * @return NVMX_OK when the value was replaced; NVMX_ERR_STATE when memory did not hold
+     *         `expected` (nothing written); NVMX_ERR_BAD_L1_ADDRESS when `gpa` is not L1 RAM
+     *         (treated as a dropped write); anything else is a host failure.
+     */
+    nvmx_status (*l1_cmpxchg64)(void *host_ctx, uint64_t gpa, uint64_t expected, uint64_t desired);
 
     /**
      * Required. Translate a linear address of the running guest to an L1 guest-physical
