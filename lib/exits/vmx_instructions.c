@@ -241,9 +241,14 @@ vmx_outcome handle_invvpid(vmx_exec *x)
 
 vmx_outcome handle_vmfunc(vmx_exec *x)
 {
-    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation. In non-root operation the
-     * VM-function controls decide (EPTP switching comes with EPT support). */
-    if (!x->vcpu->guest_mode)
+    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation, and in it while L1's "enable VM
+     * functions" control is 0 (an exception of L2, which L1's exception bitmap may turn into
+     * a VM exit). With the control set the VM-function controls decide (EPTP switching comes
+     * with EPT support). */
+    const vmcs12 *v = x->vcpu->guest_mode ? &x->vcpu->current->data : NULL;
+    if (!v ||
+        !(vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(SECONDARY_CONTROLS)) ||
+        !(vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(ENABLE_VMFUNC)))
         return vmx_raise_ud(x);
     return VMX_NOT_IMPLEMENTED;
 }

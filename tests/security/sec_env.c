@@ -12,8 +12,8 @@ void sec_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops
     fake_host_init(&h->host, HARNESS_RAM);
     nvmx_vm_config defaults;
     nvmx_vm_config_init(&defaults);
-    nvmx_status s = nvmx_vm_create(config ? config : &defaults, ops ? ops : fake_host_ops(),
-                                   &h->host, &h->vm);
+    nvmx_status s =
+        nvmx_vm_create(config ? config : &defaults, ops ? ops : fake_host_ops(), &h->host, &h->vm);
     cr_assert_eq(s, NVMX_OK, "vm_create: %s (%s)", nvmx_status_str(s), h->host.last_log);
     cr_assert_eq(nvmx_vcpu_create(h->vm, &h->host, &h->vcpu), NVMX_OK);
     harness_region(h, VMXON_REGION, NVMX_VMCS_REVISION_ID);
@@ -35,10 +35,8 @@ void sec_l1_into_vmcs01(harness *h)
     v[VMCS12_ORD_GUEST_IA32_EFER] = h->host.regs[NVMX_REG_EFER];
     static const unsigned seg[NVMX_SEG_COUNT][4] = {
 #define SEC_SEG(s)                                                                                 \
-    {                                                                                              \
-        VMCS12_ORD_GUEST_##s##_SELECTOR, VMCS12_ORD_GUEST_##s##_BASE,                              \
-            VMCS12_ORD_GUEST_##s##_LIMIT, VMCS12_ORD_GUEST_##s##_AR_BYTES                          \
-    }
+    {VMCS12_ORD_GUEST_##s##_SELECTOR, VMCS12_ORD_GUEST_##s##_BASE, VMCS12_ORD_GUEST_##s##_LIMIT,   \
+     VMCS12_ORD_GUEST_##s##_AR_BYTES}
         SEC_SEG(ES), SEC_SEG(CS), SEC_SEG(SS),   SEC_SEG(DS),
         SEC_SEG(FS), SEC_SEG(GS), SEC_SEG(LDTR), SEC_SEG(TR),
 #undef SEC_SEG

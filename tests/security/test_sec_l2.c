@@ -127,14 +127,14 @@ Test(sec_l2, invept_invvpid_vmfunc_of_l2_are_ud_of_l2)
         }
     }
     /* L1 intercepts #UD: the same instructions exit to L1 as exception exits. */
+    h.host.exception_count = 0;
     cr_assert_eq(sec_l2_exit_simple(&h, NVMX_EXIT_CPUID, 2), NVMX_OK);
     sec_vmwrite(&h, NVMX_FIELD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_UD);
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(insns); i++) {
         sec_launch(&h, NVMX_EXIT_VMRESUME);
         h.host.exception_count = 0;
-        nvmx_exit exit = {.reason = insns[i].reason,
-                          .instruction_info = insns[i].info,
-                          .instruction_length = 3};
+        nvmx_exit exit = {
+            .reason = insns[i].reason, .instruction_info = insns[i].info, .instruction_length = 3};
         cr_assert_eq(sec_l2_exit(&h, &exit), NVMX_OK, "%s", h.host.last_log);
         cr_assert_eq(h.next.run, NVMX_RUN_L1);
         cr_assert_eq(h.host.exception_count, 0);
@@ -229,10 +229,9 @@ Test(sec_l2, l2_int3_into_exit_with_type_vector_length_and_vectoring_info)
         const uint32_t info = NVMX_INTR_INFO_VALID |
                               (NVMX_INTR_TYPE_SOFTWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT) |
                               vector;
-        const uint32_t vectoring = NVMX_INTR_INFO_VALID | NVMX_INTR_INFO_DELIVER_ERROR_CODE |
-                                   (NVMX_INTR_TYPE_HARDWARE_EXCEPTION
-                                    << NVMX_INTR_INFO_TYPE_SHIFT) |
-                                   NVMX_VECTOR_PF;
+        const uint32_t vectoring =
+            NVMX_INTR_INFO_VALID | NVMX_INTR_INFO_DELIVER_ERROR_CODE |
+            (NVMX_INTR_TYPE_HARDWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT) | NVMX_VECTOR_PF;
         nvmx_exit exit = {.reason = NVMX_EXIT_EXCEPTION_NMI,
                           .interruption_info = info,
                           .instruction_length = vector == VEC_BP ? 1 : 2,
@@ -246,8 +245,7 @@ Test(sec_l2, l2_int3_into_exit_with_type_vector_length_and_vectoring_info)
         cr_assert_eq(sec_l2_exit(&h, &exit), NVMX_OK);
         cr_assert_eq(h.next.run, NVMX_RUN_L0_HANDLES);
         cr_assert(nvmx_vcpu_in_guest_mode(h.vcpu));
-        cr_assert_eq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_VM_EXIT_REASON),
-                     reason_before);
+        cr_assert_eq(vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_VM_EXIT_REASON), reason_before);
         cr_assert_eq(sec_l2_exit_simple(&h, NVMX_EXIT_CPUID, 2), NVMX_OK);
 
         /* Intercepted: L1's, with everything as reported. */
@@ -321,8 +319,7 @@ Test(sec_l2, l2_vmread_through_cleared_and_evicted_shadow_vmcs)
     sec_launch(&h, NVMX_EXIT_VMLAUNCH);
     vmcs12_cached *current = h.vcpu->current;
     uint64_t value;
-    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, &value), NVMX_OK, "%s",
-                 h.host.last_log);
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_GUEST_RIP, &value), NVMX_OK, "%s", h.host.last_log);
     cr_assert_eq(h.next.run, NVMX_RUN_L2);
     cr_assert_eq(value, 0xC0FFEE);
     cr_assert_eq(h.vcpu->current, current, "the current VMCS survives loading the linked one");

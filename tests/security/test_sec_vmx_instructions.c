@@ -57,9 +57,8 @@ static void assert_faults_changing_nothing(const vmx_insn *insn, uint8_t vector)
     operands();
     sec_snapshot s;
     sec_snapshot_take(&h, &s);
-    nvmx_exit exit = {.reason = insn->reason,
-                      .instruction_info = insn->info,
-                      .instruction_length = INSN_LENGTH};
+    nvmx_exit exit = {
+        .reason = insn->reason, .instruction_info = insn->info, .instruction_length = INSN_LENGTH};
     cr_assert_eq(nvmx_on_l1_exit(h.vcpu, &exit, &h.next), NVMX_OK, "reason %u: %s", insn->reason,
                  h.host.last_log);
     cr_assert_eq(h.next.run, NVMX_RUN_L1);
@@ -183,7 +182,7 @@ Test(sec_vmx_insn, invept_invvpid_every_type_raise_ud_while_not_exposed)
     harness_vmxon_vmptrld(&h);
     cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_EPT));
     cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_VPID));
-    const uint64_t types[] = {0, 1, 2, 3, 4, 5, 7, 0xFF, 0xFFFFFFFFull, 0x8000000000000001ull,
+    const uint64_t types[] = {0,    1, 2, 3, 4, 5, 7, 0xFF, 0xFFFFFFFFull, 0x8000000000000001ull,
                               ~0ull};
     for (size_t t = 0; t < NVMX_ARRAY_SIZE(types); t++) {
         for (int which = 0; which < 2; which++) {
