@@ -177,9 +177,14 @@ vmx_outcome handle_vmptrld(vmx_exec *x)
             vmcs12_cache_drop(vcpu->vm, &vcpu->cache, entry);
         return vmx_fail(x, NVMX_VMERR_VMPTRLD_INCORRECT_REVISION);
     }
-    /* The previous VMCS stays active (cached) and its data is flushed to its region. */
-    if (vcpu->current && vcpu->current != entry)
+    /* The previous VMCS stays active (cached) and its data is flushed to its region. Loading
+     * `entry` could not evict it (it was current): with max_cached_vmcs = 1 it is the one
+     * entry too many, and leaves the cache now. */
+    if (vcpu->current && vcpu->current != entry) {
         vmcs12_cache_writeback(vcpu->vm, vcpu->current);
+        if (vcpu->cache.count > vcpu->vm->max_cached_vmcs)
+            vmcs12_cache_evict(vcpu->vm, &vcpu->cache, vcpu->current);
+    }
     vcpu->current = entry;
     vcpu->current_vmptr = address;
     return vmx_succeed(x);
