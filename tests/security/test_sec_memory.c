@@ -7,9 +7,9 @@
  * fake host's RAM is a heap buffer: ASan catches any). And L1 memory that changes between two
  * reads (another vCPU of L1 racing the library): each decision uses one snapshot.
  *
- * Classes: CVE-2017-17741-style out-of-bounds reads of guest structures, CVE-2021-29657 /
- * CVE-2021-3656-style double fetches of guest-controlled VMCS data, XSA-300-style unbounded
- * guest pointers. SDM Vol. 3C 31.3 (VMXON/VMCLEAR/VMPTRLD/VMPTRST pointer checks), 27.2.1.1
+ * Classes: out-of-bounds access to L1-controlled structures; CVE-2021-29657 (KVM nested SVM:
+ * a field of the guest's control block fetched twice, checked then used). SDM Vol. 3C 31.3
+ * (VMXON/VMCLEAR/VMPTRLD/VMPTRST pointer checks), 27.2.1.1
  * (bitmap and MSR-list addresses), 27.3.1.5 (VMCS link pointer, qualification 4), 27.4, 27.8,
  * 28.4, 28.7.
  */
