@@ -177,9 +177,14 @@ vmx_outcome handle_vmptrld(vmx_exec *x)
             vmcs12_cache_drop(vcpu->vm, &vcpu->cache, entry);
         return vmx_fail(x, NVMX_VMERR_VMPTRLD_INCORRECT_REVISION);
     }
-    /* The previous VMCS stays active (cached) and its data is flushed to its region. */
-    if (vcpu->current && vcpu->current != entry)
+    /* The previous VMCS stays active (cached) and its data is flushed to its region. Loading
+     * `entry` could not evict it (it was current): with max_cached_vmcs = 1 it is the one
+     * entry too many, and leaves the cache now. */
+    if (vcpu->current && vcpu->current != entry) {
         vmcs12_cache_writeback(vcpu->vm, vcpu->current);
+        if (vcpu->cache.count > vcpu->vm->max_cached_vmcs)
+            vmcs12_cache_evict(vcpu->vm, &vcpu->cache, vcpu->current);
+    }
     vcpu->current = entry;
     vcpu->current_vmptr = address;
     return vmx_succeed(x);
@@ -241,9 +246,14 @@ vmx_outcome handle_invvpid(vmx_exec *x)
 
 vmx_outcome handle_vmfunc(vmx_exec *x)
 {
-    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation. In non-root operation the
-     * VM-function controls decide (EPTP switching comes with EPT support). */
-    if (!x->vcpu->guest_mode)
+    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation, and in it while L1's "enable VM
+     * functions" control is 0 (an exception of L2, which L1's exception bitmap may turn into
+     * a VM exit). With the control set the VM-function controls decide (EPTP switching comes
+     * with EPT support). */
+    const vmcs12 *v = x->vcpu->guest_mode ? &x->vcpu->current->data : NULL;
+    if (!v ||
+        !(vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(SECONDARY_CONTROLS)) ||
+        !(vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(ENABLE_VMFUNC)))
         return vmx_raise_ud(x);
     return VMX_NOT_IMPLEMENTED;
 }
