@@ -21,6 +21,7 @@ struct nvmx_vm {
     nvmx_vmx_caps caps;      /* exposed to L1; all zero when VMX is not exposed */
     uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
+    uint32_t max_ept02_pages; /* EPT02 table pages per vCPU (lib/ept/ept02.c) */
     uint64_t feature_control_at_reset;
     nvmx_l0_controls l0;     /* what L0 needs in every vmcs02 */
     uint8_t host_timer_rate; /* IA32_VMX_MISC[4:0] of the host: vmcs02's timer rate (A.6) */
@@ -48,6 +49,15 @@ typedef struct nested_exit {
     uint64_t guest_physical_address;
 } nested_exit;
 
+/* The EPT02s a vCPU built (lib/ept/ept02.c): roots indexed by EPT12 root (uthash), the
+ * number of table pages they hold (at most vm->max_ept02_pages) and an LRU clock. */
+typedef struct ept02_cache {
+    struct ept02_root *roots;
+    uint32_t pages;
+    uint32_t root_count;
+    uint64_t clock;
+} ept02_cache;
+
 struct nvmx_vcpu {
     nvmx_vm *vm;
     void *ctx;
@@ -57,6 +67,7 @@ struct nvmx_vcpu {
     uint64_t current_vmptr;        /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
     struct vmcs12_cached *current; /* cache entry of current_vmptr, or NULL */
     struct vmcs12_cache cache;     /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
+    ept02_cache ept02;             /* shadow EPTs for L2 (lib/ept/ept02.c) */
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
     uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */

@@ -59,6 +59,7 @@ void nvmx_vm_config_init(nvmx_vm_config *config)
     config->expose_vmx = true;
     config->phys_addr_width = 46;
     config->max_cached_vmcs = NVMX_DEFAULT_MAX_CACHED_VMCS;
+    config->max_ept02_pages = NVMX_DEFAULT_MAX_EPT02_PAGES;
     config->feature_control = NVMX_FEATURE_CONTROL_LOCK | NVMX_FEATURE_CONTROL_VMX_OUTSIDE_SMX;
 }
 
@@ -73,6 +74,12 @@ static nvmx_status check_config(const nvmx_vm *vm, const nvmx_vm_config *config)
     if (config->max_cached_vmcs < 1 || config->max_cached_vmcs > NVMX_MAX_CACHED_VMCS_LIMIT) {
         vm_log_hex(vm, NVMX_LOG_ERROR, "max_cached_vmcs must be 1 to 4096, got",
                    config->max_cached_vmcs);
+        return NVMX_ERR_INVALID_ARGUMENT;
+    }
+    if (config->max_ept02_pages < NVMX_MIN_EPT02_PAGES ||
+        config->max_ept02_pages > NVMX_MAX_EPT02_PAGES_LIMIT) {
+        vm_log_hex(vm, NVMX_LOG_ERROR, "max_ept02_pages must be 4 to 0x100000, got",
+                   config->max_ept02_pages);
         return NVMX_ERR_INVALID_ARGUMENT;
     }
     if (config->disabled_feature_count && !config->disabled_features) {
@@ -107,6 +114,7 @@ nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *op
         return status;
     probe.phys_addr_width = config->phys_addr_width;
     probe.max_cached_vmcs = config->max_cached_vmcs;
+    probe.max_ept02_pages = config->max_ept02_pages;
     probe.feature_control_at_reset = config->feature_control;
     probe.l0 = config->l0;
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {

@@ -162,7 +162,11 @@ typedef struct nvmx_host_ops {
     /** Required. Deliver an exception to the running guest at its current RIP (a fault). */
     void (*inject_exception)(void *vcpu_ctx, const nvmx_exception *exception);
 
-    /** Optional (EPT). Look up EPT01 for an L1 guest-physical address. */
+    /**
+     * Optional (EPT). Look up EPT01 for an L1 guest-physical address: NVMX_OK with *out (a
+     * page aligned alike in both spaces), or NVMX_ERR_BAD_L1_ADDRESS when EPT01 maps nothing
+     * there (MMIO, no memory); EPT02 then maps nothing and the access is L0's to handle.
+     */
     nvmx_status (*ept01_lookup)(void *host_ctx, uint64_t l1_gpa, nvmx_ept01_mapping *out);
     /** Optional (EPT, VMCS pages). Allocate one zeroed 4 KiB page; *host_phys = its address. */
     void *(*page_alloc)(void *host_ctx, uint64_t *host_phys);

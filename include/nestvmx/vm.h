@@ -33,6 +33,12 @@ typedef struct nvmx_vcpu nvmx_vcpu;
 /** Upper bound for ::nvmx_vm_config.max_cached_vmcs. */
 #define NVMX_MAX_CACHED_VMCS_LIMIT 4096u
 
+/** Default number of EPT02 table pages (4 KiB each, from page_alloc) a vCPU may hold. */
+#define NVMX_DEFAULT_MAX_EPT02_PAGES 4096u
+/** Bounds for ::nvmx_vm_config.max_ept02_pages: one 4-level path needs 4 pages. */
+#define NVMX_MIN_EPT02_PAGES 4u
+#define NVMX_MAX_EPT02_PAGES_LIMIT (1u << 20)
+
 /**
  * @brief What L0 itself needs in every vmcs02, whatever L1 asks for (zero: nothing, as for a
  * software L0 that can observe everything). The library ORs these into vmcs02; exits that only
@@ -68,6 +74,13 @@ typedef struct nvmx_vm_config {
     uint8_t phys_addr_width;
     /** vmcs12s cached per vCPU, 1 to NVMX_MAX_CACHED_VMCS_LIMIT. Default 64. */
     uint32_t max_cached_vmcs;
+    /**
+     * EPT02 table pages (from page_alloc) a vCPU may hold, NVMX_MIN_EPT02_PAGES to
+     * NVMX_MAX_EPT02_PAGES_LIMIT. Beyond it whole EPT02s are evicted, least recently used
+     * first. Default NVMX_DEFAULT_MAX_EPT02_PAGES (16 MiB of tables per vCPU, and about as much
+     * again of library bookkeeping through mem_alloc).
+     */
+    uint32_t max_ept02_pages;
     /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5).
      */
     uint64_t feature_control;

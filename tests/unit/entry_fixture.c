@@ -113,6 +113,7 @@ void entry_fixture_init(entry_fixture *f)
     f->vm.vmx_exposed = true;
     f->vm.phys_addr_width = 46;
     f->vm.max_cached_vmcs = 8;
+    f->vm.max_ept02_pages = NVMX_DEFAULT_MAX_EPT02_PAGES;
     nvmx_caps_software_host(&f->vm.caps, 46);
     memset(f->vm.field_exists, 0xFF, sizeof(f->vm.field_exists));
     f->vcpu.vm = &f->vm;
