@@ -42,7 +42,12 @@ fi
 echo "setup: installing Unicorn $unicorn_version (PyPI wheel) into $deps/python" >&2
 rm -rf "$deps/venv" "$deps/python.tmp"
 python3 -m venv "$deps/venv"
-"$deps/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
-  --target "$deps/python.tmp" "unicorn==$unicorn_version"
+if ! "$deps/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+  --target "$deps/python.tmp" "unicorn==$unicorn_version"; then
+  rm -rf "$deps/python.tmp"
+  echo "setup: could not install unicorn==$unicorn_version from PyPI (nestvmx-emu needs it)." >&2
+  echo "setup: check that pip reaches PyPI here (proxy, PIP_INDEX_URL, PIP_CERT), then run again." >&2
+  exit 1
+fi
 rm -rf "$deps/python"
 mv "$deps/python.tmp" "$deps/python"
