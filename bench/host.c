@@ -148,20 +148,7 @@ static void host_log(void *ctx, nvmx_log_level level, const char *message)
     snprintf(h->last_log, sizeof(h->last_log), "%s", message);
 }
 
-/* SDM 25.11.2: a field holds only its width; the high-access encoding of a 64-bit field
- * reaches its upper 32 bits. */
-static uint64_t width_mask(uint32_t field)
-{
-    switch (NVMX_FIELD_WIDTH(field)) {
-    case NVMX_WIDTH_16:
-        return 0xFFFFull;
-    case NVMX_WIDTH_32:
-        return 0xFFFFFFFFull;
-    default:
-        return ~0ull;
-    }
-}
-
+/* SDM 25.11.2: the high-access encoding of a 64-bit field reaches its upper 32 bits. */
 static nvmx_status host_vmcs_read(void *ctx, nvmx_hw_vmcs which, uint32_t field, uint64_t *value)
 {
     bench_host *h = ctx;
@@ -185,7 +172,7 @@ static nvmx_status host_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field
     if (NVMX_FIELD_HIGH_ACCESS(field))
         *stored = (*stored & 0xFFFFFFFFull) | (value << 32);
     else
-        *stored = value & width_mask(field);
+        *stored = value & NVMX_FIELD_WIDTH_MASK(field);
     return NVMX_OK;
 }
 
@@ -237,7 +224,7 @@ uint64_t bench_host_vmcs_get(const bench_host *h, nvmx_hw_vmcs which, uint32_t f
 
 void bench_host_vmcs_set(bench_host *h, nvmx_hw_vmcs which, uint32_t field, uint64_t value)
 {
-    h->vmcs[which][nvmx_vmcs_field_index(field)] = value & width_mask(field);
+    h->vmcs[which][nvmx_vmcs_field_index(field)] = value & NVMX_FIELD_WIDTH_MASK(field);
 }
 
 void bench_host_write64(bench_host *h, uint64_t gpa, uint64_t value)

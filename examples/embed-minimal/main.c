@@ -82,19 +82,6 @@ static uint64_t *field_slot(machine *m, nvmx_hw_vmcs which, uint32_t field)
     return &m->vmcs[which][index];
 }
 
-/* A field keeps only its width's bits, as VMWRITE to a real VMCS does (SDM 25.11.2). */
-static uint64_t field_width_mask(uint32_t field)
-{
-    switch (NVMX_FIELD_WIDTH(field)) {
-    case NVMX_WIDTH_16:
-        return 0xFFFF;
-    case NVMX_WIDTH_32:
-        return 0xFFFFFFFF;
-    default:
-        return ~0ull; /* 64-bit, and natural width on a 64-bit processor */
-    }
-}
-
 /* High access reads and writes bits 63:32 of the field; full access the whole field. */
 static nvmx_status hw_vmcs_read(void *ctx, nvmx_hw_vmcs which, uint32_t field, uint64_t *value)
 {
@@ -112,7 +99,7 @@ static nvmx_status hw_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field, 
     if (NVMX_FIELD_HIGH_ACCESS(field))
         *slot = (*slot & 0xFFFFFFFFull) | (value << 32);
     else
-        *slot = value & field_width_mask(field);
+        *slot = value & NVMX_FIELD_WIDTH_MASK(field) /* as VMWRITE keeps it */;
     return NVMX_OK;
 }
 

@@ -294,6 +294,12 @@ typedef enum nvmx_field_type {
 #define NVMX_FIELD_INDEX(enc) (((enc) >> 1) & 0x1FFu)
 /** Access type (bit 0): 1 selects the high 32 bits of a 64-bit field. */
 #define NVMX_FIELD_HIGH_ACCESS(enc) ((enc)&1u)
+/** The bits a field of this encoding holds (SDM 25.11.2): 16, 32, or 64 for 64-bit and
+ * natural-width fields (the library models a 64-bit processor). VMWRITE keeps only these. */
+#define NVMX_FIELD_WIDTH_MASK(enc)                                                                 \
+    (NVMX_FIELD_WIDTH(enc) == NVMX_WIDTH_16   ? 0xFFFFull                                          \
+     : NVMX_FIELD_WIDTH(enc) == NVMX_WIDTH_32 ? 0xFFFFFFFFull                                      \
+                                              : ~0ull)
 /** Bits that are reserved in an encoding (63:15 and 12): set means "no such field". */
 #define NVMX_FIELD_RESERVED_MASK (~(uint64_t)0x6FFF)
 

@@ -13,15 +13,7 @@
 
 #include "eptp.h"
 
-/* uthash allocates through the VM's ops and never aborts (as lib/vmcs/vmcs12_cache.c). */
-#define HASH_NONFATAL_OOM 1
-#define uthash_malloc(size) vm_alloc(hash_vm, (size))
-#define uthash_free(ptr, size) vm_free(hash_vm, (ptr), (size))
-#define uthash_nonfatal_oom(obj) (hash_oom = true)
-#define uthash_bzero(a, n) nvmx_memset((a), 0, (n))
-#define uthash_memcmp(a, b, n) nvmx_memcmp((a), (b), (n))
-#define uthash_strlen(s) 0
-#include <uthash.h>
+#include "../uthash_ops.h"
 
 #define EPT02_ENTRIES 512u
 #define EPT02_INDEX_MASK 0x1FFull

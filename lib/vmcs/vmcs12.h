@@ -80,14 +80,7 @@ typedef struct vmcs12 {
  * library models a 64-bit processor; SDM 25.11.2). */
 static inline uint64_t vmcs_field_width_mask(uint32_t encoding)
 {
-    switch (NVMX_FIELD_WIDTH(encoding)) {
-    case NVMX_WIDTH_16:
-        return 0xFFFFull;
-    case NVMX_WIDTH_32:
-        return 0xFFFFFFFFull;
-    default:
-        return ~0ull;
-    }
+    return NVMX_FIELD_WIDTH_MASK(encoding);
 }
 
 /* Read a field by encoding, with width and high-access semantics (SDM 25.11.2, 31.3 VMREAD):

@@ -7,16 +7,7 @@
  */
 #include "../internal.h"
 
-/* uthash allocates through the VM's ops and never aborts: `hash_vm` and `hash_oom` must be
- * in scope wherever a HASH_ macro that allocates is used. */
-#define HASH_NONFATAL_OOM 1
-#define uthash_malloc(size) vm_alloc(hash_vm, (size))
-#define uthash_free(ptr, size) vm_free(hash_vm, (ptr), (size))
-#define uthash_nonfatal_oom(obj) (hash_oom = true)
-#define uthash_bzero(a, n) nvmx_memset((a), 0, (n))
-#define uthash_memcmp(a, b, n) nvmx_memcmp((a), (b), (n))
-#define uthash_strlen(s) 0
-#include <uthash.h>
+#include "../uthash_ops.h"
 
 typedef struct cache_node {
     vmcs12_cached entry; /* first: a node and its entry share an address */
