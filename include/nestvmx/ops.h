@@ -105,6 +105,36 @@ typedef enum nvmx_hw_vmcs {
     NVMX_HW_VMCS02 = 1, /**< the VMCS L0 uses to run L2 */
 } nvmx_hw_vmcs;
 
+/**
+ * @brief Which cached translations of the hardware a ::nvmx_host_ops.tlb_flush request drops
+ * (SDM Vol. 3C 29.4: linear, guest-physical and combined mappings). Flushing more than asked
+ * is always correct; less never is.
+ */
+typedef enum nvmx_tlb_flush_kind {
+    /** Guest-physical and combined mappings derived from the EPT whose root is `eptp` (an
+     *  EPT02 root the library built): hardware hosts run INVEPT single-context of `eptp`. */
+    NVMX_TLB_FLUSH_EPTP = 0,
+    /** Linear and combined mappings of the linear address `linear` tagged `vpid`
+     *  (INVVPID individual-address). */
+    NVMX_TLB_FLUSH_VPID_ADDRESS,
+    /** All linear and combined mappings tagged `vpid` (INVVPID single-context). */
+    NVMX_TLB_FLUSH_VPID,
+    /** Those of NVMX_TLB_FLUSH_VPID except global translations (INVVPID single-context
+     *  retaining globals). */
+    NVMX_TLB_FLUSH_VPID_NONGLOBAL,
+    /** Linear and combined mappings of L1's own context (the VPID L0 runs L1 with; every
+     *  mapping of L1 when L0 runs it without a VPID). */
+    NVMX_TLB_FLUSH_L1_CONTEXT,
+} nvmx_tlb_flush_kind;
+
+/** @brief A TLB flush the library asks of the host (the tlb_flush op). */
+typedef struct nvmx_tlb_flush {
+    nvmx_tlb_flush_kind kind;
+    uint16_t vpid;   /**< the hardware VPID (from vpid_alloc) for the VPID kinds */
+    uint64_t eptp;   /**< NVMX_TLB_FLUSH_EPTP: the EPTP the library put into vmcs02 */
+    uint64_t linear; /**< NVMX_TLB_FLUSH_VPID_ADDRESS: the linear address */
+} nvmx_tlb_flush;
+
 /** @brief Severity of a log message. */
 typedef enum nvmx_log_level {
     NVMX_LOG_ERROR = 0,
@@ -172,6 +202,21 @@ typedef struct nvmx_host_ops {
     void *(*page_alloc)(void *host_ctx, uint64_t *host_phys);
     /** Optional. Free a page from page_alloc. */
     void (*page_free)(void *host_ctx, void *page, uint64_t host_phys);
+
+    /**
+     * Optional; required for EPT and VPID for L2. Drop the hardware's cached translations
+     * `request` names, on this vCPU's logical processor, before the next VM entry. Emulators
+     * without a TLB may implement it as nothing. Without it neither EPT nor VPID is exposed.
+     */
+    void (*tlb_flush)(void *vcpu_ctx, const nvmx_tlb_flush *request);
+    /**
+     * Optional; required for VPID for L2. Allocate a hardware VPID (1 to 65535) that nobody
+     * else uses, for the library to run L2 with; 0 when none is left (the library then shares
+     * one it holds, flushing it on each switch).
+     */
+    uint16_t (*vpid_alloc)(void *host_ctx);
+    /** Optional (with vpid_alloc). Give back a VPID from vpid_alloc. */
+    void (*vpid_free)(void *host_ctx, uint16_t vpid);
 
     /**
      * Required for VM entry and exit. Read a field of vmcs01 or vmcs02 (encodings of
