@@ -269,8 +269,116 @@ static uint64_t fake_tsc_read(void *ctx)
     return h->tsc;
 }
 
+static void *fake_page_alloc(void *ctx, uint64_t *host_phys)
+{
+    fake_host *h = ctx;
+    h->page_allocs++;
+    if (h->fail_page_at > 0 && h->page_allocs == h->fail_page_at)
+        return NULL;
+    void *page = aligned_alloc(4096, 4096);
+    if (!page)
+        return NULL;
+    memset(page, 0, 4096);
+    h->live_pages++;
+    *host_phys = (uint64_t)(uintptr_t)page;
+    return page;
+}
+
+static void fake_page_free(void *ctx, void *page, uint64_t host_phys)
+{
+    fake_host *h = ctx;
+    if (!page || (uint64_t)(uintptr_t)page != host_phys) {
+        fprintf(stderr, "fake_host: page_free of a page it did not allocate\n");
+        abort();
+    }
+    h->live_pages--;
+    free(page);
+}
+
+void *fake_host_page(uint64_t host_phys)
+{
+    return (void *)(uintptr_t)host_phys;
+}
+
+static nvmx_status fake_ept01_lookup(void *ctx, uint64_t l1_gpa, nvmx_ept01_mapping *out)
+{
+    fake_host *h = ctx;
+    h->ept01_lookups++;
+    uint64_t page = l1_gpa & ~0xFFFull;
+    for (int i = 0; i < h->ept01_page_count; i++) {
+        if (h->ept01_page[i] != page)
+            continue;
+        if (!h->ept01_entry[i].present)
+            return NVMX_ERR_BAD_L1_ADDRESS;
+        *out = h->ept01_entry[i].mapping;
+        return NVMX_OK;
+    }
+    if (l1_gpa >= h->ram_size)
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    *out = (nvmx_ept01_mapping){.host_phys = FAKE_EPT01_HOST_BASE + l1_gpa,
+                                .page_size = 4096,
+                                .read = true,
+                                .write = true,
+                                .execute = true,
+                                .memory_type = 6};
+    return NVMX_OK;
+}
+
+void fake_host_set_ept01(fake_host *h, uint64_t gpa, bool present,
+                         const nvmx_ept01_mapping *mapping)
+{
+    uint64_t page = gpa & ~0xFFFull;
+    int i = 0;
+    while (i < h->ept01_page_count && h->ept01_page[i] != page)
+        i++;
+    if (i == FAKE_MAX_EPT01_PAGES) {
+        fprintf(stderr, "fake_host: more than %d EPT01 overrides\n", FAKE_MAX_EPT01_PAGES);
+        abort();
+    }
+    h->ept01_page[i] = page;
+    h->ept01_entry[i].present = present;
+    if (mapping)
+        h->ept01_entry[i].mapping = *mapping;
+    if (i == h->ept01_page_count)
+        h->ept01_page_count++;
+}
+
+static void fake_tlb_flush(void *ctx, const nvmx_tlb_flush *request)
+{
+    fake_host *h = ctx;
+    if (h->tlb_flush_count < FAKE_MAX_TLB_FLUSHES)
+        h->tlb_flushes[h->tlb_flush_count] = *request;
+    h->tlb_flush_count++;
+}
+
+static uint16_t fake_vpid_alloc(void *ctx)
+{
+    fake_host *h = ctx;
+    uint16_t limit = h->vpid_limit ? h->vpid_limit : 0xFFFF;
+    if (h->next_vpid >= limit)
+        return 0;
+    h->live_vpids++;
+    return ++h->next_vpid;
+}
+
+static void fake_vpid_free(void *ctx, uint16_t vpid)
+{
+    fake_host *h = ctx;
+    if (vpid == 0 || vpid > h->next_vpid) {
+        fprintf(stderr, "fake_host: vpid_free of VPID %u it did not allocate\n", vpid);
+        abort();
+    }
+    h->live_vpids--;
+}
+
 static const nvmx_host_ops fake_ops = {
     .tsc_read = fake_tsc_read,
+    .page_alloc = fake_page_alloc,
+    .page_free = fake_page_free,
+    .ept01_lookup = fake_ept01_lookup,
+    .tlb_flush = fake_tlb_flush,
+    .vpid_alloc = fake_vpid_alloc,
+    .vpid_free = fake_vpid_free,
     .msr_read = fake_msr_read,
     .msr_write = fake_msr_write,
     .hw_vmcs_read = fake_hw_vmcs_read,

@@ -17,6 +17,8 @@
 #define FAKE_MAX_REMAPS 8
 #define FAKE_MAX_MSRS 32
 #define FAKE_MAX_MSR_LOG 32
+#define FAKE_MAX_EPT01_PAGES 16
+#define FAKE_MAX_TLB_FLUSHES 64
 
 typedef struct fake_host {
     uint8_t *ram;
@@ -80,7 +82,34 @@ typedef struct fake_host {
     /* The TSC as L1 sees it, returned by the tsc_read op; tests move it by hand. */
     uint64_t tsc;
     long tsc_reads;
+
+    /* Host pages of page_alloc (host_phys = the pointer's value) and their accounting;
+     * fail_page_at = n makes the n-th page_alloc (1-based) fail. */
+    long page_allocs, live_pages;
+    long fail_page_at;
+
+    /* EPT01 as the ept01_lookup op answers it: L1 RAM maps 1:1 in 4-KiB pages to
+     * FAKE_EPT01_HOST_BASE + gpa, RWX, write-back; pages listed in ept01_page[] answer
+     * ept01_entry[] instead (present = false: NVMX_ERR_BAD_L1_ADDRESS). */
+    uint64_t ept01_page[FAKE_MAX_EPT01_PAGES];
+    struct fake_ept01_entry {
+        bool present;
+        nvmx_ept01_mapping mapping;
+    } ept01_entry[FAKE_MAX_EPT01_PAGES];
+    int ept01_page_count;
+    long ept01_lookups;
+
+    /* Every tlb_flush request, in order (the first FAKE_MAX_TLB_FLUSHES), and their count. */
+    nvmx_tlb_flush tlb_flushes[FAKE_MAX_TLB_FLUSHES];
+    long tlb_flush_count;
+
+    /* vpid_alloc hands out 1, 2, ... up to vpid_limit (0: up to 65535), then 0. */
+    uint16_t next_vpid;
+    uint16_t vpid_limit;
+    long live_vpids;
 } fake_host;
+
+#define FAKE_EPT01_HOST_BASE 0x100000000000ull
 
 /* RAM of ram_size bytes; registers as the nestvmx-emu contract: 64-bit mode, CPL 0,
  * CR0.PE|NE|PG, CR4.PAE|VMXE, EFER.LME|LMA, flat segments, RIP 0x100000. */
@@ -106,5 +135,11 @@ uint64_t fake_host_read64(const fake_host *host, uint64_t gpa);
 void fake_host_set_msr(fake_host *host, uint32_t index, uint64_t value);
 bool fake_host_get_msr(const fake_host *host, uint32_t index, uint64_t *value);
 void fake_host_fault_msr(fake_host *host, uint32_t index);
+
+/* EPT01 of one L1 page (4 KiB aligned): unmapped (present = false) or as `mapping`. */
+void fake_host_set_ept01(fake_host *host, uint64_t gpa, bool present,
+                         const nvmx_ept01_mapping *mapping);
+/* The host page behind a host-physical address from page_alloc. */
+void *fake_host_page(uint64_t host_phys);
 
 #endif
