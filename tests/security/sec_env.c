@@ -5,82 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "entry_fixture.h"
-
 void sec_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops)
 {
-    fake_host_init(&h->host, HARNESS_RAM);
-    nvmx_vm_config defaults;
-    nvmx_vm_config_init(&defaults);
-    nvmx_status s =
-        nvmx_vm_create(config ? config : &defaults, ops ? ops : fake_host_ops(), &h->host, &h->vm);
-    cr_assert_eq(s, NVMX_OK, "vm_create: %s (%s)", nvmx_status_str(s), h->host.last_log);
-    cr_assert_eq(nvmx_vcpu_create(h->vm, &h->host, &h->vcpu), NVMX_OK);
-    harness_region(h, VMXON_REGION, NVMX_VMCS_REVISION_ID);
-    harness_region(h, VMCS_A, NVMX_VMCS_REVISION_ID);
-    harness_region(h, VMCS_B, NVMX_VMCS_REVISION_ID);
-    harness_region(h, VMCS_C, NVMX_VMCS_REVISION_ID);
-    harness_region(h, SHADOW_VMCS, NVMX_VMCS_REVISION_ID | VMCS12_SHADOW_INDICATOR);
-}
-
-void sec_l1_into_vmcs01(harness *h)
-{
-    uint64_t *v = h->host.vmcs[NVMX_HW_VMCS01];
-    v[VMCS12_ORD_GUEST_RIP] = h->host.regs[NVMX_REG_RIP];
-    v[VMCS12_ORD_GUEST_RSP] = 0x9000;
-    v[VMCS12_ORD_GUEST_RFLAGS] = h->host.regs[NVMX_REG_RFLAGS];
-    v[VMCS12_ORD_GUEST_CR0] = h->host.regs[NVMX_REG_CR0];
-    v[VMCS12_ORD_GUEST_CR3] = 0x300000;
-    v[VMCS12_ORD_GUEST_CR4] = h->host.regs[NVMX_REG_CR4];
-    v[VMCS12_ORD_GUEST_IA32_EFER] = h->host.regs[NVMX_REG_EFER];
-    static const unsigned seg[NVMX_SEG_COUNT][4] = {
-#define SEC_SEG(s)                                                                                 \
-    {VMCS12_ORD_GUEST_##s##_SELECTOR, VMCS12_ORD_GUEST_##s##_BASE, VMCS12_ORD_GUEST_##s##_LIMIT,   \
-     VMCS12_ORD_GUEST_##s##_AR_BYTES}
-        SEC_SEG(ES), SEC_SEG(CS), SEC_SEG(SS),   SEC_SEG(DS),
-        SEC_SEG(FS), SEC_SEG(GS), SEC_SEG(LDTR), SEC_SEG(TR),
-#undef SEC_SEG
-    };
-    for (int s = 0; s < NVMX_SEG_COUNT; s++) {
-        v[seg[s][0]] = h->host.segs[s].selector;
-        v[seg[s][1]] = h->host.segs[s].base;
-        v[seg[s][2]] = h->host.segs[s].limit;
-        v[seg[s][3]] = h->host.segs[s].access_rights;
-    }
-    h->host.vmcs_backed = true;
-    h->host.running = NVMX_HW_VMCS01;
-}
-
-void sec_l1_builds_vmcs12(harness *h)
-{
-    static entry_fixture good;
-    entry_fixture_init(&good);
-    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
-        const vmcs_field_info *f = &vmcs_field_table[i];
-        nvmx_field_type type = NVMX_FIELD_TYPE(f->encoding);
-        if ((type == NVMX_FIELD_TYPE_GUEST || type == NVMX_FIELD_TYPE_HOST) &&
-            ((h->vm->field_exists[i / 64] >> (i % 64)) & 1))
-            harness_vmwrite(h, f->encoding, good.v.field[i]);
-    }
-    entry_fixture_fini(&good);
-    nvmx_vmx_caps caps;
-    nvmx_vm_get_caps(h->vm, &caps);
-    harness_vmwrite(h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, caps.true_pinbased & 0xFFFFFFFF);
-    harness_vmwrite(h, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, caps.true_procbased & 0xFFFFFFFF);
-    harness_vmwrite(h, NVMX_FIELD_VM_EXIT_CONTROLS,
-                    (caps.true_exit & 0xFFFFFFFF) | NVMX_CTL(EXIT_HOST_ADDR_SPACE));
-    harness_vmwrite(h, NVMX_FIELD_VM_ENTRY_CONTROLS,
-                    (caps.true_entry & 0xFFFFFFFF) | NVMX_CTL(ENTRY_IA32E_MODE));
-    harness_vmwrite(h, NVMX_FIELD_VMCS_LINK_POINTER, ~0ull);
-    cr_assert(harness_succeeded(h));
+    harness_init_with_ops(h, config, ops);
 }
 
 void sec_nested_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops)
 {
-    sec_init(h, config, ops);
-    sec_l1_into_vmcs01(h);
-    harness_vmxon_vmptrld(h);
-    sec_l1_builds_vmcs12(h);
+    harness_nested_init(h, config, ops);
 }
 
 /* VMsucceed as L1 sees it: RFLAGS lives in vmcs01 on the fake hardware host. */

@@ -11,10 +11,6 @@
 
 /* harness_init with another ops table (NULL = the fake host's). */
 void sec_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops);
-/* L1's registers move into vmcs01's guest-state area (fake_host.vmcs_backed). */
-void sec_l1_into_vmcs01(harness *h);
-/* L1 VMWRITEs the known-good vmcs12 of tests/unit/entry_fixture.c into the current VMCS. */
-void sec_l1_builds_vmcs12(harness *h);
 /* sec_init + L1 in vmcs01 + VMXON + VMPTRLD VMCS_A + the good vmcs12. */
 void sec_nested_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops);
 

@@ -34,7 +34,18 @@ typedef struct harness {
 
 /* Create the VM (config NULL = defaults) and a vCPU; fails the test on error. */
 void harness_init(harness *h, const nvmx_vm_config *config);
-/* Destroy vCPU and VM, and check every allocation was freed. */
+/* The same with another ops table (NULL = the fake host's), e.g. hostile memory ops. */
+void harness_init_with_ops(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops);
+/* L1's registers move from the fake register file into vmcs01's guest-state area, where a
+ * hardware host keeps them (fake_host.vmcs_backed). */
+void harness_l1_into_vmcs01(harness *h);
+/* L1 fills the current vmcs12 with VMWRITEs: the known-good L2 and host state of the
+ * entry-check fixture, with the controls the VM exposes. */
+void harness_l1_builds_vmcs12(harness *h);
+/* A VM ready to launch L2: init (with ops), L1 into vmcs01, VMXON + VMPTRLD of VMCS_A, a
+ * known-good vmcs12. */
+void harness_nested_init(harness *h, const nvmx_vm_config *config, const nvmx_host_ops *ops);
+/* Destroy vCPU and VM, and check every allocation, host page and VPID was freed. */
 void harness_fini(harness *h);
 
 /* Write a VMCS/VMXON region header: revision identifier at gpa. */
