@@ -108,6 +108,11 @@ uint64_t capabilities_register(const nvmx_vmx_caps *caps, nvmx_cap_reg reg);
 typedef enum msr_result { MSR_HANDLED, MSR_GP, MSR_NOT_OURS } msr_result;
 msr_result vmx_msr_read(nvmx_vcpu *vcpu, uint32_t index, uint64_t *value);
 msr_result vmx_msr_write(nvmx_vcpu *vcpu, uint32_t index, uint64_t value);
+/* The VMX capability MSRs, indexes NVMX_MSR_IA32_VMX_BASIC + 0 .. + vmx_cap_msr_count - 1:
+ * the value of the i-th in a capability set, and setting it (for the state format). */
+extern const unsigned vmx_cap_msr_count;
+uint64_t vmx_cap_msr_value(const nvmx_vmx_caps *caps, unsigned i);
+void vmx_cap_msr_set(nvmx_vmx_caps *caps, unsigned i, uint64_t value);
 
 /* ---- VM exits to L1 (lib/exits/vm_exit.c, lib/exits/load_host_state.c, msr_lists.c) ---- */
 

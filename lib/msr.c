@@ -64,6 +64,19 @@ enum { MSR_LIST_COUNT = 0 NVMX_MSR_LIST(COUNT_ONE), CAP_MSR_COUNT = 0 VMX_CAP_MS
 _Static_assert(CAP_MSR_COUNT == MSR_LIST_COUNT - 1, "a VMX MSR of NVMX_MSR_LIST lacks a row");
 _Static_assert(NVMX_ARRAY_SIZE(cap_msrs) == CAP_MSR_COUNT, "the VMX MSRs must be contiguous");
 
+const unsigned vmx_cap_msr_count = NVMX_ARRAY_SIZE(cap_msrs);
+
+uint64_t vmx_cap_msr_value(const nvmx_vmx_caps *caps, unsigned i)
+{
+    return i < NVMX_ARRAY_SIZE(cap_msrs) ? caps_msr_get(caps, cap_msrs[i].offset) : 0;
+}
+
+void vmx_cap_msr_set(nvmx_vmx_caps *caps, unsigned i, uint64_t value)
+{
+    if (i < NVMX_ARRAY_SIZE(cap_msrs))
+        caps_msr_set(caps, cap_msrs[i].offset, value);
+}
+
 /* The table row of a VMX capability MSR, NULL for any other index. */
 static const vmx_cap_msr *cap_msr_find(uint32_t index)
 {

@@ -18,6 +18,7 @@
 #include "features.h"
 #include "msrs.h"
 #include "ops.h"
+#include "state.h"
 #include "status.h"
 #include "version.h"
 #include "vm.h"

@@ -144,5 +144,15 @@ void vmcs12_cache_vmxoff(struct nvmx_vm *vm, vmcs12_cache *cache);
 void vmcs12_cache_evict(struct nvmx_vm *vm, vmcs12_cache *cache, vmcs12_cached *entry);
 /* Write back and drop every entry. */
 void vmcs12_cache_flush(struct nvmx_vm *vm, vmcs12_cache *cache);
+/* Drop every entry without writing any back (a restored state replaces them). */
+void vmcs12_cache_discard(struct nvmx_vm *vm, vmcs12_cache *cache);
+/* The entry with the smallest region address above after's (after = NULL: the smallest), or
+ * NULL: a deterministic order for the state format, without allocation. */
+const vmcs12_cached *vmcs12_cache_next_by_gpa(const vmcs12_cache *cache,
+                                              const vmcs12_cached *after);
+/* Add an entry with the given content (a restored one), without reading L1 memory; its gpa
+ * must not be cached. NVMX_ERR_NO_MEMORY, else NVMX_OK. */
+nvmx_status vmcs12_cache_insert(struct nvmx_vm *vm, vmcs12_cache *cache,
+                                const vmcs12_cached *entry);
 
 #endif

@@ -169,3 +169,45 @@ void vmcs12_region_set_launch_state(nvmx_vm *vm, uint64_t gpa, vmcs12_launch_sta
     uint32_t launch = state == VMCS12_STATE_CLEAR ? 0 : VMCS12_LAUNCHED;
     (void)vm->ops.l1_write(vm->host_ctx, gpa + 8, &launch, sizeof(launch));
 }
+
+void vmcs12_cache_discard(nvmx_vm *vm, vmcs12_cache *cache)
+{
+    cache_node *head = cache->index, *node, *tmp;
+    HASH_ITER(hh, head, node, tmp)
+    {
+        vmcs12_cache_drop(vm, cache, &node->entry);
+    }
+}
+
+const vmcs12_cached *vmcs12_cache_next_by_gpa(const vmcs12_cache *cache, const vmcs12_cached *after)
+{
+    const cache_node *head = cache->index, *node, *best = NULL;
+    for (node = head; node; node = node->hh.next) {
+        if (after && node->entry.gpa <= after->gpa)
+            continue;
+        if (!best || node->entry.gpa < best->entry.gpa)
+            best = node;
+    }
+    return best ? &best->entry : NULL;
+}
+
+nvmx_status vmcs12_cache_insert(nvmx_vm *vm, vmcs12_cache *cache, const vmcs12_cached *entry)
+{
+    cache_node *node = vm_alloc(vm, sizeof(*node));
+    if (!node)
+        return NVMX_ERR_NO_MEMORY;
+    nvmx_memset(node, 0, sizeof(*node));
+    node->entry = *entry;
+    node->entry.last_use = ++cache->clock;
+    nvmx_vm *hash_vm = vm;
+    bool hash_oom = false;
+    cache_node *head = cache->index;
+    HASH_ADD(hh, head, entry.gpa, sizeof(uint64_t), node);
+    cache->index = head;
+    if (hash_oom) {
+        vm_free(vm, node, sizeof(*node));
+        return NVMX_ERR_NO_MEMORY;
+    }
+    cache->count++;
+    return NVMX_OK;
+}
