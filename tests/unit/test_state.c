@@ -444,3 +444,59 @@ Test(state, launch_generation_survives_restore)
     free(a.bytes);
     harness_fini(&h2);
 }
+
+/* A hostile blob with a valid checksum: random bytes changed, then resealed. Whatever the
+ * outcome, it is one of the documented statuses, and the vCPU stays usable (a save works). */
+Test(state, resealed_random_mutations_fail_cleanly_or_restore_consistently)
+{
+    cr_assert_eq(harness_pointer_insn(&h, NVMX_EXIT_VMPTRLD, VMCS_B), NVMX_OK);
+    cr_assert_eq(harness_pointer_insn(&h, NVMX_EXIT_VMPTRLD, VMCS_A), NVMX_OK);
+    launch(&h);
+    blob a = save(&h);
+    destination(NULL);
+    uint8_t *copy = malloc(a.size);
+    srand(11);
+    for (int round = 0; round < 3000; round++) {
+        memcpy(copy, a.bytes, a.size);
+        int changes = 1 + rand() % 3;
+        for (int c = 0; c < changes; c++) {
+            size_t at = STATE_HEADER_SIZE + (size_t)rand() % (a.size - STATE_HEADER_SIZE);
+            copy[at] = (rand() % 4) ? (uint8_t)(copy[at] ^ (1u << (rand() % 8))) : (uint8_t)rand();
+        }
+        blob mutated = {copy, a.size};
+        reseal(mutated);
+        nvmx_status status = nvmx_vcpu_state_restore(h2.vcpu, copy, a.size);
+        cr_assert(status == NVMX_OK || status == NVMX_ERR_BAD_STATE ||
+                      status == NVMX_ERR_STATE_VERSION || status == NVMX_ERR_INCOMPATIBLE_CAPS,
+                  "round %d: %s", round, nvmx_status_str(status));
+        blob after = save(&h2);
+        free(after.bytes);
+    }
+    free(copy);
+    free(a.bytes);
+    harness_fini(&h2);
+}
+
+/* The VMX-preemption timer's deadline (in L1's TSC, SDM 26.7) travels with the state: the
+ * restored L2 exits to L1 at the same moment. */
+Test(state, preemption_timer_deadline_survives_restore)
+{
+    uint64_t pin;
+    cr_assert_eq(harness_vmread(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, &pin), NVMX_OK);
+    cr_assert_eq(
+        harness_vmwrite(&h, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, pin | NVMX_CTL(PREEMPTION_TIMER)),
+        NVMX_OK);
+    cr_assert_eq(harness_vmwrite(&h, NVMX_FIELD_VMX_PREEMPTION_TIMER_VALUE, 100), NVMX_OK);
+    h.host.tsc = 1000;
+    launch(&h);
+    blob a = save(&h);
+    destination(NULL);
+    cr_assert_eq(nvmx_vcpu_state_restore(h2.vcpu, a.bytes, a.size), NVMX_OK, "%s",
+                 h2.host.last_log);
+    uint64_t d1, d2;
+    cr_assert(nvmx_l2_timer_deadline(h.vcpu, &d1));
+    cr_assert(nvmx_l2_timer_deadline(h2.vcpu, &d2));
+    cr_assert_eq(d1, d2);
+    free(a.bytes);
+    harness_fini(&h2);
+}
