@@ -24,7 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+/* KVM_GET_API_VERSION (_IO(0xAE, 0)), without needing linux/kvm.h to build. */
+#define KVM_GET_API_VERSION_IOCTL 0xAE00
 
 #define MAX_DISABLED 64
 #define MAX_NOTES 16
@@ -40,6 +44,7 @@ typedef struct host_facts {
     nvmx_vmx_caps caps; /* valid when msr_readable and cpu_vmx */
     bool kvm_present;
     bool kvm_accessible;
+    int kvm_api;         /* KVM_GET_API_VERSION, -1 when it could not be asked */
     char kvm_nested[16]; /* "Y", "N", "1", "0" or "" when unknown */
     const char *notes[MAX_NOTES];
     int note_count;
@@ -144,6 +149,12 @@ static void probe_kvm(host_facts *h)
 {
     h->kvm_present = access("/dev/kvm", F_OK) == 0;
     h->kvm_accessible = access("/dev/kvm", R_OK | W_OK) == 0;
+    h->kvm_api = -1;
+    int fd = h->kvm_accessible ? open("/dev/kvm", O_RDWR) : -1;
+    if (fd >= 0) {
+        h->kvm_api = ioctl(fd, KVM_GET_API_VERSION_IOCTL, 0);
+        close(fd);
+    }
     FILE *f = fopen("/sys/module/kvm_intel/parameters/nested", "r");
     if (f) {
         if (fgets(h->kvm_nested, sizeof(h->kvm_nested), f))
@@ -487,8 +498,8 @@ static void print_json(const host_facts *h, const char *blocker, bool native_cap
     } else {
         printf(",\"feature_control\":%llu", (unsigned long long)h->feature_control);
     }
-    printf(",\"kvm\":%s,\"kvm_accessible\":%s,\"kvm_intel_nested\":",
-           h->kvm_present ? "true" : "false", h->kvm_accessible ? "true" : "false");
+    printf(",\"kvm\":%s,\"kvm_accessible\":%s,\"kvm_api\":%d,\"kvm_intel_nested\":",
+           h->kvm_present ? "true" : "false", h->kvm_accessible ? "true" : "false", h->kvm_api);
     json_string(h->kvm_nested);
     printf("},\"native\":{\"possible\":%s,\"why_not\":", blocker ? "false" : "true");
     if (blocker)
