@@ -441,9 +441,13 @@ static void print_text(const host_facts *h, const char *blocker, bool native_cap
     if (h->msr_readable)
         printf("  IA32_FEATURE_CONTROL: %#llx (VMX %s)\n", (unsigned long long)h->feature_control,
                vmx_enabled_by_firmware(h) ? "enabled and locked" : "not enabled or not locked");
-    printf("  /dev/kvm:            %s\n", !h->kvm_present     ? "absent"
-                                          : h->kvm_accessible ? "present, accessible"
-                                                              : "present, not accessible");
+    printf("  /dev/kvm:            %s", !h->kvm_present     ? "absent"
+                                        : h->kvm_accessible ? "present, accessible"
+                                                            : "present, not accessible");
+    if (h->kvm_api >= 0)
+        printf(" (KVM API %d%s)", h->kvm_api,
+               h->cpu_vmx ? "" : "; without VMX in the CPU it cannot run VMX guests natively");
+    printf("\n");
     printf("  kvm_intel nested:    %s\n",
            h->kvm_nested[0] ? h->kvm_nested : "unknown (not loaded)");
     for (int i = 0; i < h->note_count; i++)
