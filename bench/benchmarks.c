@@ -137,6 +137,31 @@ static void op_l0_exit(world *w)
     l2_exit_to_l0(w, NVMX_EXIT_HLT, 1);
 }
 
+/* Nested state of the vCPU while L2 runs (the checkpoint of a running VM that hosts VMs). */
+static uint8_t state_blob[64 * 1024];
+static size_t state_size;
+
+static void op_state_save(world *w)
+{
+    nvmx_status status = nvmx_vcpu_state_save(w->vcpu, state_blob, sizeof(state_blob), &state_size);
+    if (status != NVMX_OK)
+        bench_fail_status(w, "nvmx_vcpu_state_save", status);
+}
+
+static void setup_saved_in_l2(world *w)
+{
+    setup_in_l2(w);
+    op_state_save(w);
+}
+
+/* Restoring onto the same vCPU: every check, the cache rebuilt, vmcs02 rebuilt for L2. */
+static void op_state_restore(world *w)
+{
+    nvmx_status status = nvmx_vcpu_state_restore(w->vcpu, state_blob, state_size);
+    if (status != NVMX_OK)
+        bench_fail_status(w, "nvmx_vcpu_state_restore", status);
+}
+
 const benchmark benchmarks[] = {
     {"vmread", "L1 VMREAD, register operands, hardware exit information", setup_root, NULL,
      op_vmread},
@@ -155,5 +180,9 @@ const benchmark benchmarks[] = {
     {"round_trip", "L2 CPUID -> L1 (3 VMREADs, 1 VMWRITE) -> VMRESUME", setup_in_l2, NULL,
      op_round_trip},
     {"l0_exit", "L2 HLT L1 did not ask for: decision only", setup_in_l2, NULL, op_l0_exit},
+    {"state_save", "nested state of a vCPU running L2, one cached vmcs12", setup_in_l2, NULL,
+     op_state_save},
+    {"state_restore", "restore of that state: checks, vmcs12 cache, vmcs02 for L2",
+     setup_saved_in_l2, NULL, op_state_restore},
 };
 const size_t benchmark_count = sizeof(benchmarks) / sizeof(benchmarks[0]);

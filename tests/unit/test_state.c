@@ -500,3 +500,9 @@ Test(state, preemption_timer_deadline_survives_restore)
     free(a.bytes);
     harness_fini(&h2);
 }
+
+/* The checksum is CRC-32C: the standard check value of "123456789" is 0xE3069283. */
+Test(state, checksum_is_crc32c)
+{
+    cr_assert_eq(state_crc32c(0, (const uint8_t *)"123456789", 9), 0xE3069283u);
+}
