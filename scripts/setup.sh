@@ -8,6 +8,7 @@ packages=(
   uthash-dev                                     # hash tables (lib/vmcs/vmcs12_cache.c)
   libcriterion-dev                               # unit tests
   python3 python3-venv                           # to fetch Unicorn >= 2.1 (below)
+  bochs bochs-term bochsbios vgabios             # the independent VMX oracle (tests/bochs/)
 )
 missing=()
 for p in "${packages[@]}"; do
