@@ -141,6 +141,8 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  *   embedder reports it when L2 could take it (no blocking by MOV SS, no blocking by NMI
  *   unless vmcs12 has "virtual NMIs", no event in vmcs02's VM-entry interruption information).
  *   When L1 does not intercept it (NMI exiting) the answer is NVMX_RUN_L0_HANDLES.
+ * - INIT and SIPI for L1: nvmx_l1_init_signal() and nvmx_l1_sipi(), which also cover VMX
+ *   root operation and a parked L2.
  * The embedder injects what L1 does not intercept into L2 through vmcs02 (which also wakes an
  * L2 in the HLT activity state), when L2's interruptibility allows, using the interrupt or NMI
  * window as usual.
