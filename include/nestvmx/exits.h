@@ -239,8 +239,8 @@ NVMX_API nvmx_status nvmx_l1_interrupt_pending(nvmx_vcpu *vcpu, uint8_t vector, 
  *    else of INIT's usual effect (26.2); the activity state L2 had is saved (28.3.4):
  *    NVMX_RUN_L1 (NVMX_RUN_SHUTDOWN_L1 after a VMX abort). Not yet (NVMX_RUN_L2 with
  *    event_held) while vmcs02's next entry injects an event, which is delivered first
- *    (27.6): L0 enters L2, makes it exit at once as for nvmx_l1_interrupt_pending, and calls
- *    again.
+ *    (27.6; a pending MTF VM exit, type 7, is no delivery and INIT precedes it, 27.7.8): L0
+ *    enters L2, makes it exit at once as for nvmx_l1_interrupt_pending, and calls again.
  * A held INIT stays with the embedder (as pending INITs do in its interrupt controller).
  * Choice, where the SDM orders things the library cannot see: exits that a VM entry makes at
  * once (timer, NMI window; 27.7.4, 27.7.6) come before a held INIT that is reported after the

@@ -145,7 +145,8 @@ static nvmx_status held(const nvmx_vcpu *vcpu, nvmx_next *next)
 }
 
 /* 27.6: an event vmcs02's next entry injects is delivered before anything else is
- * recognized. */
+ * recognized. A pending MTF VM exit (type 7, not vectoring) is not: INIT has priority over
+ * it (27.7.8), and the INIT exit clears the valid bit (28.2). */
 static nvmx_status injection_pending(nvmx_vcpu *vcpu, bool *pending)
 {
     uint64_t info;
@@ -154,7 +155,7 @@ static nvmx_status injection_pending(nvmx_vcpu *vcpu, bool *pending)
         vm_log(vcpu->vm, NVMX_LOG_ERROR, "INIT: hw_vmcs_read of vmcs02 failed");
         return NVMX_ERR_HOST;
     }
-    *pending = info & NVMX_INTR_INFO_VALID;
+    *pending = entry_vectoring((uint32_t)info);
     return NVMX_OK;
 }
 

@@ -227,6 +227,17 @@ Test(activity, init_waits_for_the_injected_event_27_6)
     exited_to_l1(NVMX_EXIT_INIT_SIGNAL, 0, NVMX_ACTIVITY_ACTIVE);
 }
 
+/* 27.7.8: INIT has priority over a pending MTF VM exit (type 7, not an event delivery). */
+Test(activity, init_comes_before_a_pending_mtf_exit_27_7_8)
+{
+    sec_launch(&h, NVMX_EXIT_VMLAUNCH);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD] =
+        NVMX_INTR_INFO_VALID | (NVMX_INTR_TYPE_OTHER_EVENT << NVMX_INTR_INFO_TYPE_SHIFT);
+    cr_assert_eq(init_signal(), NVMX_OK, "%s", h.host.last_log);
+    cr_assert_not(h.next.event_held);
+    exited_to_l1(NVMX_EXIT_INIT_SIGNAL, 0, NVMX_ACTIVITY_ACTIVE);
+}
+
 Test(activity, init_without_hw_vmcs_ops_is_unsupported)
 {
     sec_launch(&h, NVMX_EXIT_VMLAUNCH);
