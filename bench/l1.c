@@ -45,6 +45,8 @@ static const char *run_name(nvmx_run run)
         return "RUN_L0_HANDLES";
     case NVMX_RUN_SHUTDOWN_L1:
         return "RUN_SHUTDOWN_L1";
+    case NVMX_RUN_L2_PARKED:
+        return "RUN_L2_PARKED";
     }
     return "an unknown run value";
 }

@@ -238,10 +238,14 @@ static const uint8_t implemented_features[] = {
     NVMX_FEATURE_MONITOR_TRAP_FLAG,
     /* Activity state HLT (SDM 25.4.2, A.6 bit 6): checked on entry (27.3.1.5), copied into
      * vmcs02 (the CPU or emulator halts L2 there), saved from vmcs02 by every exit (28.3.4).
-     * What wakes L2 is docs/ARCHITECTURE.md's "HLT". Shutdown and wait-for-SIPI are not
-     * exposed: a hardware L0 entering vmcs02 in them could not regain the CPU (external
-     * interrupts are blocked in both and the timer does not exit in wait-for-SIPI). */
+     * What wakes L2 is docs/ARCHITECTURE.md's "HLT". */
     NVMX_FEATURE_ACTIVITY_HLT,
+    /* Shutdown and wait-for-SIPI (A.6 bits 7, 8): never given to the host in vmcs02 (a
+     * hardware L0 entering it so could not regain the CPU); the library parks L2
+     * (NVMX_RUN_L2_PARKED) and performs what INIT, SIPI, NMIs and the timer do in them
+     * (lib/exits/activity.c). */
+    NVMX_FEATURE_ACTIVITY_SHUTDOWN,
+    NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
 };
 
 /* The implemented set's numeric fields. */

@@ -79,6 +79,10 @@ struct nvmx_vcpu {
     /* The last VM entry injected a pending MTF VM exit (type 7, vector 0; SDM 27.6.2): the
      * next MTF exit is L1's even without the "monitor trap flag" control. */
     bool mtf_injected;
+    /* L2 is parked (lib/exits/activity.c): NVMX_ACTIVITY_SHUTDOWN or NVMX_ACTIVITY_WAIT_SIPI
+     * after a non-vectoring VM entry in that state, until a VM exit or an NMI leaving
+     * shutdown; 0 (active) otherwise. vmcs02 is never entered meanwhile. */
+    uint8_t parked;
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX
@@ -146,6 +150,15 @@ uint32_t preemption_timer_remaining(const nvmx_vcpu *vcpu);
  * (merged as the minimum with L0's value when L0 runs its own timer). No-op when L1's timer
  * is inactive. NVMX_ERR_HOST when an op fails. */
 nvmx_status preemption_timer_write_vmcs02(nvmx_vcpu *vcpu);
+
+/* ---- Activity states shutdown and wait-for-SIPI of L2 (lib/exits/activity.c) ---------- */
+
+/* At a VM entry to L2, after vmcs02_build: vmcs02 never holds shutdown or wait-for-SIPI (it
+ * gets active; the library keeps the state, SDM 27.7.2), and a non-vectoring entry in one of
+ * them parks L2. NVMX_ERR_HOST when an op fails. */
+nvmx_status activity_enter(nvmx_vcpu *vcpu);
+/* The activity state a VM exit saves (SDM 28.3.4), given vmcs02's. */
+uint64_t activity_saved(const nvmx_vcpu *vcpu, uint64_t vmcs02_state);
 
 /* ---- Exit reflection (lib/exits/reflect.c) ------------------------------------------ */
 

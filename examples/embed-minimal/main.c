@@ -333,6 +333,8 @@ static const char *run_name(nvmx_run run)
         return "L0 handles";
     case NVMX_RUN_SHUTDOWN_L1:
         return "shut down L1";
+    case NVMX_RUN_L2_PARKED:
+        return "L2 parked";
     }
     return "?";
 }

@@ -270,6 +270,7 @@ static bool on_invalid(uc_engine *uc, void *user)
     case NVMX_RUN_L1:
         return e->stop == EMU_RUNNING; /* stop to deliver an exception the library injected */
     case NVMX_RUN_L2:
+    case NVMX_RUN_L2_PARKED: /* L2 entered in shutdown or wait-for-SIPI: L2 all the same */
         e->stop = EMU_STOP_RUN_L2;
         return false;
     case NVMX_RUN_L0_HANDLES:

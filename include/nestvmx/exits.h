@@ -53,6 +53,16 @@ typedef enum nvmx_run {
     NVMX_RUN_L2,          /**< continue L2 */
     NVMX_RUN_L0_HANDLES,  /**< not a nested-virtualization event: handle it as usual */
     NVMX_RUN_SHUTDOWN_L1, /**< L1 must shut down (VMX abort, triple fault) */
+    /**
+     * L2 is in the shutdown or wait-for-SIPI activity state (L1 entered it so, SDM 25.4.2,
+     * 27.7.2): it executes nothing and the library tracks the state; vmcs02 must not be
+     * entered. Report L1's platform events while it lasts: INIT (nvmx_l1_init_signal), SIPI
+     * (nvmx_l1_sipi), NMIs (nvmx_on_l2_exit with an NMI, see there), interrupts
+     * (nvmx_l1_interrupt_pending), and L1's VMX-preemption timer (nvmx_l2_parked_timer once
+     * nvmx_l2_timer_deadline has passed). Each answers NVMX_RUN_L2_PARKED while L2 stays
+     * parked. See docs/ARCHITECTURE.md, "Activity states".
+     */
+    NVMX_RUN_L2_PARKED,
 } nvmx_run;
 
 /** @brief The library's answer to an event. */
@@ -65,6 +75,13 @@ typedef struct nvmx_next {
     bool single_step_trap;
     /** For NVMX_RUN_L1 after an instruction: the exception injected, if any (vector), else -1. */
     int16_t exception_vector;
+    /**
+     * The event just reported (an INIT, or an NMI for a parked L2 in wait-for-SIPI) is blocked
+     * (SDM 24.8, 27.7.2): nothing happened; the embedder keeps it pending and reports it again
+     * after L1's next VM entry (NVMX_RUN_L2 or NVMX_RUN_L2_PARKED), after the next VM exit to
+     * L1, or after L1's VMXOFF. `run` says what runs meanwhile.
+     */
+    bool event_held;
 } nvmx_next;
 
 /**
@@ -124,9 +141,19 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  *   embedder reports it when L2 could take it (no blocking by MOV SS, no blocking by NMI
  *   unless vmcs12 has "virtual NMIs", no event in vmcs02's VM-entry interruption information).
  *   When L1 does not intercept it (NMI exiting) the answer is NVMX_RUN_L0_HANDLES.
+ * - INIT and SIPI for L1: nvmx_l1_init_signal() and nvmx_l1_sipi(), which also cover VMX
+ *   root operation and a parked L2.
  * The embedder injects what L1 does not intercept into L2 through vmcs02 (which also wakes an
  * L2 in the HLT activity state), when L2's interruptibility allows, using the interrupt or NMI
  * window as usual.
+ *
+ * A parked L2 (NVMX_RUN_L2_PARKED) causes no exits; the only event accepted for it here is an
+ * NMI for L1 (reason 0, type 2, vector 2), anything else is NVMX_ERR_STATE. In wait-for-SIPI
+ * NMIs are blocked (SDM 27.7.2): NVMX_RUN_L2_PARKED with event_held; with blocking by NMI
+ * (without "virtual NMIs") likewise. In shutdown an NMI L1 intercepts exits to L1 with the
+ * activity state shutdown saved; one it does not intercept takes L2 out of shutdown through
+ * its IDT: NVMX_RUN_L0_HANDLES, L2 is active again and L0 injects the NMI into vmcs02 as usual
+ * (SDM 27.7.7 describes such an NMI leaving shutdown in VMX non-root operation).
  *
  * Blocking by NMI (interruptibility bit 3) is L2's as vmcs12 defines it: virtual-NMI
  * blocking when L1 set "virtual NMIs", else blocking by NMI. vmcs02 has "virtual NMIs" when
@@ -177,6 +204,18 @@ NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  *    timer value of 0 in vmcs02; an emulator: at L2's first instruction boundary after the
  *    event delivery).
  *  - NVMX_RUN_SHUTDOWN_L1: the exit to L1 ended in a VMX abort (SDM 28.7); *acknowledge false.
+ *  - NVMX_RUN_L2_PARKED: L2 is in the shutdown or wait-for-SIPI state, which block external
+ *    interrupts whatever "external-interrupt exiting" says (SDM 27.7.2): the interrupt stays
+ *    pending; L2 does not run.
+ *
+ * The "not yet" reasons, in the priority order of SDM Vol. 3A 6.9 and 27.7: an injection;
+ * pending debug exceptions in vmcs02's guest state (BS or an enabled breakpoint, bit 14 or
+ * 12) without blocking by MOV SS, delivered as a trap on the previous instruction before
+ * external interrupts and the window exits (27.7.3); L1's timer expired (26.7.1); the NMI
+ * window open (no blocking by NMI or virtual-NMI blocking, no blocking by MOV SS, 26.7.6;
+ * the SDM lets a processor also hold this exit back for blocking by STI; the library's
+ * processor does not); the interrupt window open (RFLAGS.IF = 1, no blocking by STI or
+ * MOV SS, 26.7.5).
  *
  * vmcs02's VM-entry interruption information must be what the next entry injects: every VM
  * exit clears its valid bit (SDM 28.2), which hardware does and an emulator must do too.
@@ -188,6 +227,55 @@ NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  */
 NVMX_API nvmx_status nvmx_l1_interrupt_pending(nvmx_vcpu *vcpu, uint8_t vector, bool *acknowledge,
                                                nvmx_next *next);
+
+/**
+ * @brief An INIT signal of L1's platform arrived for this vCPU (SDM 24.8, 26.2, 27.7.2).
+ *
+ * *next says what happened:
+ *  - outside VMX operation: NVMX_RUN_L0_HANDLES: L0 performs the INIT on L1 as for any guest.
+ *  - VMX root operation (L1 runs): INIT is blocked (24.8): NVMX_RUN_L1 with event_held.
+ *  - L2 in wait-for-SIPI: blocked too (27.7.2): NVMX_RUN_L2_PARKED with event_held.
+ *  - L2 runs or is parked in shutdown: a VM exit to L1, reason 3, no qualification, nothing
+ *    else of INIT's usual effect (26.2); the activity state L2 had is saved (28.3.4):
+ *    NVMX_RUN_L1 (NVMX_RUN_SHUTDOWN_L1 after a VMX abort). Not yet (NVMX_RUN_L2 with
+ *    event_held) while vmcs02's next entry injects an event, which is delivered first
+ *    (27.6; a pending MTF VM exit, type 7, is no delivery and INIT precedes it, 27.7.8): L0
+ *    enters L2, makes it exit at once as for nvmx_l1_interrupt_pending, and calls again.
+ * A held INIT stays with the embedder (as pending INITs do in its interrupt controller).
+ * Choice, where the SDM orders things the library cannot see: exits that a VM entry makes at
+ * once (timer, NMI window; 27.7.4, 27.7.6) come before a held INIT that is reported after the
+ * entry, though INIT has priority over them; a hardware L1 would see the INIT exit first.
+ *
+ * @return NVMX_OK when *next says what to run; NVMX_ERR_INVALID_ARGUMENT for NULL arguments;
+ *         NVMX_ERR_UNSUPPORTED without the hardware-VMCS ops; NVMX_ERR_HOST when one fails.
+ */
+NVMX_API nvmx_status nvmx_l1_init_signal(nvmx_vcpu *vcpu, nvmx_next *next);
+
+/**
+ * @brief A start-up IPI (SIPI) of L1's platform with `vector` arrived for this vCPU (SDM 26.2,
+ * 27.7.2, 28.2.1).
+ *
+ *  - outside VMX operation: NVMX_RUN_L0_HANDLES (L0 starts L1 if it waits for a SIPI).
+ *  - L2 parked in wait-for-SIPI: a VM exit to L1, reason 4, exit qualification = vector
+ *    (28.2.1), activity state wait-for-SIPI saved (28.3.4): NVMX_RUN_L1 (or
+ *    NVMX_RUN_SHUTDOWN_L1 after a VMX abort).
+ *  - otherwise the SIPI is discarded (a processor in VMX operation that does not wait for a
+ *    SIPI ignores it; 27.7.2: the active, HLT and shutdown states block SIPIs, which cause no
+ *    VM exit): nothing changes, *next names what runs (NVMX_RUN_L1, NVMX_RUN_L2 or
+ *    NVMX_RUN_L2_PARKED).
+ * @return as nvmx_l1_init_signal.
+ */
+NVMX_API nvmx_status nvmx_l1_sipi(nvmx_vcpu *vcpu, uint8_t vector, nvmx_next *next);
+
+/**
+ * @brief L2 is parked (NVMX_RUN_L2_PARKED) and nvmx_l2_timer_deadline's deadline has passed:
+ * in the shutdown state L1's VMX-preemption timer exits to L1 (reason 52; the timer runs and
+ * exits in shutdown, not in wait-for-SIPI, SDM 26.7.1), NVMX_RUN_L1. Before the deadline, or
+ * in wait-for-SIPI, nothing happens: NVMX_RUN_L2_PARKED.
+ * @return NVMX_OK; NVMX_ERR_INVALID_ARGUMENT for NULL arguments; NVMX_ERR_STATE when L2 is
+ *         not parked; NVMX_ERR_HOST when an op fails.
+ */
+NVMX_API nvmx_status nvmx_l2_parked_timer(nvmx_vcpu *vcpu, nvmx_next *next);
 
 /**
  * @brief Call before resuming L2 after NVMX_RUN_L0_HANDLES (whenever L2 did not run for a
@@ -205,7 +293,9 @@ NVMX_API nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu);
  * @brief L1's VMX-preemption-timer deadline for the running L2, in L1's TSC (the tsc_read op):
  * an L0 that blocks while L2 halts (HLT that L1 does not intercept) wakes L2 no later than
  * this, then calls nvmx_before_l2_resume and resumes it.
- * @return true with *tsc set while L2 runs with L1's timer active; false otherwise.
+ * A parked L2 in the shutdown state is woken the same way, through nvmx_l2_parked_timer.
+ * @return true with *tsc set while L2 runs (or is parked in shutdown) with L1's timer active;
+ *         false otherwise, also in wait-for-SIPI, where the timer causes no exit (SDM 26.7.1).
  */
 NVMX_API bool nvmx_l2_timer_deadline(const nvmx_vcpu *vcpu, uint64_t *tsc);
 

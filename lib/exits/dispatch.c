@@ -36,6 +36,7 @@ static void next_init(nvmx_next *next, nvmx_run run)
     next->run = run;
     next->single_step_trap = false;
     next->exception_vector = -1;
+    next->event_held = false;
 }
 
 /* The instruction behind an exit: decoded from bytes, or from the VM-exit information. */
@@ -113,7 +114,7 @@ static nvmx_status outcome_status(vmx_exec *x, vmx_outcome outcome)
     case VMX_EXITED_TO_L1: /* next->run was set by the exit */
         return NVMX_OK;
     case VMX_ENTERED_L2:
-        x->next->run = NVMX_RUN_L2;
+        x->next->run = x->vcpu->parked ? NVMX_RUN_L2_PARKED : NVMX_RUN_L2;
         return NVMX_OK;
     case VMX_HOST_ERROR:
         return x->host_error;
@@ -246,6 +247,8 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
                "nvmx_on_l2_exit called while L1 runs: use nvmx_on_l1_exit");
         return NVMX_ERR_STATE;
     }
+    if (vcpu->parked)
+        return activity_parked_event(vcpu, exit, next);
     if (is_vmx_instruction(exit->reason))
         return l2_vmx_instruction(vcpu, exit, next);
     /* SDM 26.1, 26.2: L1 gets the exits its controls ask for; the rest were L0's. */
@@ -268,7 +271,9 @@ nvmx_status nvmx_before_l2_resume(nvmx_vcpu *vcpu)
 
 bool nvmx_l2_timer_deadline(const nvmx_vcpu *vcpu, uint64_t *tsc)
 {
-    if (!vcpu || !tsc || !vcpu->guest_mode || !vcpu->timer_active)
+    /* SDM 26.7.1: in wait-for-SIPI the timer causes no VM exit. */
+    if (!vcpu || !tsc || !vcpu->guest_mode || !vcpu->timer_active ||
+        vcpu->parked == NVMX_ACTIVITY_WAIT_SIPI)
         return false;
     *tsc = vcpu->timer_deadline;
     return true;

@@ -11,9 +11,12 @@
  * by injecting it into vmcs02.
  *
  * Before either comes what vmcs02's next VM entry does first: an injected event is delivered
- * (27.6), and the VM exits L1 asked for that have priority over external interrupts happen
- * before the interrupt is recognized (27.7.4 VMX-preemption timer, 27.7.6 NMI window, 27.7.5
- * interrupt window). Then the interrupt waits for that entry (NVMX_RUN_L2).
+ * (27.6), pending debug exceptions are delivered as traps on the previous instruction
+ * (27.7.3, Vol. 3A 6.9), and the VM exits L1 asked for that have priority over external
+ * interrupts happen before the interrupt is recognized (27.7.4 VMX-preemption timer, 27.7.6
+ * NMI window, 27.7.5 interrupt window). Then the interrupt waits for that entry
+ * (NVMX_RUN_L2). A parked L2 (shutdown, wait-for-SIPI) blocks external interrupts, even with
+ * "external-interrupt exiting" (27.7.2): NVMX_RUN_L2_PARKED, the interrupt stays pending.
  */
 #include "vmx_outcome.h"
 
@@ -46,33 +49,46 @@ static nvmx_status read02(nvmx_vcpu *vcpu, uint32_t field, uint64_t *value)
     return NVMX_OK;
 }
 
+/* 27.7.3: pending debug exceptions are valid with BS (bit 14) or an enabled breakpoint (bit
+ * 12); blocking by MOV SS holds them back for one instruction. */
+#define PENDING_DBG_VALID (NVMX_PENDING_DBG_BS | NVMX_PENDING_DBG_ENABLED_BP)
+
 /* Whether vmcs02's next VM entry does something before L2 could recognize an interrupt at its
  * first instruction boundary:
  *  - an event injection (VM-entry interruption information valid: L1's event, a pending MTF
  *    VM exit, or an event L0 re-injects; every VM exit clears the bit, 28.2): the event is
  *    delivered first (27.6), and the exit or delivery comes after it;
+ *  - valid pending debug exceptions without blocking by MOV SS: a #DB with the priority of a
+ *    trap on the previous instruction, above NMIs, external interrupts and the window exits
+ *    (27.7.3; delivered to L2 or exiting to L1 per its exception bitmap);
  *  - a VM exit L1 asked for with priority over external interrupts that the entry takes at
  *    once: L1's VMX-preemption timer expired (27.7.4), the NMI window open (no virtual-NMI
- *    blocking and no blocking by MOV SS, 27.7.6), the interrupt window open (RFLAGS.IF = 1,
- *    no blocking by STI or MOV SS, 27.7.5: "VM exits caused by this control take priority
- *    over external interrupts"). */
+ *    blocking and no blocking by MOV SS, 27.7.6; the SDM lets a processor also hold this exit
+ *    back for blocking by STI, which the library's processor does not), the interrupt window
+ *    open (RFLAGS.IF = 1, no blocking by STI or MOV SS, 27.7.5: "VM exits caused by this
+ *    control take priority over external interrupts"). */
 static nvmx_status entry_comes_first(nvmx_vcpu *vcpu, bool *first)
 {
-    uint64_t entry_info, rflags, interruptibility;
+    uint64_t entry_info, rflags, interruptibility, pending_dbg;
     nvmx_status status = read02(vcpu, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD, &entry_info);
     if (status == NVMX_OK)
         status = read02(vcpu, NVMX_FIELD_GUEST_RFLAGS, &rflags);
     if (status == NVMX_OK)
         status = read02(vcpu, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, &interruptibility);
+    if (status == NVMX_OK)
+        status = read02(vcpu, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS, &pending_dbg);
     if (status != NVMX_OK)
         return status;
     bool injection = entry_info & NVMX_INTR_INFO_VALID;
+    bool debug_trap =
+        (pending_dbg & PENDING_DBG_VALID) && !(interruptibility & NVMX_BLOCKING_MOV_SS);
     bool nmi_window = l1_proc_control(vcpu, NVMX_CTL(NMI_WINDOW_EXITING)) &&
                       !(interruptibility & (NVMX_BLOCKING_NMI | NVMX_BLOCKING_MOV_SS));
     bool interrupt_window = l1_proc_control(vcpu, NVMX_CTL(INTR_WINDOW_EXITING)) &&
                             (rflags & NVMX_RFLAGS_IF) &&
                             !(interruptibility & (NVMX_BLOCKING_STI | NVMX_BLOCKING_MOV_SS));
-    *first = injection || preemption_timer_expired(vcpu) || nmi_window || interrupt_window;
+    *first =
+        injection || debug_trap || preemption_timer_expired(vcpu) || nmi_window || interrupt_window;
     return NVMX_OK;
 }
 
@@ -87,6 +103,10 @@ nvmx_status nvmx_l1_interrupt_pending(nvmx_vcpu *vcpu, uint8_t vector, bool *ack
         vm_log(vcpu->vm, NVMX_LOG_ERROR,
                "nvmx_l1_interrupt_pending called while L1 runs: deliver the interrupt to L1");
         return NVMX_ERR_STATE;
+    }
+    if (vcpu->parked) {
+        next->run = NVMX_RUN_L2_PARKED; /* 27.7.2: blocked in shutdown and wait-for-SIPI */
+        return NVMX_OK;
     }
     if (!vcpu->vm->ops.hw_vmcs_read) {
         vm_log(vcpu->vm, NVMX_LOG_ERROR,

@@ -99,6 +99,13 @@ static vmx_outcome enter_l2(vmx_exec *x, const entry_check_ctx *c)
     }
     if (failed_entry)
         return entry_fails_to_l1(x, NVMX_EXIT_ENTRY_FAIL_MSR_LOADING, failed_entry);
+    /* 27.7.2: the activity state after the entry (shutdown and wait-for-SIPI park L2). */
+    status = activity_enter(vcpu);
+    if (status != NVMX_OK) {
+        vcpu->guest_mode = false;
+        x->host_error = status;
+        return VMX_HOST_ERROR;
+    }
     vmcs12_cached *current = vcpu->current;
     if (x->insn->exit_reason == NVMX_EXIT_VMLAUNCH) {
         current->launch_state = VMCS12_STATE_LAUNCHED;
@@ -141,5 +148,6 @@ vmx_outcome handle_vmlaunch_vmresume(vmx_exec *x)
         return entry_fails_to_l1(x, NVMX_EXIT_ENTRY_FAIL_GUEST_STATE,
                                  failed->info.exit_qualification);
     }
-    return enter_l2(x, &c);
+    outcome = enter_l2(x, &c);
+    return outcome == VMX_ENTERED_L2 && x->vcpu->parked ? activity_parked_entry(x) : outcome;
 }

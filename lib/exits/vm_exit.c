@@ -219,6 +219,9 @@ static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_stat
         if (out->saved[i] &&
             ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, f->encoding, &out->value[i]) != NVMX_OK)
             return NVMX_ERR_HOST;
+        /* 28.3.4: shutdown and wait-for-SIPI live in the vCPU, never in vmcs02. */
+        if (out->saved[i] && f->ordinal == VMCS12_ORD_GUEST_ACTIVITY_STATE)
+            out->value[i] = activity_saved(vcpu, out->value[i]);
     }
     return NVMX_OK;
 }
@@ -255,6 +258,7 @@ static nvmx_status abort_to_shutdown(nvmx_vcpu *vcpu, vmx_abort indicator, nvmx_
     (void)vm->ops.l1_write(vm->host_ctx, current->gpa + 4, &value, sizeof(value));
     vm_log_hex(vm, NVMX_LOG_WARN, "VMX abort (SDM 28.7), L1 shuts down; indicator", value);
     vcpu->guest_mode = false;
+    vcpu->parked = 0;
     vcpu->pending_exit.pending = false;
     *run = NVMX_RUN_SHUTDOWN_L1;
     return NVMX_OK;
@@ -330,6 +334,7 @@ nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *ru
     if (abort != VMX_ABORT_NONE)
         return abort_to_shutdown(vcpu, abort, run);
     vcpu->guest_mode = false;
+    vcpu->parked = 0;
     vcpu->pending_exit.pending = false;
     vcpu->timer_active = false;
     vcpu->mtf_injected = false;

@@ -53,6 +53,12 @@ nvmx_status nested_exit_perform(nvmx_vcpu *vcpu, nvmx_next *next);
  * on exit"; logs what to do when it does not. */
 bool l2_interrupt_exit_consistent(nvmx_vcpu *vcpu, const nvmx_exit *exit);
 
+/* L2 parked in shutdown or wait-for-SIPI (lib/exits/activity.c): right after the VM entry
+ * that parked it, the exits that wake shutdown (timer, NMI window), VMX_EXITED_TO_L1, else
+ * VMX_ENTERED_L2; and an event nvmx_on_l2_exit reports for it (only an NMI is one). */
+vmx_outcome activity_parked_entry(vmx_exec *x);
+nvmx_status activity_parked_event(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
 /* Operand size of VMREAD/VMWRITE and of register forms: 8 in 64-bit mode, else 4 (SDM 31.3). */
 size_t vmx_operand_size(const vmx_exec *x);
 /* SDM 31.3, first line of every VMX instruction but VMXON: #UD outside VMX operation, in real

@@ -262,8 +262,9 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     /* default1 + IA-32e mode guest, load PAT, load EFER */
     cr_assert_eq(vm.caps.entry, 0x0000D3FF000011FFull);
     /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
-     * activity state HLT (6), the software host's timer rate 5 (4:0) */
-    cr_assert_eq(vm.caps.misc, 0x20040065ull);
+     * activity states HLT, shutdown, wait-for-SIPI (8:6), the software host's timer rate 5
+     * (4:0) */
+    cr_assert_eq(vm.caps.misc, 0x200401E5ull);
     /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
     cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
@@ -332,6 +333,8 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_NMI_WINDOW_EXITING,
         NVMX_FEATURE_MONITOR_TRAP_FLAG,
         NVMX_FEATURE_ACTIVITY_HLT,
+        NVMX_FEATURE_ACTIVITY_SHUTDOWN,
+        NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -1134,8 +1137,8 @@ Test(pinned_caps, misc_timer_rate_without_timer_is_rejected)
 Test(pinned_caps, misc_feature_beyond_ceiling_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.misc |= NVMX_CTL(ACTIVITY_SHUTDOWN);
-    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-activity-shutdown");
+    pinned.misc |= NVMX_CTL(PT_IN_VMX);
+    assert_rejected(&pinned, "IA32_VMX_MISC", "vmx-pt-in-vmx");
 }
 
 /* SDM A.9: VMCS_ENUM must match the fields the pinned set makes exist. */

@@ -452,10 +452,10 @@ Test(round_trip, hlt_activity_state_reaches_vmcs02_and_is_saved_on_exit)
     cr_assert_eq(vmread(NVMX_FIELD_GUEST_ACTIVITY_STATE), NVMX_ACTIVITY_HLT);
 }
 
-/* SDM A.6, 27.3.1.5: shutdown and wait-for-SIPI are not exposed: entry in them fails. */
-Test(round_trip, shutdown_activity_state_is_not_supported)
+/* SDM 25.4.2, A.6, 27.3.1.5: activity states beyond 3 do not exist: entry in one fails. */
+Test(round_trip, undefined_activity_state_is_not_supported)
 {
-    harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_SHUTDOWN);
+    harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI + 1);
     cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_OK);
     cr_assert_eq(h.next.run, NVMX_RUN_L1);
     cr_assert_eq(vmread(NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_REASON_ENTRY_FAILURE | 33u);
