@@ -41,7 +41,11 @@ typedef enum state_section_type {
 #define STATE_VCPU_L2_RUNNING (1u << 1)
 #define STATE_VCPU_TIMER_ACTIVE (1u << 2)
 #define STATE_VCPU_MTF_INJECTED (1u << 3)
-#define STATE_VCPU_FLAGS_KNOWN 0xFu
+/* L2 parked by the library in shutdown or wait-for-SIPI (lib/exits/activity.c); vmcs02 holds
+ * the active state meanwhile. At most one of the two. */
+#define STATE_VCPU_PARKED_SHUTDOWN (1u << 4)
+#define STATE_VCPU_PARKED_WAIT_SIPI (1u << 5)
+#define STATE_VCPU_FLAGS_KNOWN 0x3Fu
 
 #define STATE_VMCS12_MEMORY_STALE (1u << 0)
 #define STATE_VMCS12_FLAGS_KNOWN 0x1u

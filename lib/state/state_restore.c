@@ -260,6 +260,7 @@ static nvmx_status check_vcpu(nvmx_vm *vm, restore_plan *p)
 /* What the restore replaces, kept until it cannot fail any more. */
 typedef struct vcpu_snapshot {
     bool vmx_operation, guest_mode, timer_active, mtf_injected;
+    uint8_t parked;
     uint64_t vmxon_ptr, current_vmptr, feature_control, timer_deadline;
     struct vmcs12_cached *current;
     vmcs12_cache cache;
@@ -267,10 +268,17 @@ typedef struct vcpu_snapshot {
 
 static void snapshot_take(const nvmx_vcpu *vcpu, vcpu_snapshot *s)
 {
-    *s = (vcpu_snapshot){
-        vcpu->vmx_operation, vcpu->guest_mode,    vcpu->timer_active,    vcpu->mtf_injected,
-        vcpu->vmxon_ptr,     vcpu->current_vmptr, vcpu->feature_control, vcpu->timer_deadline,
-        vcpu->current,       vcpu->cache};
+    *s = (vcpu_snapshot){.vmx_operation = vcpu->vmx_operation,
+                         .guest_mode = vcpu->guest_mode,
+                         .timer_active = vcpu->timer_active,
+                         .mtf_injected = vcpu->mtf_injected,
+                         .parked = vcpu->parked,
+                         .vmxon_ptr = vcpu->vmxon_ptr,
+                         .current_vmptr = vcpu->current_vmptr,
+                         .feature_control = vcpu->feature_control,
+                         .timer_deadline = vcpu->timer_deadline,
+                         .current = vcpu->current,
+                         .cache = vcpu->cache};
 }
 
 static void snapshot_put(nvmx_vcpu *vcpu, const vcpu_snapshot *s)
@@ -279,6 +287,7 @@ static void snapshot_put(nvmx_vcpu *vcpu, const vcpu_snapshot *s)
     vcpu->guest_mode = s->guest_mode;
     vcpu->timer_active = s->timer_active;
     vcpu->mtf_injected = s->mtf_injected;
+    vcpu->parked = s->parked;
     vcpu->vmxon_ptr = s->vmxon_ptr;
     vcpu->current_vmptr = s->current_vmptr;
     vcpu->feature_control = s->feature_control;
@@ -294,6 +303,9 @@ static void install(nvmx_vcpu *vcpu, restore_plan *p)
         .guest_mode = has_flag(p, STATE_VCPU_L2_RUNNING),
         .timer_active = has_flag(p, STATE_VCPU_TIMER_ACTIVE),
         .mtf_injected = has_flag(p, STATE_VCPU_MTF_INJECTED),
+        .parked = has_flag(p, STATE_VCPU_PARKED_SHUTDOWN)    ? NVMX_ACTIVITY_SHUTDOWN
+                  : has_flag(p, STATE_VCPU_PARKED_WAIT_SIPI) ? NVMX_ACTIVITY_WAIT_SIPI
+                                                             : 0,
         .vmxon_ptr = p->vmxon,
         .current_vmptr = p->current,
         .feature_control = p->feature_control,

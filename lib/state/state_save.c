@@ -96,7 +96,9 @@ static void write_vcpu(writer *w, const nvmx_vcpu *vcpu)
     uint32_t flags = (vcpu->vmx_operation ? STATE_VCPU_VMX_OPERATION : 0) |
                      (l2_running(vcpu) ? STATE_VCPU_L2_RUNNING : 0) |
                      (vcpu->timer_active ? STATE_VCPU_TIMER_ACTIVE : 0) |
-                     (vcpu->mtf_injected ? STATE_VCPU_MTF_INJECTED : 0);
+                     (vcpu->mtf_injected ? STATE_VCPU_MTF_INJECTED : 0) |
+                     (vcpu->parked == NVMX_ACTIVITY_SHUTDOWN ? STATE_VCPU_PARKED_SHUTDOWN : 0) |
+                     (vcpu->parked == NVMX_ACTIVITY_WAIT_SIPI ? STATE_VCPU_PARKED_WAIT_SIPI : 0);
     uint8_t *p = section_begin(w, STATE_SECTION_VCPU, STATE_VCPU_SIZE);
     state_put32(p, flags);
     state_put32(p + 4, vcpu->cache.generation);

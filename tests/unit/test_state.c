@@ -506,3 +506,31 @@ Test(state, checksum_is_crc32c)
 {
     cr_assert_eq(state_crc32c(0, (const uint8_t *)"123456789", 9), 0xE3069283u);
 }
+
+/* An L2 the library parks in wait-for-SIPI (vmcs02 active meanwhile) stays parked across a
+ * restore, and the SIPI still reaches L1 as exit reason 4 (SDM 26.2). */
+Test(state, parked_wait_for_sipi_survives_restore)
+{
+    cr_assert_eq(harness_vmwrite(&h, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_WAIT_SIPI),
+                 NVMX_OK);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMLAUNCH, 0, 0), NVMX_OK);
+    cr_assert_eq(h.next.run, NVMX_RUN_L2_PARKED, "%s", h.host.last_log);
+    h.host.running = NVMX_HW_VMCS02;
+    blob a = save(&h);
+    destination(NULL);
+    cr_assert_eq(nvmx_vcpu_state_restore(h2.vcpu, a.bytes, a.size), NVMX_OK, "%s",
+                 h2.host.last_log);
+    blob b = save(&h2);
+    cr_assert(same(a, b));
+    cr_assert_eq(nvmx_l1_sipi(h2.vcpu, 0x12, &h2.next), NVMX_OK);
+    cr_assert_eq(h2.next.run, NVMX_RUN_L1);
+    uint64_t reason, qualification;
+    h2.host.running = NVMX_HW_VMCS01;
+    cr_assert_eq(harness_vmread(&h2, NVMX_FIELD_VM_EXIT_REASON, &reason), NVMX_OK);
+    cr_assert_eq(harness_vmread(&h2, NVMX_FIELD_EXIT_QUALIFICATION, &qualification), NVMX_OK);
+    cr_assert_eq(reason, NVMX_EXIT_SIPI);
+    cr_assert_eq(qualification, 0x12);
+    free(a.bytes);
+    free(b.bytes);
+    harness_fini(&h2);
+}
