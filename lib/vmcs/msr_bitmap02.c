@@ -34,8 +34,8 @@ nvmx_status msr_bitmap02_create(nvmx_vcpu *vcpu)
     nvmx_vm *vm = vcpu->vm;
     msr_bitmap02 *b = &vcpu->msr_bitmap02;
     nvmx_memset(b, 0, sizeof(*b));
-    if (!vm->l0.msr_bitmap)
-        return NVMX_OK;
+    if (!vm->l0.msr_bitmap || !vm->vmx_exposed)
+        return NVMX_OK; /* without VMX for L1 there is no L2 */
     uint64_t hpa = 0;
     void *page = vm->ops.page_alloc(vm->host_ctx, &hpa);
     if (!page) {
@@ -125,11 +125,15 @@ nvmx_status msr_bitmap02_update(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
     if (!msr_bitmap02_used(vcpu->vm, v) || b->first == b->end)
         return NVMX_OK;
     /* The VM-entry checks made the address 4-KiB aligned (26.2.1.1), so the span lies in one
-     * L1 page. The read lands in the page itself: L0's bits are ORed in right after, before
-     * L2 can run with it. */
-    uint64_t gpa = vmcs12_get(v, VMCS12_ORD_MSR_BITMAP) + b->first;
-    nvmx_status status =
-        vcpu->vm->ops.l1_read(vcpu->vm->host_ctx, gpa, b->page + b->first, b->end - b->first);
+     * L1 page and gpa + end cannot wrap; checked again as that is all the read relies on. The
+     * read lands in the page itself: L0's bits are ORed in right after, before L2 can run. */
+    uint64_t gpa = vmcs12_get(v, VMCS12_ORD_MSR_BITMAP);
+    if (gpa & PAGE_OFFSET_MASK) {
+        intercept_span(b);
+        return NVMX_OK;
+    }
+    nvmx_status status = vcpu->vm->ops.l1_read(vcpu->vm->host_ctx, gpa + b->first,
+                                               b->page + b->first, b->end - b->first);
     if (status != NVMX_OK) {
         intercept_span(b); /* not L1 RAM: all ones, every access exits */
         return status == NVMX_ERR_BAD_L1_ADDRESS ? NVMX_OK : NVMX_ERR_HOST;

@@ -8,16 +8,17 @@
 
 #include "../internal.h"
 
-/* Give the vCPU its merged-bitmap page when L0 has an MSR policy for L2; nothing otherwise.
+/* Give the vCPU its merged-bitmap page when L0 has an MSR policy for L2 and VMX is exposed;
+ * nothing otherwise.
  * NVMX_ERR_NO_MEMORY when page_alloc fails, NVMX_ERR_HOST when it returns an address that is
  * not a page below 2^52; nothing is kept on failure. */
 nvmx_status msr_bitmap02_create(nvmx_vcpu *vcpu);
 /* Free the page (if any). */
 void msr_bitmap02_destroy(nvmx_vcpu *vcpu);
 
-/* Whether vmcs02 runs L2 with "use MSR bitmaps": L0 has a policy (then every vCPU has its
- * page) and vmcs12 sets the control (cut to what the VM exposes). Otherwise vmcs02 has no
- * bitmap and every access exits. */
+/* Whether vmcs02 runs L2 with "use MSR bitmaps": L0 has a policy (then every vCPU of a VM
+ * exposing VMX has its page) and vmcs12 sets the control (cut to what the VM exposes). Otherwise
+ * vmcs02 has no bitmap and every access exits. */
 bool msr_bitmap02_used(const nvmx_vm *vm, const vmcs12 *v);
 
 /* At every VM entry to L2, after the controls: merge L1's current bitmap into the page (one

@@ -417,3 +417,28 @@ Test(msr_bitmap02, policy_without_page_ops_is_refused_at_vm_create)
     cr_assert(strstr(host.last_log, "page_alloc"), "%s", host.last_log);
     fake_host_fini(&host);
 }
+
+/* A VM that does not expose VMX has no L2: no page. */
+Test(msr_bitmap02, no_page_when_vmx_is_not_exposed)
+{
+    nvmx_vm_config_init(&config);
+    config.expose_vmx = false;
+    config.l0.msr_bitmap = l0_bitmap;
+    harness_init(&h, &config);
+    cr_assert_null(h.vcpu->msr_bitmap02.page);
+    cr_assert_eq(h.host.page_allocs, 0);
+}
+
+/* A bitmap address that is not 4-KiB aligned never passes the entry checks (26.2.1.1); should
+ * vmcs02 be built from one anyway, nothing of L1 is read and everything exits. */
+Test(msr_bitmap02, misaligned_l1_bitmap_address_intercepts_everything_without_reading)
+{
+    memset(l0_bitmap, 0, sizeof(l0_bitmap));
+    start_with_l0_bitmap();
+    l1_uses_bitmap(0xFFFFFFFFFFFFFF08ull);
+    long reads = h.host.l1_reads;
+    build_ok();
+    cr_assert_eq(h.host.l1_reads, reads);
+    for (unsigned i = 0; i < MSR_BITMAP_SIZE; i++)
+        cr_assert_eq(merged()[i], 0xFF, "byte %#x", i);
+}
