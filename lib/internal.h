@@ -59,12 +59,11 @@ typedef struct ept02_cache {
 } ept02_cache;
 
 /* vmcs02's merged MSR bitmap (lib/vmcs/msr_bitmap02.c): a page_alloc page, NULL when L0 has
- * no MSR policy for L2; [first, end) is the byte span where L0's bitmap has a clear bit (the
- * only bytes L1's bitmap can matter for), the page is all ones outside it. */
+ * no MSR policy for L2, and the merge's working memory (mem_alloc). */
 typedef struct msr_bitmap02 {
-    uint8_t *page;
+    uint64_t *page;
     uint64_t hpa;
-    uint16_t first, end;
+    struct msr_bitmap02_work *work;
 } msr_bitmap02;
 
 struct nvmx_vcpu {

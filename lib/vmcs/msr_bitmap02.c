@@ -16,18 +16,31 @@
  * L0's policy (its bitmap and the vmcs02 controls it sets in l0.proc2).
  *
  * When: SDM 25.11.4 forbids L1 to change a bitmap while a logical processor runs with a VMCS
- * referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only bytes where
- * L0's bitmap has a clear bit can change the merge (elsewhere the OR is all ones): the span
- * from the first to the last such byte is found when vmcs02 is built whole, and each entry
- * reads exactly that span of L1's bitmap once, straight into the page, then ORs L0's bytes
- * over it. Outside the span the page stays all ones. L1's bitmap is read once per entry; a
- * bitmap that is not L1 RAM reads as all ones (everything exits), as l1_bitmap_bit does.
+ * referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only the 64-bit
+ * words where L0's bitmap has a clear bit can differ from all ones: a whole build lists them
+ * (and the byte span from the first to the last) and sets every other word of the page to all
+ * ones for good; each entry then reads that span of L1's bitmap once (one l1_read into working
+ * memory, never into the page) and writes only the listed words. A bitmap that is not L1 RAM
+ * reads as all ones (everything exits), as l1_bitmap_bit does for reflection.
  */
 #include "msr_bitmap02.h"
+
+#define WORDS (MSR_BITMAP_SIZE / 8u)
 
 /* Host-physical address of a page vmcs02 can reference: 4-KiB aligned (26.2.1.1) and below
  * 2^52, the largest physical-address width (the host's own width is the embedder's concern). */
 #define MSR_BITMAP02_HPA_MASK 0x000FFFFFFFFFF000ull
+
+/* The words of the page the merge writes: pass[0..count) index the words where L0's bitmap has
+ * a clear bit, l0[] holds those words of L0's bitmap, l1[] receives L1's bitmap over the byte
+ * span [first, end) (whole words). */
+struct msr_bitmap02_work {
+    uint64_t l1[WORDS];
+    uint64_t l0[WORDS];
+    uint16_t pass[WORDS];
+    uint16_t count;
+    uint16_t first, end;
+};
 
 nvmx_status msr_bitmap02_create(nvmx_vcpu *vcpu)
 {
@@ -36,29 +49,38 @@ nvmx_status msr_bitmap02_create(nvmx_vcpu *vcpu)
     nvmx_memset(b, 0, sizeof(*b));
     if (!vm->l0.msr_bitmap || !vm->vmx_exposed)
         return NVMX_OK; /* without VMX for L1 there is no L2 */
+    struct msr_bitmap02_work *work = vm_alloc(vm, sizeof(*work));
+    if (!work)
+        return NVMX_ERR_NO_MEMORY;
     uint64_t hpa = 0;
     void *page = vm->ops.page_alloc(vm->host_ctx, &hpa);
     if (!page) {
         vm_log(vm, NVMX_LOG_ERROR, "nvmx_vcpu_create: page_alloc failed for vmcs02's MSR bitmap");
+        vm_free(vm, work, sizeof(*work));
         return NVMX_ERR_NO_MEMORY;
     }
     if (hpa & ~MSR_BITMAP02_HPA_MASK) {
         vm_log_hex(vm, NVMX_LOG_ERROR, "page_alloc: host-physical address not a page below 2^52",
                    hpa);
         vm->ops.page_free(vm->host_ctx, page, hpa);
+        vm_free(vm, work, sizeof(*work));
         return NVMX_ERR_HOST;
     }
     nvmx_memset(page, 0xFF, MSR_BITMAP_SIZE); /* intercept everything until the first merge */
+    nvmx_memset(work, 0, sizeof(*work));
     b->page = page;
     b->hpa = hpa;
+    b->work = work;
     return NVMX_OK;
 }
 
 void msr_bitmap02_destroy(nvmx_vcpu *vcpu)
 {
     msr_bitmap02 *b = &vcpu->msr_bitmap02;
-    if (b->page)
+    if (b->page) {
         vcpu->vm->ops.page_free(vcpu->vm->host_ctx, b->page, b->hpa);
+        vm_free(vcpu->vm, b->work, sizeof(*b->work));
+    }
     nvmx_memset(b, 0, sizeof(*b));
 }
 
@@ -69,43 +91,34 @@ bool msr_bitmap02_used(const nvmx_vm *vm, const vmcs12 *v)
     return vm->l0.msr_bitmap && (l1_proc & NVMX_CTL(MSR_BITMAPS));
 }
 
-/* The bytes of L0's bitmap with a clear bit, widened to whole 8-byte words: [first, end),
- * empty when L0 intercepts every MSR. */
-static void find_pass_through_span(const uint8_t *l0, uint16_t *first, uint16_t *end)
+/* List the words where L0's bitmap (any alignment: read through memcpy) has a clear bit. */
+static void list_pass_through_words(struct msr_bitmap02_work *work, const uint8_t *l0)
 {
-    unsigned f = 0, e = MSR_BITMAP_SIZE;
-    while (f < e && l0[f] == 0xFF)
-        f++;
-    while (e > f && l0[e - 1] == 0xFF)
-        e--;
-    f &= ~7u;
-    e = (e + 7u) & ~7u;
-    *first = (uint16_t)(f < e ? f : 0);
-    *end = (uint16_t)(f < e ? e : 0);
-}
-
-static void intercept_span(msr_bitmap02 *b)
-{
-    nvmx_memset(b->page + b->first, 0xFF, (size_t)(b->end - b->first));
-}
-
-static void or_l0_span(msr_bitmap02 *b, const uint8_t *l0)
-{
-    for (unsigned i = b->first; i < b->end; i += 8) {
-        uint64_t merged, l0_word;
-        nvmx_memcpy(&merged, b->page + i, 8);
-        nvmx_memcpy(&l0_word, l0 + i, 8); /* L0's bitmap may have any alignment */
-        merged |= l0_word;
-        nvmx_memcpy(b->page + i, &merged, 8);
+    work->count = 0;
+    for (unsigned w = 0; w < WORDS; w++) {
+        uint64_t word;
+        nvmx_memcpy(&word, l0 + w * 8, 8);
+        if (word != ~0ull) {
+            work->l0[work->count] = word;
+            work->pass[work->count++] = (uint16_t)w;
+        }
     }
+    work->first = work->count ? (uint16_t)(work->pass[0] * 8) : 0;
+    work->end = work->count ? (uint16_t)(work->pass[work->count - 1] * 8 + 8) : 0;
 }
 
-/* A whole build: L0's policy may have changed, so the span is found again and the page is all
- * ones outside it; vmcs02 gets the page's address. */
+static void intercept_listed_words(msr_bitmap02 *b)
+{
+    for (unsigned k = 0; k < b->work->count; k++)
+        b->page[b->work->pass[k]] = ~0ull;
+}
+
+/* A whole build: L0's policy may have changed, so the words are listed again and the page is
+ * all ones but for them; vmcs02 gets the page's address. */
 static nvmx_status rebuild(nvmx_vcpu *vcpu)
 {
     msr_bitmap02 *b = &vcpu->msr_bitmap02;
-    find_pass_through_span(vcpu->vm->l0.msr_bitmap, &b->first, &b->end);
+    list_pass_through_words(b->work, vcpu->vm->l0.msr_bitmap);
     nvmx_memset(b->page, 0xFF, MSR_BITMAP_SIZE);
     nvmx_status status =
         vcpu->vm->ops.hw_vmcs_write(vcpu->ctx, NVMX_HW_VMCS02, NVMX_FIELD_MSR_BITMAP, b->hpa);
@@ -122,22 +135,24 @@ nvmx_status msr_bitmap02_update(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
         if (status != NVMX_OK)
             return status;
     }
-    if (!msr_bitmap02_used(vcpu->vm, v) || b->first == b->end)
+    struct msr_bitmap02_work *work = b->work;
+    if (!msr_bitmap02_used(vcpu->vm, v) || !work->count)
         return NVMX_OK;
     /* The VM-entry checks made the address 4-KiB aligned (26.2.1.1), so the span lies in one
-     * L1 page and gpa + end cannot wrap; checked again as that is all the read relies on. The
-     * read lands in the page itself: L0's bits are ORed in right after, before L2 can run. */
+     * L1 page and gpa + end cannot wrap; checked again as that is all the read relies on. */
     uint64_t gpa = vmcs12_get(v, VMCS12_ORD_MSR_BITMAP);
     if (gpa & PAGE_OFFSET_MASK) {
-        intercept_span(b);
+        intercept_listed_words(b);
         return NVMX_OK;
     }
-    nvmx_status status = vcpu->vm->ops.l1_read(vcpu->vm->host_ctx, gpa + b->first,
-                                               b->page + b->first, b->end - b->first);
+    nvmx_status status =
+        vcpu->vm->ops.l1_read(vcpu->vm->host_ctx, gpa + work->first,
+                              (uint8_t *)work->l1 + work->first, (size_t)(work->end - work->first));
     if (status != NVMX_OK) {
-        intercept_span(b); /* not L1 RAM: all ones, every access exits */
+        intercept_listed_words(b); /* not L1 RAM: all ones, every access exits */
         return status == NVMX_ERR_BAD_L1_ADDRESS ? NVMX_OK : NVMX_ERR_HOST;
     }
-    or_l0_span(b, vcpu->vm->l0.msr_bitmap);
+    for (unsigned k = 0; k < work->count; k++)
+        b->page[work->pass[k]] = work->l0[k] | work->l1[work->pass[k]];
     return NVMX_OK;
 }

@@ -217,8 +217,11 @@ Test(msr_bitmap02, unbacked_l1_bitmap_intercepts_everything)
 {
     memset(l0_bitmap, 0, sizeof(l0_bitmap));
     start_with_l0_bitmap();
-    l1_uses_bitmap(UNBACKED_BITMAP);
-    build_ok();
+    l1_uses_bitmap(L1_BITMAP);
+    memset(l1_bitmap(), 0, MSR_BITMAP_SIZE);
+    build_ok(); /* everything passes through */
+    set12(VMCS12_ORD_MSR_BITMAP, UNBACKED_BITMAP);
+    build_ok(); /* a resume: the words passed through before are closed again */
     assert_vmcs02_uses_page();
     for (unsigned i = 0; i < MSR_BITMAP_SIZE; i++)
         cr_assert_eq(merged()[i], 0xFF, "byte %#x", i);
@@ -269,20 +272,32 @@ Test(msr_bitmap02, l1_turning_bitmaps_on_at_resume_gets_the_merge)
 
 /* ---- What is read, and when ---------------------------------------------------------- */
 
-/* Only bytes where L0 passes something through can matter: L0 passes through reads of
- * FS_BASE (C0000100H) alone, so each entry reads one 8-byte word of L1's bitmap, once. */
+/* l1_read recording what it was asked for, then reading as the fake host does. */
+static uint64_t last_read_gpa;
+static size_t last_read_len;
+static nvmx_status recording_l1_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+    last_read_gpa = gpa;
+    last_read_len = len;
+    return fake_host_ops()->l1_read(ctx, gpa, buf, len);
+}
+
+/* Only words where L0 passes something through can matter: L0 passes through reads of
+ * FS_BASE (C0000100H) alone, so each entry reads that one 8-byte word of L1's bitmap, once. */
 Test(msr_bitmap02, each_entry_reads_only_the_pass_through_span_once)
 {
     clear_bit(l0_bitmap, msr_bit(0xC0000100u, false));
     start_with_l0_bitmap();
     l1_uses_bitmap(L1_BITMAP);
     memset(l1_bitmap(), 0, MSR_BITMAP_SIZE);
+    h.vm->ops.l1_read = recording_l1_read;
     for (int entry = 0; entry < 3; entry++) {
         long reads = h.host.l1_reads;
         build_ok();
         cr_assert_eq(h.host.l1_reads - reads, 1, "one read per entry");
+        cr_assert_eq(last_read_gpa, L1_BITMAP + ((msr_bit(0xC0000100u, false) / 8) & ~7u));
+        cr_assert_eq(last_read_len, 8);
     }
-    cr_assert_eq(h.vcpu->msr_bitmap02.end - h.vcpu->msr_bitmap02.first, 8);
     assert_merged_is_l0_or_l1(l1_bitmap(), "span");
     cr_assert_not(bit(merged(), msr_bit(0xC0000100u, false)));
     /* L1 now intercepts it: the next resume sees that. */
@@ -334,10 +349,12 @@ Test(msr_bitmap02, l1_read_host_failure_fails_entry_and_intercepts_everything)
     memset(l0_bitmap, 0, sizeof(l0_bitmap));
     start_with_l0_bitmap();
     l1_uses_bitmap(L1_BITMAP);
+    memset(l1_bitmap(), 0, MSR_BITMAP_SIZE);
+    build_ok(); /* everything passes through */
     h.vm->ops.l1_read = failing_l1_read;
     cr_assert_eq(vmcs02_build(h.vcpu, NULL), NVMX_ERR_HOST);
     for (unsigned i = 0; i < MSR_BITMAP_SIZE; i++)
-        cr_assert_eq(h.vcpu->msr_bitmap02.page[i], 0xFF, "byte %#x", i);
+        cr_assert_eq(((const uint8_t *)h.vcpu->msr_bitmap02.page)[i], 0xFF, "byte %#x", i);
     cr_assert_eq(h.vcpu->vmcs02_source, NVMX_INVALID_VMPTR, "next entry rebuilds whole");
     h.vm->ops.l1_read = fake_host_ops()->l1_read;
 }
@@ -349,7 +366,7 @@ Test(msr_bitmap02, page_per_vcpu_freed_at_destroy)
 {
     start_with_l0_bitmap();
     cr_assert_eq(h.host.live_pages, 1);
-    const uint8_t *page = h.vcpu->msr_bitmap02.page;
+    const uint8_t *page = (const uint8_t *)h.vcpu->msr_bitmap02.page;
     for (unsigned i = 0; i < MSR_BITMAP_SIZE; i++)
         cr_assert_eq(page[i], 0xFF);
     nvmx_vcpu *second;
@@ -377,6 +394,23 @@ Test(msr_bitmap02, page_alloc_failure_fails_vcpu_create_and_keeps_nothing)
     cr_assert(strstr(h.host.last_log, "MSR bitmap"), "%s", h.host.last_log);
 }
 
+/* The merge's working memory (mem_alloc) failing: the same, and no page is taken. */
+Test(msr_bitmap02, work_memory_failure_fails_vcpu_create_and_keeps_nothing)
+{
+    start_with_l0_bitmap();
+    long allocations = h.host.live_allocations;
+    long calls = h.host.alloc_calls, pages = h.host.page_allocs;
+    h.host.fail_alloc_at = calls + 2; /* the vCPU, then the working memory */
+    nvmx_vcpu *second = (nvmx_vcpu *)&h;
+    cr_assert_eq(nvmx_vcpu_create(h.vm, &h.host, &second), NVMX_ERR_NO_MEMORY);
+    cr_assert_eq(h.host.alloc_calls, calls + 2);
+    cr_assert_eq(h.host.page_allocs, pages);
+    cr_assert_null(second);
+    cr_assert_eq(h.host.live_allocations, allocations);
+    cr_assert_eq(h.host.live_pages, 1);
+    cr_assert_eq(h.vm->vcpu_count, 1);
+}
+
 /* A page_alloc returning an address vmcs02 cannot reference (not 4-KiB aligned): a host error,
  * the page handed back. */
 static void *misaligned_page_alloc(void *ctx, uint64_t *host_phys)
@@ -395,8 +429,10 @@ Test(msr_bitmap02, page_alloc_bad_address_fails_vcpu_create)
     h.vm->ops.page_alloc = misaligned_page_alloc;
     h.vm->ops.page_free = misaligned_page_free;
     nvmx_vcpu *second;
+    long allocations = h.host.live_allocations;
     cr_assert_eq(nvmx_vcpu_create(h.vm, &h.host, &second), NVMX_ERR_HOST);
     cr_assert_eq(h.host.live_pages, 1);
+    cr_assert_eq(h.host.live_allocations, allocations);
     h.vm->ops.page_alloc = fake_host_ops()->page_alloc;
     h.vm->ops.page_free = fake_host_ops()->page_free;
 }
@@ -435,7 +471,10 @@ Test(msr_bitmap02, misaligned_l1_bitmap_address_intercepts_everything_without_re
 {
     memset(l0_bitmap, 0, sizeof(l0_bitmap));
     start_with_l0_bitmap();
-    l1_uses_bitmap(0xFFFFFFFFFFFFFF08ull);
+    l1_uses_bitmap(L1_BITMAP);
+    memset(l1_bitmap(), 0, MSR_BITMAP_SIZE);
+    build_ok(); /* everything passes through */
+    set12(VMCS12_ORD_MSR_BITMAP, 0xFFFFFFFFFFFFFF08ull);
     long reads = h.host.l1_reads;
     build_ok();
     cr_assert_eq(h.host.l1_reads, reads);
