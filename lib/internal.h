@@ -64,6 +64,7 @@ typedef struct msr_bitmap02 {
     uint64_t *page;
     uint64_t hpa;
     struct msr_bitmap02_work *work;
+    bool relist; /* L0's policy is new or changed: list its pass-through words again */
 } msr_bitmap02;
 
 struct nvmx_vcpu {

@@ -48,8 +48,10 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
 
 void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu)
 {
-    if (vcpu)
+    if (vcpu) {
         vmcs02_invalidate(vcpu);
+        msr_bitmap02_policy_changed(vcpu);
+    }
 }
 
 bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu)

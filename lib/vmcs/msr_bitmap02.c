@@ -17,11 +17,13 @@
  *
  * When: SDM 25.11.4 forbids L1 to change a bitmap while a logical processor runs with a VMCS
  * referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only the 64-bit
- * words where L0's bitmap has a clear bit can differ from all ones: a whole build lists them
- * (and the byte span from the first to the last) and sets every other word of the page to all
- * ones for good; each entry then reads that span of L1's bitmap once (one l1_read into working
- * memory, never into the page) and writes only the listed words. A bitmap that is not L1 RAM
- * reads as all ones (everything exits), as l1_bitmap_bit does for reflection.
+ * words where L0's bitmap has a clear bit can differ from all ones: they are listed (with the
+ * byte span from the first to the last) when the vCPU is created and after L0 says its policy
+ * changed (nvmx_vcpu_vmcs02_invalidate), and every other word of the page is set to all ones
+ * for good, so switching vmcs12s does not touch L0's bitmap; each entry then reads that span of
+ * L1's bitmap once (one l1_read into working memory, never into the page) and writes only the
+ * listed words. A bitmap that is not L1 RAM reads as all ones (everything exits), as l1_bitmap_bit
+ * does for reflection.
  */
 #include "msr_bitmap02.h"
 
@@ -71,6 +73,7 @@ nvmx_status msr_bitmap02_create(nvmx_vcpu *vcpu)
     b->page = page;
     b->hpa = hpa;
     b->work = work;
+    b->relist = true;
     return NVMX_OK;
 }
 
@@ -82,6 +85,11 @@ void msr_bitmap02_destroy(nvmx_vcpu *vcpu)
         vm_free(vcpu->vm, b->work, sizeof(*b->work));
     }
     nvmx_memset(b, 0, sizeof(*b));
+}
+
+void msr_bitmap02_policy_changed(nvmx_vcpu *vcpu)
+{
+    vcpu->msr_bitmap02.relist = vcpu->msr_bitmap02.page != NULL;
 }
 
 bool msr_bitmap02_used(const nvmx_vm *vm, const vmcs12 *v)
@@ -113,13 +121,16 @@ static void intercept_listed_words(msr_bitmap02 *b)
         b->page[b->work->pass[k]] = ~0ull;
 }
 
-/* A whole build: L0's policy may have changed, so the words are listed again and the page is
- * all ones but for them; vmcs02 gets the page's address. */
+/* A whole build: vmcs02 gets the page's address; after a policy change the words are listed
+ * again and the page is all ones but for them. */
 static nvmx_status rebuild(nvmx_vcpu *vcpu)
 {
     msr_bitmap02 *b = &vcpu->msr_bitmap02;
-    list_pass_through_words(b->work, vcpu->vm->l0.msr_bitmap);
-    nvmx_memset(b->page, 0xFF, MSR_BITMAP_SIZE);
+    if (b->relist) {
+        list_pass_through_words(b->work, vcpu->vm->l0.msr_bitmap);
+        nvmx_memset(b->page, 0xFF, MSR_BITMAP_SIZE);
+        b->relist = false;
+    }
     nvmx_status status =
         vcpu->vm->ops.hw_vmcs_write(vcpu->ctx, NVMX_HW_VMCS02, NVMX_FIELD_MSR_BITMAP, b->hpa);
     return status == NVMX_OK ? NVMX_OK : NVMX_ERR_HOST;

@@ -481,3 +481,30 @@ Test(msr_bitmap02, misaligned_l1_bitmap_address_intercepts_everything_without_re
     for (unsigned i = 0; i < MSR_BITMAP_SIZE; i++)
         cr_assert_eq(merged()[i], 0xFF, "byte %#x", i);
 }
+
+/* Another vmcs12 (VMPTRLD, a whole vmcs02 build): merged from that vmcs12's bitmap. L0's
+ * policy is read again only when L0 says it changed (nvmx_vcpu_vmcs02_invalidate): a change
+ * without it is not seen by the switch. */
+Test(msr_bitmap02, vmcs12_switch_merges_the_new_bitmap_with_the_listed_policy)
+{
+    uint64_t seed = 99;
+    fill_random(l0_bitmap, &seed, 1);
+    uint8_t policy[MSR_BITMAP_SIZE];
+    memcpy(policy, l0_bitmap, sizeof(policy));
+    start_with_l0_bitmap();
+    fill_random(l1_bitmap(), &seed, 0);
+    l1_uses_bitmap(L1_BITMAP);
+    build_ok();
+    memset(l0_bitmap, 0, sizeof(l0_bitmap)); /* changed, but L0 does not say so */
+    cr_assert_eq(harness_pointer_insn(&h, NVMX_EXIT_VMPTRLD, VMCS_B), NVMX_OK);
+    cr_assert(harness_succeeded(&h));
+    uint8_t *other = h.host.ram + L1_BITMAP + MSR_BITMAP_SIZE;
+    fill_random(other, &seed, 0);
+    l1_uses_bitmap(L1_BITMAP + MSR_BITMAP_SIZE);
+    long writes = h.host.vmcs_writes[NVMX_HW_VMCS02];
+    build_ok();
+    cr_assert_gt(h.host.vmcs_writes[NVMX_HW_VMCS02] - writes, 60, "a whole build");
+    assert_vmcs02_uses_page();
+    memcpy(l0_bitmap, policy, sizeof(policy));
+    assert_merged_is_l0_or_l1(other, "after the switch");
+}
