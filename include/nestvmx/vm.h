@@ -55,12 +55,14 @@ typedef struct nvmx_l0_controls {
     /**
      * The MSRs L0 intercepts while L2 runs: a 4-KiB MSR bitmap in the SDM's layout (25.6.9:
      * read low, read high, write low, write high; bit set = the access exits). NULL: every
-     * RDMSR/WRMSR of L2 exits to L0. Otherwise each vCPU gets a page (page_alloc, required)
-     * for vmcs02's merged bitmap: an access exits when L0's bit or L1's bit is set, so L1 can
-     * never grant what L0 intercepts (the x2APIC range 800H-8FFH included). The library reads
-     * the bitmap through this pointer (any alignment) at VM entries: it must stay valid until
-     * the VM is destroyed; after changing its contents call nvmx_vcpu_vmcs02_invalidate() on
-     * every vCPU. Set "use MSR bitmaps" in proc only through this (proc's bit is ignored).
+     * RDMSR/WRMSR of L2 exits to L0. Otherwise each vCPU gets a page (page_alloc and
+     * page_free required) for vmcs02's merged bitmap, and 9 KiB (mem_alloc) to merge it: an
+     * access exits when L0's bit or L1's bit is set, so L1 can never grant what L0 intercepts
+     * (the x2APIC range 800H-8FFH included). The library reads the bitmap through this
+     * pointer (any alignment) when a vCPU is created and at the first VM entry after
+     * nvmx_vcpu_vmcs02_invalidate(): it must stay valid until the VM is destroyed; after
+     * changing its contents call nvmx_vcpu_vmcs02_invalidate() on every vCPU. Set "use MSR
+     * bitmaps" in proc only through this (proc's bit is ignored).
      */
     const void *msr_bitmap;
 } nvmx_l0_controls;
