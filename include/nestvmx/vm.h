@@ -59,7 +59,7 @@ typedef struct nvmx_l0_controls {
      * page_free required) for vmcs02's merged bitmap, and 9 KiB (mem_alloc) to merge it: an
      * access exits when L0's bit or L1's bit is set, so L1 can never grant what L0 intercepts
      * (the x2APIC range 800H-8FFH included). The library reads the bitmap through this
-     * pointer (any alignment) when a vCPU is created and at the first VM entry after
+     * pointer (any alignment) at a vCPU's first VM entry to L2 and at the first after
      * nvmx_vcpu_vmcs02_invalidate(): it must stay valid until the VM is destroyed; after
      * changing its contents call nvmx_vcpu_vmcs02_invalidate() on every vCPU. Set "use MSR
      * bitmaps" in proc only through this (proc's bit is ignored).
