@@ -10,13 +10,13 @@
  *
  * The x2APIC MSRs 800H-8FFH follow the same OR rule, a deliberate choice: "virtualize x2APIC
  * mode" is not exposed to L1, so for L2 as L1 sees it these MSRs are plain bitmap-controlled
- * MSRs (26.1.3; the special x2APIC treatment of 29.5 needs that control) and L1's bits must
+ * MSRs (26.1.3; the special x2APIC treatment of 30.5 needs that control) and L1's bits must
  * take effect; OR with L0's bits means L1 can never open an x2APIC MSR that L0's policy
  * intercepts (CVE-2019-3887: L2 reached L0's own APIC). What a pass-through access reaches is
  * L0's policy (its bitmap and the vmcs02 controls it sets in l0.proc2).
  *
- * When: SDM 25.11.4 forbids L1 to change a bitmap while a logical processor runs with a VMCS
- * referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only the 64-bit
+ * When: SDM 25.11.4 (wording from memory) forbids L1 to change a bitmap while a processor runs with
+ * a VMCS referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only the 64-bit
  * words where L0's bitmap has a clear bit can differ from all ones: they are listed (with the
  * byte span from the first to the last) when the vCPU is created and after L0 says its policy
  * changed (nvmx_vcpu_vmcs02_invalidate), and every other word of the page is set to all ones
@@ -29,7 +29,7 @@
 
 #define WORDS (MSR_BITMAP_SIZE / 8u)
 
-/* Host-physical address of a page vmcs02 can reference: 4-KiB aligned (26.2.1.1) and below
+/* Host-physical address of a page vmcs02 can reference: 4-KiB aligned (27.2.1.1) and below
  * 2^52, the largest physical-address width (the host's own width is the embedder's concern). */
 #define MSR_BITMAP02_HPA_MASK 0x000FFFFFFFFFF000ull
 
@@ -149,7 +149,7 @@ nvmx_status msr_bitmap02_update(nvmx_vcpu *vcpu, const vmcs12 *v, bool full)
     struct msr_bitmap02_work *work = b->work;
     if (!msr_bitmap02_used(vcpu->vm, v) || !work->count)
         return NVMX_OK;
-    /* The VM-entry checks made the address 4-KiB aligned (26.2.1.1), so the span lies in one
+    /* The VM-entry checks made the address 4-KiB aligned (27.2.1.1), so the span lies in one
      * L1 page and gpa + end cannot wrap; checked again as that is all the read relies on. */
     uint64_t gpa = vmcs12_get(v, VMCS12_ORD_MSR_BITMAP);
     if (gpa & PAGE_OFFSET_MASK) {

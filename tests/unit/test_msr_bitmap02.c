@@ -465,7 +465,7 @@ Test(msr_bitmap02, no_page_when_vmx_is_not_exposed)
     cr_assert_eq(h.host.page_allocs, 0);
 }
 
-/* A bitmap address that is not 4-KiB aligned never passes the entry checks (26.2.1.1); should
+/* A bitmap address that is not 4-KiB aligned never passes the entry checks (27.2.1.1); should
  * vmcs02 be built from one anyway, nothing of L1 is read and everything exits. */
 Test(msr_bitmap02, misaligned_l1_bitmap_address_intercepts_everything_without_reading)
 {
