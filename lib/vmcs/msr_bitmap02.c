@@ -15,15 +15,15 @@
  * intercepts (CVE-2019-3887: L2 reached L0's own APIC). What a pass-through access reaches is
  * L0's policy (its bitmap and the vmcs02 controls it sets in l0.proc2).
  *
- * When: SDM 25.11.4 (wording from memory) forbids L1 to change a bitmap while a processor runs with
- * a VMCS referencing it, so reading L1's bitmap at every VM entry to L2 is exact. Only the 64-bit
- * words where L0's bitmap has a clear bit can differ from all ones: they are listed (with the
- * byte span from the first to the last) when the vCPU is created and after L0 says its policy
- * changed (nvmx_vcpu_vmcs02_invalidate), and every other word of the page is set to all ones
- * for good, so switching vmcs12s does not touch L0's bitmap; each entry then reads that span of
- * L1's bitmap once (one l1_read into working memory, never into the page) and writes only the
- * listed words. A bitmap that is not L1 RAM reads as all ones (everything exits), as l1_bitmap_bit
- * does for reflection.
+ * When: SDM 25.11.4 (its wording from memory) forbids L1 to change a bitmap while a processor
+ * runs with a VMCS referencing it, so reading L1's bitmap at every VM entry to L2 is exact.
+ * Only the 64-bit words where L0's bitmap has a clear bit can differ from all ones: they are
+ * listed (with the byte span from the first to the last) at the vCPU's first VM entry and at
+ * the first after L0 says its policy changed (nvmx_vcpu_vmcs02_invalidate); every other word
+ * of the page is all ones for good, so switching vmcs12s does not touch L0's bitmap. Each
+ * entry then reads that span of L1's bitmap once (one l1_read into working memory, never into
+ * the page) and writes only the listed words. A bitmap that is not L1 RAM reads as all ones
+ * (everything exits), as l1_bitmap_bit does for reflection.
  */
 #include "msr_bitmap02.h"
 
