@@ -25,6 +25,7 @@ void harness_fini(harness *h)
     nvmx_vm_destroy(h->vm);
     cr_expect_eq(h->host.live_allocations, 0, "allocations leaked: %ld", h->host.live_allocations);
     cr_expect_eq(h->host.live_bytes, 0);
+    cr_expect_eq(h->host.live_pages, 0, "pages leaked: %ld", h->host.live_pages);
     fake_host_fini(&h->host);
 }
 
