@@ -22,6 +22,9 @@
 #define GPA_VMXON 0x10000ull
 #define GPA_VMCS(i) (0x20000ull + (uint64_t)(i)*0x1000ull)
 #define GPA_POINTER(i) (0x40000ull + (uint64_t)(i)*8ull)
+/* L1's MSR bitmap, in the benchmarks where L0 has an MSR policy for L2. */
+#define GPA_MSR_BITMAP 0x50000ull
+#define MSR_BITMAP_BYTES 4096u
 
 /* Every op call of the library, counted by the host. */
 typedef struct bench_counts {
@@ -61,10 +64,17 @@ typedef struct world {
     nvmx_next next;
     const char *benchmark;
     unsigned turn; /* round-robin position for benchmarks that alternate vmcs12s */
+    /* L0's MSR policy for L2 (nvmx_l0_controls.msr_bitmap), used when l0_msr_policy. */
+    bool l0_msr_policy;
+    uint8_t l0_msr_bitmap[MSR_BITMAP_BYTES];
 } world;
 
 /* A VM (default configuration) whose L1 is in 64-bit mode at CPL 0, outside VMX operation. */
 void world_init(world *w, const char *benchmark);
+/* Recreate the VM (from world_init's state) with an L0 MSR policy for L2 that passes a few
+ * MSRs through; every vmcs12 built afterwards uses an MSR bitmap, so vmcs02 gets the merged
+ * one. For setups, before anything else. */
+void world_use_l0_msr_policy(world *w);
 /* Destroys vCPU and VM; a leaked allocation is a failure. */
 void world_fini(world *w);
 

@@ -39,6 +39,19 @@ static void setup_two_valid(world *w)
     l1_build_vmcs12(w, 1);
 }
 
+/* The same with an L0 MSR policy for L2 and L1 using an MSR bitmap. */
+static void setup_in_l2_msr_policy(world *w)
+{
+    world_use_l0_msr_policy(w);
+    setup_in_l2(w);
+}
+
+static void setup_two_valid_msr_policy(world *w)
+{
+    world_use_l0_msr_policy(w);
+    setup_two_valid(w);
+}
+
 /* ---- L1's exit handler ---------------------------------------------------------------- */
 
 /* What a minimal L1 does for L2's CPUID: read why and where, skip the instruction. */
@@ -184,5 +197,13 @@ const benchmark benchmarks[] = {
      op_state_save},
     {"state_restore", "restore of that state: checks, vmcs12 cache, vmcs02 for L2",
      setup_saved_in_l2, NULL, op_state_restore},
+    /* The same paths with an L0 MSR policy for L2 and L1 using MSR bitmaps: vmcs02's bitmap
+     * is merged at every entry (lib/vmcs/msr_bitmap02.c). */
+    {"vmlaunch_msrs", "vmlaunch with an L0 MSR policy: + whole merged MSR bitmap",
+     setup_two_valid_msr_policy, prepare_vmlaunch, op_vmlaunch},
+    {"vmresume_msrs", "vmresume with an L0 MSR policy: + MSR-bitmap merge", setup_in_l2_msr_policy,
+     prepare_vmresume, op_vmresume},
+    {"round_trip_msrs", "round_trip with an L0 MSR policy", setup_in_l2_msr_policy, NULL,
+     op_round_trip},
 };
 const size_t benchmark_count = sizeof(benchmarks) / sizeof(benchmarks[0]);

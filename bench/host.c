@@ -90,6 +90,28 @@ static nvmx_status host_l1_write(void *ctx, uint64_t gpa, const void *buf, size_
     return NVMX_OK;
 }
 
+/* Pages for vmcs02's merged MSR bitmap; host_phys is the pointer. Not mem_alloc: not counted
+ * as allocations, but a page left at the end is a leak. */
+static void *host_page_alloc(void *ctx, uint64_t *host_phys)
+{
+    bench_host *h = ctx;
+    void *page = aligned_alloc(4096, 4096);
+    if (!page)
+        return NULL;
+    memset(page, 0, 4096);
+    h->live_allocations++;
+    *host_phys = (uint64_t)(uintptr_t)page;
+    return page;
+}
+
+static void host_page_free(void *ctx, void *page, uint64_t host_phys)
+{
+    bench_host *h = ctx;
+    (void)host_phys;
+    h->live_allocations--;
+    free(page);
+}
+
 /* L1 and L2 both run with identity paging over L1's memory. */
 static nvmx_status host_translate(void *ctx, uint64_t linear, nvmx_access access, uint64_t *gpa,
                                   nvmx_exception *fault)
@@ -188,6 +210,8 @@ static const nvmx_host_ops ops = {
     .inject_exception = host_inject,
     .hw_vmcs_read = host_vmcs_read,
     .hw_vmcs_write = host_vmcs_write,
+    .page_alloc = host_page_alloc,
+    .page_free = host_page_free,
     .log = host_log,
 };
 

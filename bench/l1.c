@@ -253,7 +253,12 @@ static void write_controls(world *w)
     nvmx_vmx_caps caps;
     nvmx_vm_get_caps(w->vm, &caps);
     l1_vmwrite(w, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, caps.true_pinbased & 0xFFFFFFFF);
-    l1_vmwrite(w, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, caps.true_procbased & 0xFFFFFFFF);
+    uint64_t proc = caps.true_procbased & 0xFFFFFFFF;
+    if (w->l0_msr_policy) {
+        proc |= NVMX_CTL(MSR_BITMAPS);
+        l1_vmwrite(w, NVMX_FIELD_MSR_BITMAP, GPA_MSR_BITMAP);
+    }
+    l1_vmwrite(w, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL, proc);
     l1_vmwrite(w, NVMX_FIELD_VM_EXIT_CONTROLS,
                (caps.true_exit & 0xFFFFFFFF) | NVMX_CTL(EXIT_HOST_ADDR_SPACE));
     l1_vmwrite(w, NVMX_FIELD_VM_ENTRY_CONTROLS,
@@ -312,6 +317,54 @@ static void l1_prepare_regions(world *w)
     }
 }
 
+/* A KVM-like policy for L2: reads and writes of SPEC_CTRL (48H), SYSENTER_CS/ESP/EIP
+ * (174H-176H), FS_BASE, GS_BASE, KERNEL_GS_BASE (C0000100H-C0000102H) and writes of PRED_CMD
+ * (49H) pass through, everything else exits (SDM 25.6.9 layout). L1's bitmap passes
+ * everything through but the x2APIC MSRs; that the merge is right is the unit tests' job. */
+static void set_msr_policy(world *w)
+{
+    static const struct {
+        uint32_t msr;
+        bool read, write;
+    } pass[] = {{0x48, true, true},        {0x49, false, true},      {0x174, true, true},
+                {0x175, true, true},       {0x176, true, true},      {0xC0000100u, true, true},
+                {0xC0000101u, true, true}, {0xC0000102u, true, true}};
+    memset(w->l0_msr_bitmap, 0xFF, MSR_BITMAP_BYTES);
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+        unsigned bit = pass[i].msr & 0x1FFF, high = pass[i].msr > 0x1FFF ? 1024 : 0;
+        if (pass[i].read)
+            w->l0_msr_bitmap[high + bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+        if (pass[i].write)
+            w->l0_msr_bitmap[2048 + high + bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+    }
+    memset(w->host.ram + GPA_MSR_BITMAP, 0, MSR_BITMAP_BYTES);
+    memset(w->host.ram + GPA_MSR_BITMAP + 0x800 / 8, 0xFF, 0x100 / 8);
+    memset(w->host.ram + GPA_MSR_BITMAP + 2048 + 0x800 / 8, 0xFF, 0x100 / 8);
+}
+
+static void create_vm(world *w)
+{
+    nvmx_vm_config config;
+    nvmx_vm_config_init(&config);
+    if (w->l0_msr_policy)
+        config.l0.msr_bitmap = w->l0_msr_bitmap;
+    nvmx_status status = nvmx_vm_create(&config, bench_host_ops(), &w->host, &w->vm);
+    if (status != NVMX_OK)
+        bench_fail_status(w, "nvmx_vm_create", status);
+    status = nvmx_vcpu_create(w->vm, &w->host, &w->vcpu);
+    if (status != NVMX_OK)
+        bench_fail_status(w, "nvmx_vcpu_create", status);
+}
+
+void world_use_l0_msr_policy(world *w)
+{
+    nvmx_vcpu_destroy(w->vcpu);
+    nvmx_vm_destroy(w->vm);
+    w->l0_msr_policy = true;
+    set_msr_policy(w);
+    create_vm(w);
+}
+
 void world_init(world *w, const char *benchmark)
 {
     memset(w, 0, sizeof(*w));
@@ -319,14 +372,7 @@ void world_init(world *w, const char *benchmark)
     if (!bench_host_init(&w->host))
         bench_fail(w, "allocating the host's memory", "out of memory");
     l1_reset(&w->host);
-    nvmx_vm_config config;
-    nvmx_vm_config_init(&config);
-    nvmx_status status = nvmx_vm_create(&config, bench_host_ops(), &w->host, &w->vm);
-    if (status != NVMX_OK)
-        bench_fail_status(w, "nvmx_vm_create", status);
-    status = nvmx_vcpu_create(w->vm, &w->host, &w->vcpu);
-    if (status != NVMX_OK)
-        bench_fail_status(w, "nvmx_vcpu_create", status);
+    create_vm(w);
     l1_prepare_regions(w);
 }
 

@@ -201,6 +201,7 @@ static inline unsigned intr_info_vector(uint32_t info)
 #define MSR_BITMAP_READ_HIGH 0x400u
 #define MSR_BITMAP_WRITE_LOW 0x800u
 #define MSR_BITMAP_WRITE_HIGH 0xC00u
+#define MSR_BITMAP_SIZE 0x1000u
 
 /* Bytes per MSR-list entry: index in bits 31:0, reserved bits 63:32, value in bits 127:64
  * (SDM 25.7.2, 25.8.2, Table 25-15). */

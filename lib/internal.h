@@ -58,6 +58,15 @@ typedef struct ept02_cache {
     uint64_t clock;
 } ept02_cache;
 
+/* vmcs02's merged MSR bitmap (lib/vmcs/msr_bitmap02.c): a page_alloc page, NULL when L0 has
+ * no MSR policy for L2, and the merge's working memory (mem_alloc). */
+typedef struct msr_bitmap02 {
+    uint64_t *page;
+    uint64_t hpa;
+    struct msr_bitmap02_work *work;
+    bool relist; /* L0's policy is new or changed: list its pass-through words again */
+} msr_bitmap02;
+
 struct nvmx_vcpu {
     nvmx_vm *vm;
     void *ctx;
@@ -68,6 +77,7 @@ struct nvmx_vcpu {
     struct vmcs12_cached *current; /* cache entry of current_vmptr, or NULL */
     struct vmcs12_cache cache;     /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
     ept02_cache ept02;             /* shadow EPTs for L2 (lib/ept/ept02.c) */
+    msr_bitmap02 msr_bitmap02;     /* vmcs02's MSR bitmap (lib/vmcs/msr_bitmap02.c) */
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
     uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */

@@ -2,6 +2,7 @@
 /* vCPU lifecycle and state queries. */
 #include "internal.h"
 #include "ept/ept02.h"
+#include "vmcs/msr_bitmap02.h"
 #include "vmcs/vmcs02.h"
 
 nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
@@ -22,6 +23,12 @@ nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
     vcpu->vmcs02_source = NVMX_INVALID_VMPTR;
     vcpu->feature_control = vm->feature_control_at_reset;
     vmcs12_cache_init(&vcpu->cache);
+    nvmx_status status = msr_bitmap02_create(vcpu);
+    if (status != NVMX_OK) {
+        vm_free(vm, vcpu, sizeof(*vcpu));
+        *out = NULL;
+        return status;
+    }
     vm->vcpu_count++;
     *out = vcpu;
     return NVMX_OK;
@@ -34,14 +41,17 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
     nvmx_vm *vm = vcpu->vm;
     vmcs12_cache_flush(vm, &vcpu->cache);
     ept02_destroy(vcpu);
+    msr_bitmap02_destroy(vcpu);
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
 }
 
 void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu)
 {
-    if (vcpu)
+    if (vcpu) {
         vmcs02_invalidate(vcpu);
+        msr_bitmap02_policy_changed(vcpu);
+    }
 }
 
 bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu)

@@ -82,6 +82,10 @@ static nvmx_status check_config(const nvmx_vm *vm, const nvmx_vm_config *config)
                    config->max_ept02_pages);
         return NVMX_ERR_INVALID_ARGUMENT;
     }
+    if (config->l0.msr_bitmap && !(vm->ops.page_alloc && vm->ops.page_free)) {
+        vm_log(vm, NVMX_LOG_ERROR, "l0.msr_bitmap needs the page_alloc and page_free ops");
+        return NVMX_ERR_INVALID_ARGUMENT;
+    }
     if (config->disabled_feature_count && !config->disabled_features) {
         vm_log(vm, NVMX_LOG_ERROR, "disabled_feature_count is set but disabled_features is NULL");
         return NVMX_ERR_INVALID_ARGUMENT;

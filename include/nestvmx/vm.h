@@ -45,13 +45,26 @@ typedef struct nvmx_vcpu nvmx_vcpu;
  * L0 asked for come back to the embedder as NVMX_RUN_L0_HANDLES.
  */
 typedef struct nvmx_l0_controls {
-    uint32_t pin;              /**< pin-based controls L0 needs set */
-    uint32_t proc;             /**< primary processor-based controls L0 needs set */
-    uint32_t proc2;            /**< secondary processor-based controls L0 needs set */
-    uint32_t exit;             /**< VM-exit controls of vmcs02 (L0's host state lives there) */
-    uint32_t exception_bitmap; /**< exceptions L0 intercepts while L2 runs */
+    uint32_t pin;                 /**< pin-based controls L0 needs set */
+    uint32_t proc;                /**< primary processor-based controls L0 needs set */
+    uint32_t proc2;               /**< secondary processor-based controls L0 needs set */
+    uint32_t exit;                /**< VM-exit controls of vmcs02 (L0's host state lives there) */
+    uint32_t exception_bitmap;    /**< exceptions L0 intercepts while L2 runs */
     uint64_t cr0_guest_host_mask; /**< CR0 bits L0 owns while L2 runs */
     uint64_t cr4_guest_host_mask; /**< CR4 bits L0 owns while L2 runs */
+    /**
+     * The MSRs L0 intercepts while L2 runs: a 4-KiB MSR bitmap in the SDM's layout (25.6.9:
+     * read low, read high, write low, write high; bit set = the access exits). NULL: every
+     * RDMSR/WRMSR of L2 exits to L0. Otherwise each vCPU gets a page (page_alloc and
+     * page_free required) for vmcs02's merged bitmap, and 9 KiB (mem_alloc) to merge it: an
+     * access exits when L0's bit or L1's bit is set, so L1 can never grant what L0 intercepts
+     * (the x2APIC range 800H-8FFH included). The library reads the bitmap through this
+     * pointer (any alignment) at a vCPU's first VM entry to L2 and at the first after
+     * nvmx_vcpu_vmcs02_invalidate(): it must stay valid until the VM is destroyed; after
+     * changing its contents call nvmx_vcpu_vmcs02_invalidate() on every vCPU. Set "use MSR
+     * bitmaps" in proc only through this (proc's bit is ignored).
+     */
+    const void *msr_bitmap;
 } nvmx_l0_controls;
 
 /** @brief How a VM is set up. Fill with nvmx_vm_config_init(), then change what you need. */
@@ -121,8 +134,10 @@ NVMX_API nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **o
 NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
 
 /**
- * @brief Tell the library that L0 changed its own part of vmcs02 (or recreated it): the next
- * VM entry rewrites every field vmcs02 takes from vmcs12 instead of only the changed ones.
+ * @brief Tell the library that L0 changed its own part of vmcs02 (or recreated it), or the
+ * contents of its L2 MSR bitmap (nvmx_l0_controls.msr_bitmap): the next VM entry rewrites every
+ * field vmcs02 takes from vmcs12 instead of only the changed ones, and merges the MSR bitmap
+ * whole.
  */
 NVMX_API void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu);
 

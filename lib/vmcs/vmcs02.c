@@ -5,11 +5,14 @@
  * Guest-state fields are L1's choice and are copied (SDM 27.3.2 then loads them into the CPU).
  * Host-state fields and the VM-exit controls are L0's: L2's exits go to L0 first. Execution
  * controls are L1's | L0's, so that every exit either wants reaches L0, which then reflects to
- * L1 what L1 asked for (lib/exits/reflect.c). I/O and MSR accesses always exit to L0 (no
- * bitmaps in vmcs02): reflection applies L1's bitmaps (SDM 25.6.4, 25.6.9), a choice that is
- * exact and needs no bitmap pages; merged bitmaps are a later optimization.
+ * L1 what L1 asked for (lib/exits/reflect.c). I/O accesses always exit to L0 (unconditional
+ * I/O exiting, no I/O bitmaps in vmcs02): reflection applies L1's I/O bitmaps (SDM 25.6.4), a
+ * choice that is exact and needs no bitmap pages. MSR accesses exit per the merged MSR bitmap
+ * when L0 has an MSR policy for L2 (msr_bitmap02.c), else always.
  */
 #include "vmcs02.h"
+
+#include "msr_bitmap02.h"
 
 /* L2's state the library reads back from vmcs02 at every exit (SDM 28.3) must be saved there
  * by the exit: debug controls, PAT and EFER. */
@@ -114,6 +117,7 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
     proc2 = (proc2 & ~(uint32_t)NVMX_CTL(SHADOW_VMCS)) | vm->l0.proc2;
     proc = (proc | vm->l0.proc) & ~(uint32_t)(NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS));
     proc |= NVMX_CTL(UNCOND_IO_EXITING);
+    proc |= msr_bitmap02_used(vm, v) ? NVMX_CTL(MSR_BITMAPS) : 0;
     proc = proc2 ? proc | NVMX_CTL(SECONDARY_CONTROLS)
                  : proc & ~(uint32_t)NVMX_CTL(SECONDARY_CONTROLS);
     unsigned n = 0;
@@ -299,6 +303,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     nvmx_status status = copy_guest_state(vcpu, v, full);
     if (status == NVMX_OK && (full || controls_dirty(v)))
         status = write_controls(vcpu, v);
+    if (status == NVMX_OK)
+        status = msr_bitmap02_update(vcpu, v, full);
     if (status == NVMX_OK)
         status = write_inherited_state(vcpu, v);
     if (status == NVMX_OK)

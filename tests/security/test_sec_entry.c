@@ -3,7 +3,7 @@
  * VM entry under a hostile vmcs12: inconsistent CR0/CR4/EFER/IA-32e state is rejected before
  * vmcs02 sees it; a failure at each stage leaves L1 bit-identical apart from what the SDM
  * says changes; L1's exiting controls always reach vmcs02 and their exits come back to L1;
- * L1's MSR bitmap is honoured exactly while vmcs02 has none.
+ * L1's MSR bitmap is honoured exactly, with or without an L0 MSR policy (merged bitmap).
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -346,9 +346,11 @@ Test(sec_entry, l0_controls_are_added_never_substituted)
 
 /* ---- MSR bitmap ------------------------------------------------------------------------------
  * CVE-2019-3887 (KVM: x2APIC MSRs of L2 reached L0's own APIC because the merged bitmap let
- * them through). SDM 25.6.9, 26.1.3: vmcs02 has no MSR bitmap, so every RDMSR/WRMSR of L2
- * exits to L0; it goes to L1 exactly when L1's bitmap bit is set (MSRs outside the two
- * ranges always). All-zero and random bitmaps, low, high and x2APIC ranges. */
+ * them through). SDM 25.6.9, 26.1.3: without an L0 MSR policy vmcs02 has no MSR bitmap, so
+ * every RDMSR/WRMSR of L2 exits to L0; it goes to L1 exactly when L1's bitmap bit is set (MSRs
+ * outside the two ranges always). All-zero and random bitmaps, low, high and x2APIC ranges.
+ * With an L0 policy (nvmx_l0_controls.msr_bitmap) vmcs02's merged bitmap decides which
+ * accesses exit at all: see the tests after check_every_msr_follows_bitmap. */
 
 #define MSR_BITMAP_GPA 0x17000ull
 
@@ -408,6 +410,130 @@ Test(sec_entry, random_msr_bitmap_is_followed_bit_by_bit)
     sec_set_proc(&h, NVMX_CTL(MSR_BITMAPS), 0);
     sec_vmwrite(&h, NVMX_FIELD_MSR_BITMAP, MSR_BITMAP_GPA);
     check_every_msr_follows_bitmap();
+}
+
+/* With an L0 MSR policy, the hardware (here: this test reading vmcs02's page) lets an access
+ * through only when neither L0 nor L1 intercepts it; an access that exits goes to L1 exactly
+ * when L1's bit is set, and otherwise comes back to L0, which asked for it. */
+static uint8_t l0_policy[4096];
+
+static void relaunch_with_l0_policy(uint64_t l1_bitmap_gpa)
+{
+    harness_fini(&h);
+    nvmx_vm_config config;
+    nvmx_vm_config_init(&config);
+    config.l0.msr_bitmap = l0_policy;
+    sec_nested_init(&h, &config, NULL);
+    sec_set_proc(&h, NVMX_CTL(MSR_BITMAPS), 0);
+    sec_vmwrite(&h, NVMX_FIELD_MSR_BITMAP, l1_bitmap_gpa);
+    sec_launch(&h, NVMX_EXIT_VMLAUNCH);
+    cr_assert(v02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(MSR_BITMAPS));
+}
+
+static int bitmap_bit(const uint8_t *bitmap, uint32_t msr, bool write)
+{
+    uint32_t base;
+    if (msr <= 0x1FFF)
+        base = write ? 2048 : 0;
+    else if (msr >= 0xC0000000u && msr <= 0xC0001FFFu)
+        base = write ? 3072 : 1024;
+    else
+        return -1; /* outside both ranges: always exits (26.1.3) */
+    uint32_t bit = msr & 0x1FFF;
+    return (bitmap[base + bit / 8] >> (bit % 8)) & 1;
+}
+
+static void check_every_msr_with_l0_policy(void)
+{
+    static const uint32_t outside[] = {0x2000, 0x4B564D00, 0xC0002000, 0xFFFFFFFF};
+    for (uint32_t i = 0; i < 0x4000 + NVMX_ARRAY_SIZE(outside); i++) {
+        uint32_t msr = i < 0x2000   ? i
+                       : i < 0x4000 ? 0xC0000000u + (i - 0x2000)
+                                    : outside[i - 0x4000];
+        for (int write = 0; write < 2; write++) {
+            const uint8_t *merged = fake_host_page(v02(VMCS12_ORD_MSR_BITMAP));
+            int hw = bitmap_bit(merged, msr, write), l0 = bitmap_bit(l0_policy, msr, write);
+            bool l1 = l1_bit(msr, write);
+            if (hw == 0) {
+                /* L2 accesses the MSR directly: nobody may have wanted an exit. */
+                cr_assert(!l0 && !l1, "MSR %x write %d passed through: L0 %d L1 %d", msr, write, l0,
+                          l1);
+                continue;
+            }
+            cr_assert(hw < 0 || l0 || l1, "MSR %x write %d exits for nobody", msr, write);
+            h.host.regs[NVMX_REG_RCX] = msr;
+            cr_assert_eq(sec_l2_exit_simple(&h, write ? NVMX_EXIT_WRMSR : NVMX_EXIT_RDMSR, 2),
+                         NVMX_OK);
+            cr_assert_eq(h.next.run, l1 ? NVMX_RUN_L1 : NVMX_RUN_L0_HANDLES, "MSR %x write %d", msr,
+                         write);
+            if (l1)
+                sec_launch(&h, NVMX_EXIT_VMRESUME);
+        }
+    }
+}
+
+static void set_x2apic_range(uint8_t *bitmap, uint8_t value)
+{
+    memset(bitmap + 0x800 / 8, value, 0x100 / 8);        /* reads */
+    memset(bitmap + 2048 + 0x800 / 8, value, 0x100 / 8); /* writes */
+}
+
+/* CVE-2019-3887: L0 intercepts the x2APIC range and passes the rest through at random; an L1
+ * passing everything through cannot open a single x2APIC MSR to L2. */
+Test(sec_entry, l0_policy_x2apic_intercepts_survive_an_all_zero_l1_bitmap)
+{
+    srand(3887);
+    for (unsigned i = 0; i < sizeof(l0_policy); i++)
+        l0_policy[i] = (uint8_t)rand();
+    set_x2apic_range(l0_policy, 0xFF);
+    memset(h.host.ram + MSR_BITMAP_GPA, 0, 4096);
+    relaunch_with_l0_policy(MSR_BITMAP_GPA);
+    const uint8_t *merged = fake_host_page(v02(VMCS12_ORD_MSR_BITMAP));
+    for (uint32_t msr = 0x800; msr <= 0x8FF; msr++)
+        cr_assert(bitmap_bit(merged, msr, false) && bitmap_bit(merged, msr, true), "%x", msr);
+    check_every_msr_with_l0_policy();
+}
+
+/* Random L0 policy and random L1 bitmap: exits exactly for L0 | L1, each to its owner. */
+Test(sec_entry, l0_policy_and_random_l1_bitmap_exits_to_the_owner)
+{
+    srand(2019);
+    for (unsigned i = 0; i < sizeof(l0_policy); i++) {
+        l0_policy[i] = (uint8_t)(rand() | rand());
+        h.host.ram[MSR_BITMAP_GPA + i] = (uint8_t)rand();
+    }
+    relaunch_with_l0_policy(MSR_BITMAP_GPA);
+    check_every_msr_with_l0_policy();
+}
+
+/* L0 passes the x2APIC range through: L1's intercepts there still reach L1 ("virtualize
+ * x2APIC mode" is not exposed, so these are ordinary bitmap MSRs for L1, 26.1.3). */
+Test(sec_entry, l0_policy_passing_x2apic_keeps_l1_x2apic_intercepts)
+{
+    memset(l0_policy, 0xFF, sizeof(l0_policy));
+    set_x2apic_range(l0_policy, 0);
+    memset(h.host.ram + MSR_BITMAP_GPA, 0, 4096);
+    set_x2apic_range(h.host.ram + MSR_BITMAP_GPA, 0x55);
+    relaunch_with_l0_policy(MSR_BITMAP_GPA);
+    check_every_msr_with_l0_policy();
+}
+
+/* L1's bitmap in memory that is not L1 RAM: every access exits, and goes to L1 (reads as all
+ * ones, as for reflection). */
+Test(sec_entry, l0_policy_with_unbacked_l1_bitmap_sends_every_access_to_l1)
+{
+    memset(l0_policy, 0, sizeof(l0_policy));
+    relaunch_with_l0_policy(0x40000000ull); /* not RAM of the fake host */
+    const uint32_t msrs[] = {0x10, 0x808, 0x8FF, 0xC0000080, 0xC0000100};
+    const uint8_t *merged = fake_host_page(v02(VMCS12_ORD_MSR_BITMAP));
+    for (unsigned i = 0; i < 4096; i++)
+        cr_assert_eq(merged[i], 0xFF, "byte %x", i);
+    for (size_t i = 0; i < NVMX_ARRAY_SIZE(msrs); i++) {
+        h.host.regs[NVMX_REG_RCX] = msrs[i];
+        cr_assert_eq(sec_l2_exit_simple(&h, i % 2 ? NVMX_EXIT_WRMSR : NVMX_EXIT_RDMSR, 2), NVMX_OK);
+        cr_assert_eq(h.next.run, NVMX_RUN_L1);
+        sec_launch(&h, NVMX_EXIT_VMRESUME);
+    }
 }
 
 /* Without "use MSR bitmaps" every RDMSR/WRMSR of L2 exits to L1 (26.1.3). */

@@ -112,7 +112,8 @@ Test(vmcs02, execution_controls_are_l1_or_l0)
     cr_assert(proc & NVMX_CTL(HLT_EXITING));
 }
 
-/* I/O and MSR accesses of L2 always exit to L0, which applies L1's bitmaps (SDM 25.6.4, 25.6.9). */
+/* I/O accesses of L2 always exit to L0, and MSR accesses too when L0 has no MSR policy for L2;
+ * L0 applies L1's bitmaps (SDM 25.6.4, 25.6.9). The merged MSR bitmap: test_msr_bitmap02.c. */
 Test(vmcs02, io_and_msr_accesses_always_exit_to_l0)
 {
     set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL,
@@ -290,13 +291,15 @@ static void assert_controls_within(uint32_t value, uint64_t capability, uint32_t
 }
 
 /* Every control bit of vmcs02 lies in L0's required | the exposed allowed-1 settings, for
- * random vmcs12 contents (the build itself, without the entry checks in front of it). */
-Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
+ * random vmcs12 contents (the build itself, without the entry checks in front of it); "use
+ * MSR bitmaps" only with an L0 MSR policy and L1's own bit. */
+static void check_controls_for_random_vmcs12(const void *l0_msr_bitmap)
 {
     nvmx_l0_controls l0 = {.pin = NVMX_CTL(EXT_INTR_EXITING),
                            .proc = NVMX_CTL(HLT_EXITING),
                            .proc2 = NVMX_CTL(EPT),
-                           .exit = NVMX_CTL(EXIT_HOST_ADDR_SPACE)};
+                           .exit = NVMX_CTL(EXIT_HOST_ADDR_SPACE),
+                           .msr_bitmap = l0_msr_bitmap};
     restart_with_l0(&l0);
     const nvmx_vmx_caps *caps = &h.vm->caps;
     uint64_t seed = 0x9E3779B97F4A7C15ull;
@@ -316,11 +319,25 @@ Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
         cr_assert_eq(get02(VMCS12_ORD_VM_EXIT_CONTROLS), l0.exit | NVMX_CTL(EXIT_SAVE_DEBUG) |
                                                              NVMX_CTL(EXIT_SAVE_PAT) |
                                                              NVMX_CTL(EXIT_SAVE_EFER));
-        cr_assert_eq(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) &
-                         (NVMX_CTL(IO_BITMAPS) | NVMX_CTL(MSR_BITMAPS)),
-                     0);
+        cr_assert_eq(get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(IO_BITMAPS), 0);
+        bool l1_msr_bitmaps =
+            vmcs12_get(&h.vcpu->current->data, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) &
+            NVMX_CTL(MSR_BITMAPS);
+        cr_assert_eq((get02(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(MSR_BITMAPS)) != 0,
+                     l0_msr_bitmap && l1_msr_bitmaps);
         cr_assert_eq(get02(VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(SHADOW_VMCS), 0);
     }
+}
+
+Test(vmcs02, controls_stay_within_l0_and_exposed_settings_for_random_vmcs12)
+{
+    check_controls_for_random_vmcs12(NULL);
+}
+
+Test(vmcs02, controls_stay_within_l0_and_exposed_settings_with_l0_msr_policy)
+{
+    static uint8_t l0_msr_bitmap[4096]; /* L0 passes every MSR through */
+    check_controls_for_random_vmcs12(l0_msr_bitmap);
 }
 
 /* After L0 says it changed vmcs02, the next entry rewrites every field. */
