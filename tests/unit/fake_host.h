@@ -40,6 +40,7 @@ typedef struct fake_host {
     long fail_alloc_at;
 
     long l1_reads, l1_writes;
+    long l1_cmpxchgs; /* l1_cmpxchg64 calls (EPT A/D flags) */
     int log_count;
     char last_log[512];
 
