@@ -26,6 +26,7 @@ struct nvmx_vm {
     nvmx_l0_controls l0;     /* what L0 needs in every vmcs02 */
     uint8_t host_timer_rate; /* IA32_VMX_MISC[4:0] of the host: vmcs02's timer rate (A.6) */
     uint32_t vcpu_count;
+    struct nvmx_vcpu *vcpus; /* every vCPU of the VM, linked by next_in_vm (nvmx_ept01_changed) */
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];
     /* One bit per guest-state field that exists: what vmcs02 copies from vmcs12. */
@@ -61,8 +62,9 @@ typedef struct ept02_cache {
 struct nvmx_vcpu {
     nvmx_vm *vm;
     void *ctx;
-    bool vmx_operation; /* between VMXON and VMXOFF (SDM 24.7) */
-    bool guest_mode;    /* VMX non-root operation: L2 runs */
+    struct nvmx_vcpu *next_in_vm; /* vm->vcpus list */
+    bool vmx_operation;           /* between VMXON and VMXOFF (SDM 24.7) */
+    bool guest_mode;              /* VMX non-root operation: L2 runs */
     uint64_t vmxon_ptr;
     uint64_t current_vmptr;        /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
     struct vmcs12_cached *current; /* cache entry of current_vmptr, or NULL */

@@ -22,6 +22,8 @@ nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
     vcpu->vmcs02_source = NVMX_INVALID_VMPTR;
     vcpu->feature_control = vm->feature_control_at_reset;
     vmcs12_cache_init(&vcpu->cache);
+    vcpu->next_in_vm = vm->vcpus;
+    vm->vcpus = vcpu;
     vm->vcpu_count++;
     *out = vcpu;
     return NVMX_OK;
@@ -34,6 +36,11 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
     nvmx_vm *vm = vcpu->vm;
     vmcs12_cache_flush(vm, &vcpu->cache);
     ept02_destroy(vcpu);
+    nvmx_vcpu **link = &vm->vcpus;
+    while (*link && *link != vcpu)
+        link = &(*link)->next_in_vm;
+    if (*link)
+        *link = vcpu->next_in_vm;
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
 }
