@@ -326,6 +326,7 @@ static nvmx_status fake_ept01_lookup(void *ctx, uint64_t l1_gpa, nvmx_ept01_mapp
         if (!h->ept01_entry[i].present)
             return NVMX_ERR_BAD_L1_ADDRESS;
         *out = h->ept01_entry[i].mapping;
+        out->host_phys += l1_gpa & 0xFFFull; /* the op answers for the byte looked up */
         return NVMX_OK;
     }
     if (l1_gpa >= h->ram_size)
