@@ -167,6 +167,27 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
 NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
 
 /**
+ * @brief For the translate op while L2 runs: the L1 guest-physical address of an L2
+ * guest-physical address. When vmcs12 enables EPT, L2's guest-physical addresses go through
+ * L1's EPT (EPT12, SDM 29.3) before L0's: the translate op, walking L2's paging for `linear`,
+ * calls this for every guest-physical address it uses — each guest paging-structure entry it
+ * reads (paging_structure = true; access NVMX_ACCESS_WRITE when it will set accessed/dirty
+ * flags in it) and the final address (paging_structure = false, the op's access) — and
+ * accesses the L1 GPA it returns. EPT12 accessed/dirty flags are set as the processor sets
+ * them (29.3.4).
+ * @return NVMX_OK with *l1_gpa (l2_gpa itself when L2 does not run or vmcs12 does not enable
+ *         EPT); NVMX_ERR_BAD_L1_ADDRESS when EPT12 does not allow the access (EPT violation or
+ *         misconfiguration, or A/D-flag races lost to L1's other vCPUs): the translate op then
+ *         returns NVMX_ERR_BAD_L1_ADDRESS at once (the fault it sets is ignored) and the
+ *         library performs the VM exit to L1 (reason 48 with qualification bits 0-8 and the
+ *         guest-linear address, or 49), or lets L2 repeat the instruction;
+ *         NVMX_ERR_INVALID_ARGUMENT for NULL, a bad access or an L2 GPA beyond L1's
+ *         physical-address width; NVMX_ERR_HOST when an op fails.
+ */
+NVMX_API nvmx_status nvmx_l2_gpa_to_l1(nvmx_vcpu *vcpu, uint64_t l2_gpa, uint64_t linear,
+                                       nvmx_access access, bool paging_structure, uint64_t *l1_gpa);
+
+/**
  * @brief An interrupt of L1's platform became deliverable while L2 runs (L0 owns L1's
  * interrupt controller, the virtual one or a physical one it passes to L1): the library
  * decides what the processor L1 programmed would do with it (SDM Vol. 3C 25.6.1, 25.7.1,

@@ -175,7 +175,10 @@ typedef struct nvmx_host_ops {
     /**
      * Required. Translate a linear address of the running guest to an L1 guest-physical
      * address, as the guest's paging would for a supervisor access of kind `access`
-     * (for L2, the embedder walks L2's paging and maps the result to L1's space).
+     * (for L2, the embedder walks L2's paging and maps every guest-physical address it uses,
+     * paging-structure entries included, to L1's space with nvmx_l2_gpa_to_l1 (exits.h),
+     * which applies L1's EPT when vmcs12 enables it; when that fails the op fails too with
+     * NVMX_ERR_BAD_L1_ADDRESS).
      * @return NVMX_OK with *gpa set; or NVMX_ERR_BAD_L1_ADDRESS with *fault set to the
      *         exception the access raises (normally #PF with its error code and CR2).
      */

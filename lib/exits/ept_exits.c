@@ -121,6 +121,70 @@ static nvmx_status ept02_violation(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_
     return NVMX_OK;
 }
 
+/* ---- Guest-physical accesses the embedder makes for L2 (the translate op) -------------- */
+
+/* Whether vmcs12 gives L2 an EPT: the reflection rule of reason 48 (one rule, reflect.c). */
+static bool l2_on_ept12(nvmx_vcpu *vcpu)
+{
+    nvmx_exit probe = {.reason = NVMX_EXIT_EPT_VIOLATION};
+    return vcpu->guest_mode && vcpu->current && exit_wanted_by_l1(vcpu, &probe);
+}
+
+/* An EPT12 fault of an access the library makes for L2 by linear address (an instruction
+ * operand, or a guest paging-structure entry of its translation): the exit L1's processor
+ * would take (28.2.1): bits 0-6 from the walker, bit 7 set (a linear address was being
+ * accessed), bit 8 for the final translation, no NMI unblocking, no event information. */
+static void record_operand_exit(nvmx_vcpu *vcpu, const ept12_result *walk, uint64_t l2_gpa,
+                                uint64_t linear, bool paging_structure)
+{
+    nested_exit *e = &vcpu->pending_exit;
+    *e = (nested_exit){.pending = true, .guest_physical_address = l2_gpa};
+    if (walk->outcome == EPT12_MISCONFIG) {
+        e->reason = NVMX_EXIT_EPT_MISCONFIG;
+        return;
+    }
+    e->reason = NVMX_EXIT_EPT_VIOLATION;
+    e->qualification =
+        (walk->qualification & (QUAL_ACCESS_BITS | EPT_QUAL_READABLE | EPT_QUAL_WRITABLE |
+                                EPT_QUAL_EXECUTABLE | EPT_QUAL_USER_EXECUTABLE)) |
+        EPT_QUAL_LINEAR_VALID | (paging_structure ? 0 : EPT_QUAL_LINEAR_TRANSLATION);
+    e->guest_linear_address = linear;
+}
+
+nvmx_status nvmx_l2_gpa_to_l1(nvmx_vcpu *vcpu, uint64_t l2_gpa, uint64_t linear, nvmx_access access,
+                              bool paging_structure, uint64_t *l1_gpa)
+{
+    if (!vcpu || !l1_gpa || (access != NVMX_ACCESS_READ && access != NVMX_ACCESS_WRITE))
+        return NVMX_ERR_INVALID_ARGUMENT;
+    if (!l2_on_ept12(vcpu)) {
+        *l1_gpa = l2_gpa; /* L2's guest-physical space is L1's */
+        return NVMX_OK;
+    }
+    ept12_access a = {.kind = access == NVMX_ACCESS_WRITE ? EPT12_ACCESS_WRITE : EPT12_ACCESS_READ,
+                      .guest_paging = paging_structure};
+    ept12_result walk;
+    uint64_t eptp12 = vmcs12_get(&vcpu->current->data, VMCS12_ORD_EPT_POINTER);
+    nvmx_status status = ept12_walk(vcpu->vm, eptp12, l2_gpa, &a, &walk);
+    if (status == NVMX_ERR_INVALID_ARGUMENT)
+        return status; /* an L2 GPA beyond MAXPHYADDR: the embedder's walk is wrong */
+    if (status != NVMX_OK)
+        return NVMX_ERR_HOST;
+    switch (walk.outcome) {
+    case EPT12_TRANSLATED:
+        *l1_gpa = walk.l1_gpa;
+        return NVMX_OK;
+    case EPT12_RETRY:
+        vcpu->ept12_operand_fault = EPT12_OPERAND_RETRY;
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    default:
+        record_operand_exit(vcpu, &walk, l2_gpa, linear, paging_structure);
+        vcpu->ept12_operand_fault = EPT12_OPERAND_EXIT;
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    }
+}
+
+/* ---- EPT-induced exits of L2 ------------------------------------------------------------ */
+
 nvmx_status ept_exit_from_l2(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next)
 {
     if (!exit_wanted_by_l1(vcpu, exit)) {

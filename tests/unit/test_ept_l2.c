@@ -425,3 +425,123 @@ Test(ept_l2_config, ept02_pages_stay_within_the_configured_bound)
     }
     ept_l2_fini(&b);
 }
+
+/* ---- Operands of L2's VMREAD/VMWRITE through EPT12 (nvmx_l2_gpa_to_l1) ----------------------- */
+
+/* The translate op of a host whose L2 paging is the identity: the linear address is the L2
+ * GPA, which goes through nvmx_l2_gpa_to_l1 as ops.h asks. */
+static nvmx_vcpu *translating_vcpu;
+
+static nvmx_status l2_aware_translate(void *ctx, uint64_t linear, nvmx_access access, uint64_t *gpa,
+                                      nvmx_exception *fault)
+{
+    nvmx_status status = fake_host_ops()->translate(ctx, linear, access, gpa, fault);
+    if (status != NVMX_OK || !translating_vcpu) /* no vCPU yet: L1's VMXON */
+        return status;
+    return nvmx_l2_gpa_to_l1(translating_vcpu, *gpa, linear, access, false, gpa);
+}
+
+#define OPERAND_L2 0x30000ull
+#define OPERAND_L1 0x600000ull
+#define SHADOW_RIP 0xC0FFEEull
+
+/* L2 runs with L1's VMCS shadowing: VMREAD of any field completes from the shadow VMCS, whose
+ * GUEST_RIP L1 set to SHADOW_RIP. */
+static void operand_init(bool accessed_dirty,
+                         nvmx_status (*cmpxchg)(void *, uint64_t, uint64_t, uint64_t))
+{
+    nvmx_host_ops ops = *fake_host_ops();
+    ops.translate = l2_aware_translate;
+    translating_vcpu = NULL;
+    if (cmpxchg)
+        ops.l1_cmpxchg64 = cmpxchg;
+    ept_l2_init(&e, NULL, &ops, accessed_dirty);
+    translating_vcpu = e.h.vcpu;
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_CPUID, 2), NVMX_OK);
+    cr_assert_eq(harness_pointer_insn(&e.h, NVMX_EXIT_VMPTRLD, SHADOW_VMCS), NVMX_OK);
+    sec_vmwrite(&e.h, NVMX_FIELD_GUEST_RIP, SHADOW_RIP);
+    cr_assert_eq(harness_pointer_insn(&e.h, NVMX_EXIT_VMPTRLD, VMCS_A), NVMX_OK);
+    sec_set_proc(&e.h, 0, NVMX_CTL(SHADOW_VMCS));
+    sec_vmwrite(&e.h, NVMX_FIELD_VMREAD_BITMAP, VMREAD_BITMAP_GPA);
+    sec_vmwrite(&e.h, NVMX_FIELD_VMWRITE_BITMAP, VMWRITE_BITMAP_GPA);
+    sec_vmwrite(&e.h, NVMX_FIELD_VMCS_LINK_POINTER, SHADOW_VMCS);
+    ept_l2_resume(&e);
+}
+
+static void operand_setup(void)
+{
+    operand_init(false, NULL);
+}
+TestSuite(ept_l2_operand, .init = operand_setup, .fini = teardown);
+
+/* L2's VMREAD with a memory destination at linear = L2 GPA OPERAND_L2 (SDM 31.3, VMREAD). */
+static nvmx_status l2_vmread_to_memory(uint32_t field)
+{
+    e.h.host.regs[NVMX_REG_RCX] = field;
+    e.h.host.regs[NVMX_REG_RAX] = OPERAND_L2 + 0x18;
+    nvmx_status status =
+        harness_exit(&e.h, NVMX_EXIT_VMREAD, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28), 0);
+    if (e.h.next.run == NVMX_RUN_L1)
+        e.h.host.running = NVMX_HW_VMCS01;
+    return status;
+}
+
+Test(ept_l2_operand, l2_vmread_writes_the_l1_page_ept12_maps_not_the_l2_gpa)
+{
+    ept12_map(&e, OPERAND_L2, OPERAND_L1, 4096, EPT_R | EPT_W | EPT_WB);
+    fake_host_write64(&e.h.host, OPERAND_L2 + 0x18, 0x1111);
+    fake_host_write64(&e.h.host, OPERAND_L1 + 0x18, 0x2222);
+    cr_assert_eq(l2_vmread_to_memory(NVMX_FIELD_GUEST_RIP), NVMX_OK, "%s", e.h.host.last_log);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    cr_assert_eq(fake_host_read64(&e.h.host, OPERAND_L2 + 0x18), 0x1111, "the L2 GPA is not L1's");
+    cr_assert_eq(fake_host_read64(&e.h.host, OPERAND_L1 + 0x18), SHADOW_RIP,
+                 "the shadow VMCS's value, in the L1 page EPT12 maps");
+}
+
+/* An operand page EPT12 maps read-only: the write is an EPT violation VM exit to L1 (28.2.1):
+ * write, readable, guest-linear address valid, final translation; GPA and GLA; RIP stays. */
+Test(ept_l2_operand, l2_vmread_to_a_read_only_ept12_page_exits_48_to_l1)
+{
+    ept12_map(&e, OPERAND_L2, OPERAND_L1, 4096, EPT_R | EPT_WB);
+    uint64_t rip = e.h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RIP];
+    cr_assert_eq(l2_vmread_to_memory(NVMX_FIELD_GUEST_RIP), NVMX_OK, "%s", e.h.host.last_log);
+    assert_exit_to_l1(NVMX_EXIT_EPT_VIOLATION, EPT_QUAL_WRITE | EPT_QUAL_READABLE | Q_LINEAR,
+                      OPERAND_L2 + 0x18);
+    cr_assert_eq(v12(VMCS12_ORD_GUEST_LINEAR_ADDRESS), OPERAND_L2 + 0x18);
+    cr_assert_eq(v12(VMCS12_ORD_GUEST_RIP), rip, "the VMREAD did not complete");
+    cr_assert_eq(fake_host_read64(&e.h.host, OPERAND_L1 + 0x18), 0, "nothing written");
+}
+
+Test(ept_l2_operand, l2_vmread_to_a_misconfigured_ept12_page_exits_49_to_l1)
+{
+    ept12_map(&e, OPERAND_L2, OPERAND_L1, 4096, EPT_W | EPT_WB);
+    cr_assert_eq(l2_vmread_to_memory(NVMX_FIELD_GUEST_RIP), NVMX_OK, "%s", e.h.host.last_log);
+    assert_exit_to_l1(NVMX_EXIT_EPT_MISCONFIG, 0, OPERAND_L2 + 0x18);
+}
+
+/* Lost A/D races: the instruction does not complete and L2 runs it again (nothing happened). */
+Test(ept_l2_operand, l2_vmread_with_lost_accessed_dirty_races_repeats)
+{
+    teardown();
+    operand_init(true, always_lose);
+    ept12_map(&e, OPERAND_L2, OPERAND_L1, 4096, EPT_RWX | EPT_WB);
+    uint64_t rip = e.h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RIP];
+    int exceptions = e.h.host.exception_count;
+    cr_assert_eq(l2_vmread_to_memory(NVMX_FIELD_GUEST_RIP), NVMX_OK, "%s", e.h.host.last_log);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    cr_assert_eq(e.h.next.exception_vector, -1);
+    cr_assert_eq(e.h.host.exception_count, exceptions, "no exception injected");
+    cr_assert_eq(e.h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RIP], rip, "RIP stays");
+}
+
+Test(ept_l2_operand, l2_gpa_to_l1_is_the_identity_without_ept_in_vmcs12_or_outside_l2)
+{
+    uint64_t l1;
+    cr_assert_eq(nvmx_l2_gpa_to_l1(NULL, 0, 0, NVMX_ACCESS_READ, false, &l1),
+                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(nvmx_l2_gpa_to_l1(e.h.vcpu, 0, 0, (nvmx_access)7, false, &l1),
+                 NVMX_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_CPUID, 2), NVMX_OK); /* L1 runs */
+    cr_assert_eq(nvmx_l2_gpa_to_l1(e.h.vcpu, 0x123456, 0, NVMX_ACCESS_WRITE, false, &l1), NVMX_OK);
+    cr_assert_eq(l1, 0x123456);
+}
