@@ -545,3 +545,84 @@ Test(ept_l2_operand, l2_gpa_to_l1_is_the_identity_without_ept_in_vmcs12_or_outsi
     cr_assert_eq(nvmx_l2_gpa_to_l1(e.h.vcpu, 0x123456, 0, NVMX_ACCESS_WRITE, false, &l1), NVMX_OK);
     cr_assert_eq(l1, 0x123456);
 }
+
+/* ---- PAE L2 under EPT: PDPTEs from vmcs12 (SDM 27.3.2.4) and back on exit (28.3.4) ------- */
+
+#define AR_CODE32 0xC09Bu /* type 11, S, P, D/B, G */
+#define PDPTE_A 0x00123001ull
+#define PDPTE_B 0x00456001ull
+
+/* L1 (running) turns vmcs12's L2 into a 32-bit PAE guest: CR0.PG, CR4.PAE, no IA-32e mode. */
+static void l1_makes_l2_pae(harness *h)
+{
+    sec_vmwrite(h, NVMX_FIELD_VM_ENTRY_CONTROLS,
+                sec_vmread(h, NVMX_FIELD_VM_ENTRY_CONTROLS) &
+                    ~(uint64_t)NVMX_CTL(ENTRY_IA32E_MODE));
+    sec_vmwrite(h, NVMX_FIELD_GUEST_IA32_EFER, 0);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CS_AR_BYTES, AR_CODE32);
+}
+
+Test(ept_l2, pae_l2_takes_its_pdptes_from_vmcs12_and_the_exit_saves_them)
+{
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_CPUID, 2), NVMX_OK);
+    l1_makes_l2_pae(&e.h);
+    const uint32_t pdptr[4] = {NVMX_FIELD_GUEST_PDPTR0, NVMX_FIELD_GUEST_PDPTR1,
+                               NVMX_FIELD_GUEST_PDPTR2, NVMX_FIELD_GUEST_PDPTR3};
+    for (unsigned i = 0; i < 4; i++)
+        sec_vmwrite(&e.h, pdptr[i], i == 1 ? 0 : PDPTE_A + (i << 12));
+    /* whatever sits at CR3 in memory is not used with EPT */
+    for (unsigned i = 0; i < 4; i++)
+        fake_host_write64(&e.h.host, 0x100000 + 8 * i, ~0ull);
+    ept_l2_resume(&e);
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert_eq(e.h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_PDPTR0 + i],
+                     i == 1 ? 0 : PDPTE_A + (i << 12), "PDPTE %u", i);
+    /* L2 loads new PDPTEs (MOV to CR3); the next exit saves them into vmcs12 (28.3.4). */
+    e.h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_PDPTR2] = PDPTE_B;
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_CPUID, 2), NVMX_OK);
+    cr_assert_eq(sec_vmread(&e.h, NVMX_FIELD_GUEST_PDPTR2), PDPTE_B);
+}
+
+/* A PAE L2 first without EPT (PDPTEs read from CR3 into vmcs02), then L1 turns EPT on without
+ * touching the PDPTE fields: vmcs02 must get vmcs12's, not keep those read from memory. */
+Test(ept_l2_config, turning_ept_on_replaces_pdptes_read_from_cr3)
+{
+    harness h;
+    sec_nested_init(&h, NULL, NULL);
+    l1_makes_l2_pae(&h);
+    for (unsigned i = 0; i < 4; i++) {
+        fake_host_write64(&h.host, 0x100000 + 8 * i, PDPTE_B + (i << 12));
+        sec_vmwrite(&h, NVMX_FIELD_GUEST_PDPTR0 + 2 * i, PDPTE_A + (i << 12));
+    }
+    sec_launch(&h, NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_PDPTR0], PDPTE_B, "from CR3");
+    cr_assert_eq(sec_l2_exit_simple(&h, NVMX_EXIT_CPUID, 2), NVMX_OK);
+    uint64_t root = 0xC00000;
+    for (unsigned i = 0; i < 512; i++)
+        fake_host_write64(&h.host, root + 8 * i, 0);
+    sec_set_proc(&h, 0, NVMX_CTL(EPT));
+    sec_vmwrite(&h, NVMX_FIELD_EPT_POINTER, root | (3u << 3) | MEMTYPE_WB);
+    sec_launch(&h, NVMX_EXIT_VMRESUME);
+    for (unsigned i = 0; i < 4; i++)
+        cr_assert_eq(h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_PDPTR0 + i], PDPTE_A + (i << 12),
+                     "PDPTE %u from vmcs12", i);
+    harness_fini(&h);
+}
+
+/* ---- The VM's vCPU list (nvmx_ept01_changed reaches every vCPU) ---------------------------- */
+
+Test(ept_l2, ept01_changed_reaches_every_vcpu_and_survives_destroy_order)
+{
+    nvmx_vcpu *more[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(nvmx_vcpu_create(e.h.vm, &e.h.host, &more[i]), NVMX_OK);
+    nvmx_vcpu_destroy(more[1]); /* from the middle of the list */
+    ept12_map(&e, L2_PAGE, L1_PAGE, 4096, EPT_RWX | EPT_WB);
+    cr_assert_eq(ept_l2_violation(&e, L2_PAGE, EPT_QUAL_READ | Q_LINEAR, GLA), NVMX_OK);
+    cr_assert_eq(nvmx_ept01_changed(e.h.vm, L1_PAGE, 4096), NVMX_OK);
+    uint64_t leaf, size;
+    cr_assert_not(ept02_hw_walk(ept_l2_eptp02(&e), L2_PAGE, &leaf, &size));
+    nvmx_vcpu_destroy(more[0]); /* the head */
+    nvmx_vcpu_destroy(more[2]);
+    cr_assert_eq(nvmx_ept01_changed(e.h.vm, 0, ~0ull), NVMX_OK);
+}
