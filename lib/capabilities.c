@@ -259,6 +259,12 @@ static const uint8_t implemented_features[] = {
     NVMX_FEATURE_EPT_1GB,
     NVMX_FEATURE_EPT_EXECONLY,
     NVMX_FEATURE_EPT_AD,
+    /* Unrestricted guest (SDM 25.6.2, needs EPT: the dependency table): the VM-entry checks
+     * exempt CR0.PE/PG and apply the real-mode segment rules (lib/vmcs/entry_checks_guest.c,
+     * 27.3.1.1-27.3.1.2); the control passes to vmcs02, which runs L2 on EPT02, so a
+     * real-mode or unpaged L2 uses L2 guest-physical addresses as EPT12 defines them. L2's
+     * VMX instructions in real mode are #UD (lib/exits, 31.3). */
+    NVMX_FEATURE_UNRESTRICTED_GUEST,
 };
 
 /* The implemented set's numeric fields. */

@@ -264,8 +264,9 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
      * activity state HLT (6), the software host's timer rate 5 (4:0) */
     cr_assert_eq(vm.caps.misc, 0x20040065ull);
-    /* EPT, descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x0001584Eull << 32);
+    /* EPT, descriptor-table exiting, RDTSCP, WBINVD, unrestricted guest, RDRAND, INVPCID, VMCS
+     * shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x000158CEull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
@@ -341,6 +342,7 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_EPT_1GB,
         NVMX_FEATURE_EPT_EXECONLY,
         NVMX_FEATURE_EPT_AD,
+        NVMX_FEATURE_UNRESTRICTED_GUEST,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -952,7 +954,7 @@ Test(pinned_caps, policy_is_not_applied)
 Test(pinned_caps, allowed0_outside_allowed1_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(UNRESTRICTED_GUEST);
+    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(PML);
     assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", NULL);
 }
 
@@ -971,8 +973,8 @@ Test(pinned_caps, feature_beyond_host_is_rejected_naming_it)
 Test(pinned_caps, feature_beyond_implemented_is_rejected_naming_it)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= (NVMX_CTL(UNRESTRICTED_GUEST) | NVMX_CTL(PML)) << 32;
-    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-unrestricted-guest vmx-pml");
+    pinned.procbased2 |= (NVMX_CTL(PML) | NVMX_CTL(ENCLS_EXITING)) << 32;
+    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-encls-exit vmx-pml");
 }
 
 /* Appendix A: unknown bits are refused too, as bits. */

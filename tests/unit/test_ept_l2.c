@@ -626,3 +626,69 @@ Test(ept_l2, ept01_changed_reaches_every_vcpu_and_survives_destroy_order)
     nvmx_vcpu_destroy(more[2]);
     cr_assert_eq(nvmx_ept01_changed(e.h.vm, 0, ~0ull), NVMX_OK);
 }
+
+/* ---- Unrestricted guest (needs EPT, SDM 25.6.2, 27.3.1.1) --------------------------------- */
+
+#define AR_REAL_CODE (NVMX_AR_TYPE_CODE_ER_ACCESSED | NVMX_AR_S | NVMX_AR_P) /* 009BH */
+#define AR_REAL_DATA (NVMX_AR_TYPE_DATA_RW_ACCESSED | NVMX_AR_S | NVMX_AR_P) /* 0093H */
+
+/* L1 (running) makes its L2 a real-mode guest (CR0.PE = PG = 0) under "unrestricted guest". */
+static void l1_makes_l2_real_mode(harness *h)
+{
+    sec_set_proc(h, 0, NVMX_CTL(UNRESTRICTED_GUEST));
+    sec_vmwrite(h, NVMX_FIELD_VM_ENTRY_CONTROLS,
+                sec_vmread(h, NVMX_FIELD_VM_ENTRY_CONTROLS) &
+                    ~(uint64_t)NVMX_CTL(ENTRY_IA32E_MODE));
+    sec_vmwrite(h, NVMX_FIELD_GUEST_IA32_EFER, 0);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CR4, NVMX_CR4_VMXE);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CR0, NVMX_CR0_NE | NVMX_CR0_ET);
+    const uint32_t sel[] = {NVMX_FIELD_GUEST_ES_SELECTOR, NVMX_FIELD_GUEST_SS_SELECTOR,
+                            NVMX_FIELD_GUEST_DS_SELECTOR, NVMX_FIELD_GUEST_FS_SELECTOR,
+                            NVMX_FIELD_GUEST_GS_SELECTOR};
+    const uint32_t base[] = {NVMX_FIELD_GUEST_ES_BASE, NVMX_FIELD_GUEST_SS_BASE,
+                             NVMX_FIELD_GUEST_DS_BASE, NVMX_FIELD_GUEST_FS_BASE,
+                             NVMX_FIELD_GUEST_GS_BASE};
+    const uint32_t limit[] = {NVMX_FIELD_GUEST_ES_LIMIT, NVMX_FIELD_GUEST_SS_LIMIT,
+                              NVMX_FIELD_GUEST_DS_LIMIT, NVMX_FIELD_GUEST_FS_LIMIT,
+                              NVMX_FIELD_GUEST_GS_LIMIT};
+    const uint32_t ar[] = {NVMX_FIELD_GUEST_ES_AR_BYTES, NVMX_FIELD_GUEST_SS_AR_BYTES,
+                           NVMX_FIELD_GUEST_DS_AR_BYTES, NVMX_FIELD_GUEST_FS_AR_BYTES,
+                           NVMX_FIELD_GUEST_GS_AR_BYTES};
+    for (unsigned i = 0; i < NVMX_ARRAY_SIZE(sel); i++) {
+        sec_vmwrite(h, sel[i], 0);
+        sec_vmwrite(h, base[i], 0);
+        sec_vmwrite(h, limit[i], 0xFFFF);
+        sec_vmwrite(h, ar[i], AR_REAL_DATA);
+    }
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CS_SELECTOR, 0xF000);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CS_BASE, 0xF0000);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CS_LIMIT, 0xFFFF);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_CS_AR_BYTES, AR_REAL_CODE);
+    sec_vmwrite(h, NVMX_FIELD_GUEST_RIP, 0xFFF0);
+}
+
+Test(ept_l2, real_mode_l2_runs_on_ept02_under_unrestricted_guest)
+{
+    cr_assert(nvmx_vm_has_feature(e.h.vm, NVMX_FEATURE_UNRESTRICTED_GUEST));
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_CPUID, 2), NVMX_OK);
+    l1_makes_l2_real_mode(&e.h);
+    ept_l2_resume(&e);
+    const uint64_t *v02 = e.h.host.vmcs[NVMX_HW_VMCS02];
+    cr_assert(v02[VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL] & NVMX_CTL(UNRESTRICTED_GUEST));
+    cr_assert(v02[VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL] & NVMX_CTL(EPT));
+    cr_assert_eq(v02[VMCS12_ORD_GUEST_CR0] & (NVMX_CR0_PE | NVMX_CR0_PG), 0);
+    uint64_t expected;
+    cr_assert_eq(ept02_root_hpa(e.h.vcpu, e.eptp12, &expected), NVMX_OK);
+    cr_assert_eq(ept_l2_eptp02(&e), expected);
+    /* the reset-vector fetch at 0xFFFF0 faults in EPT02 and is resolved from EPT12 */
+    ept12_map(&e, 0xFF000, L1_PAGE, 4096, EPT_R | EPT_X | EPT_WB);
+    cr_assert_eq(ept_l2_violation(&e, 0xFFFF0, EPT_QUAL_FETCH | Q_LINEAR, 0xFFFF0), NVMX_OK);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    uint64_t leaf, size;
+    cr_assert(ept02_hw_walk(ept_l2_eptp02(&e), 0xFFFF0, &leaf, &size));
+    cr_assert_eq(leaf & 0x000FFFFFFFFFF000ull, FAKE_EPT01_HOST_BASE + L1_PAGE);
+    /* an L2 VMX instruction in real mode is #UD of L2 (SDM 31.3), not an exit to L1 */
+    cr_assert_eq(harness_vmread(&e.h, NVMX_FIELD_GUEST_RIP, NULL), NVMX_OK);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    cr_assert_eq(harness_single_exception(&e.h)->vector, NVMX_VECTOR_UD);
+}
