@@ -22,9 +22,9 @@ extern "C" {
 
 /** @brief Which area a check looks at, in the order the SDM runs them (27.2, 27.3). */
 typedef enum nvmx_entry_check_category {
-    NVMX_CHECK_CONTROLS = 0, /**< SDM 27.2.1: failure is VMfailValid(7) */
-    NVMX_CHECK_HOST_STATE,   /**< SDM 27.2.2-27.2.4: failure is VMfailValid(8) */
-    NVMX_CHECK_GUEST_STATE,  /**< SDM 27.3.1: failure is a VM-entry-failure exit (33) */
+    NVMX_CHECK_CONTROLS = 0,  /**< SDM 27.2.1: failure is VMfailValid(7) */
+    NVMX_CHECK_HOST_STATE,    /**< SDM 27.2.2-27.2.4: failure is VMfailValid(8) */
+    NVMX_CHECK_GUEST_STATE,   /**< SDM 27.3.1: failure is a VM-entry-failure exit (33) */
     NVMX_CHECK_CATEGORY_COUNT
 } nvmx_entry_check_category;
 
