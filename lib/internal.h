@@ -62,9 +62,8 @@ typedef struct ept02_cache {
 struct nvmx_vcpu {
     nvmx_vm *vm;
     void *ctx;
-    struct nvmx_vcpu *next_in_vm; /* vm->vcpus list */
-    bool vmx_operation;           /* between VMXON and VMXOFF (SDM 24.7) */
-    bool guest_mode;              /* VMX non-root operation: L2 runs */
+    bool vmx_operation; /* between VMXON and VMXOFF (SDM 24.7) */
+    bool guest_mode;    /* VMX non-root operation: L2 runs */
     uint64_t vmxon_ptr;
     uint64_t current_vmptr;        /* NVMX_INVALID_VMPTR when none (SDM 25.1) */
     struct vmcs12_cached *current; /* cache entry of current_vmptr, or NULL */
@@ -84,6 +83,8 @@ struct nvmx_vcpu {
     /* The last VM entry injected a pending MTF VM exit (type 7, vector 0; SDM 27.6.2): the
      * next MTF exit is L1's even without the "monitor trap flag" control. */
     bool mtf_injected;
+    /* The next vCPU of vm->vcpus (nvmx_ept01_changed). */
+    struct nvmx_vcpu *next_in_vm;
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX
