@@ -692,3 +692,28 @@ Test(ept_l2, real_mode_l2_runs_on_ept02_under_unrestricted_guest)
     cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
     cr_assert_eq(harness_single_exception(&e.h)->vector, NVMX_VECTOR_UD);
 }
+
+/* A guest paging-structure entry of L2's walk that EPT12 maps read-only under EPT12 A/D
+ * flags: the access is a write for EPT12 (29.3.3.2): qualification bits 0 and 1, readable,
+ * bit 7 set and bit 8 clear (not the final translation), GLA and the L2 GPA of the entry. */
+Test(ept_l2_config, paging_structure_access_of_the_translate_op_records_bit8_clear)
+{
+    ept_l2 a;
+    ept_l2_init(&a, NULL, NULL, true);
+    ept12_map(&a, L2_PAGE, L1_PAGE, 4096, EPT_R | EPT_WB);
+    uint64_t l1 = 0;
+    cr_assert_eq(nvmx_l2_gpa_to_l1(a.h.vcpu, L2_PAGE + 0x80, GLA, NVMX_ACCESS_READ, true, &l1),
+                 NVMX_ERR_BAD_L1_ADDRESS);
+    const nested_exit *x = &a.h.vcpu->pending_exit;
+    cr_assert_eq(x->reason, NVMX_EXIT_EPT_VIOLATION);
+    cr_assert_eq(x->qualification,
+                 EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_READABLE | EPT_QUAL_LINEAR_VALID);
+    cr_assert_eq(x->guest_physical_address, L2_PAGE + 0x80);
+    cr_assert_eq(x->guest_linear_address, GLA);
+    /* the final translation of a readable page: translated, accessed flag set in EPT12 */
+    cr_assert_eq(nvmx_l2_gpa_to_l1(a.h.vcpu, L2_PAGE + 0x80, GLA, NVMX_ACCESS_READ, false, &l1),
+                 NVMX_OK);
+    cr_assert_eq(l1, L1_PAGE + 0x80);
+    cr_assert(fake_host_read64(&a.h.host, ept12_entry_gpa(&a, L2_PAGE, 1)) & EPT_ENTRY_ACCESSED);
+    ept_l2_fini(&a);
+}
