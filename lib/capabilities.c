@@ -246,6 +246,29 @@ static const uint8_t implemented_features[] = {
      * (lib/exits/activity.c). */
     NVMX_FEATURE_ACTIVITY_SHUTDOWN,
     NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
+    /* EPT for L2 (SDM 29.3, 25.6.11): vmcs02 runs L2 on EPT02, the composition of L1's EPT12
+     * with L0's EPT01 (lib/ept/ept02.c), its EPTP written at every VM entry
+     * (lib/vmcs/vmcs02.c vmcs02_write_eptp); L2's EPT violations are resolved or reflected
+     * with the walker's qualification (lib/exits/ept_exits.c). 4-level walks, EPTP memory
+     * types UC and WB, 2-MiB and 1-GiB pages, execute-only entries and accessed/dirty flags
+     * are what lib/ept/ept12_walk.c decides. Needs the ept01_lookup, page_alloc, page_free and
+     * tlb_flush ops, A/D flags the l1_cmpxchg64 op (ceiling_of drops them without). Not
+     * 5-level walks, mode-based execute control (ept02_fault refuses it), advanced VM-exit
+     * information for EPT violations or supervisor shadow-stack control. */
+    NVMX_FEATURE_EPT,
+    NVMX_FEATURE_EPT_WALK_4,
+    NVMX_FEATURE_EPT_MEMTYPE_UC,
+    NVMX_FEATURE_EPT_MEMTYPE_WB,
+    NVMX_FEATURE_EPT_2MB,
+    NVMX_FEATURE_EPT_1GB,
+    NVMX_FEATURE_EPT_EXECONLY,
+    NVMX_FEATURE_EPT_AD,
+    /* Unrestricted guest (SDM 25.6.2, needs EPT: the dependency table): the VM-entry checks
+     * exempt CR0.PE/PG and apply the real-mode segment rules (lib/vmcs/entry_checks_guest.c,
+     * 27.3.1.1-27.3.1.2); the control passes to vmcs02, which runs L2 on EPT02, so a
+     * real-mode or unpaged L2 uses L2 guest-physical addresses as EPT12 defines them. L2's
+     * VMX instructions in real mode are #UD (lib/exits, 31.3). */
+    NVMX_FEATURE_UNRESTRICTED_GUEST,
 };
 
 /* The implemented set's numeric fields. */
@@ -662,7 +685,8 @@ static nvmx_status policy_of(const nvmx_vm *vm, const nvmx_vm_config *config, fe
 }
 
 /* host ∩ implemented, closed under the dependencies. What is implemented also depends on the
- * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c). */
+ * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c), EPT
+ * needs the EPT01, page and TLB ops, EPT A/D flags l1_cmpxchg64. */
 static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_model *out)
 {
     if (config->host_caps) {
@@ -674,6 +698,14 @@ static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_mod
     caps_implemented(&implemented);
     if (!vm->ops.tsc_read)
         feature_set_remove(&implemented.features, NVMX_FEATURE_PREEMPTION_TIMER);
+    /* EPT02 is built from EPT01 lookups into pages of the page ops, and the hardware is told
+     * when its leaves go (lib/ept/ept02.c); the dependencies then drop the EPT capabilities. */
+    const nvmx_host_ops *ops = &vm->ops;
+    if (!ops->ept01_lookup || !ops->page_alloc || !ops->page_free || !ops->tlb_flush)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_EPT);
+    /* EPT A/D flags are set in L1's EPT12 entries only by compare-exchange (29.3.4). */
+    if (!ops->l1_cmpxchg64)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_EPT_AD);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }

@@ -26,6 +26,7 @@ struct nvmx_vm {
     nvmx_l0_controls l0;     /* what L0 needs in every vmcs02 */
     uint8_t host_timer_rate; /* IA32_VMX_MISC[4:0] of the host: vmcs02's timer rate (A.6) */
     uint32_t vcpu_count;
+    struct nvmx_vcpu *vcpus; /* every vCPU of the VM, linked by next_in_vm (nvmx_ept01_changed) */
     /* One bit per entry of the field table: the field exists for this VM's L1. */
     uint64_t field_exists[VMCS12_FIELD_WORDS];
     /* One bit per guest-state field that exists: what vmcs02 copies from vmcs12. */
@@ -86,6 +87,9 @@ struct nvmx_vcpu {
      * only in guest mode: VMXOFF cannot happen there, and every entry re-arms it. */
     bool timer_active;
     uint64_t timer_deadline;
+    /* nvmx_l2_gpa_to_l1 met an EPT12 fault during the translate op (lib/exits/ept_exits.c):
+     * the EPT exit to L1 it recorded in pending_exit, or a repeat after lost A/D races. */
+    uint8_t ept12_operand_fault; /* ept12_operand_fault values, 0 = none */
     /* The last VM entry injected a pending MTF VM exit (type 7, vector 0; SDM 27.6.2): the
      * next MTF exit is L1's even without the "monitor trap flag" control. */
     bool mtf_injected;
@@ -93,6 +97,8 @@ struct nvmx_vcpu {
      * after a non-vectoring VM entry in that state, until a VM exit or an NMI leaving
      * shutdown; 0 (active) otherwise. vmcs02 is never entered meanwhile. */
     uint8_t parked;
+    /* The next vCPU of vm->vcpus (nvmx_ept01_changed). */
+    struct nvmx_vcpu *next_in_vm;
 };
 
 #define NVMX_INVALID_VMPTR UINT64_MAX
@@ -182,6 +188,19 @@ const char *exit_reflection_rule_name(uint32_t basic_reason);
  * bitmaps, SDM 25.6.4, 25.6.9, 25.6.15): one byte is read; memory that is not L1 RAM reads as
  * all ones, so the bit is set and the access exits to L1. */
 bool l1_bitmap_bit(const nvmx_vm *vm, uint64_t bitmap_gpa, uint64_t index);
+
+/* ---- EPT12 faults of operand accesses by L2 (lib/exits/ept_exits.c) ----------------- */
+
+/* What nvmx_l2_gpa_to_l1 found (vcpu->ept12_operand_fault). guest_linear_read/write report it
+ * as NVMX_ERR_BAD_L1_ADDRESS with a fault whose vector is one of the OPERAND_* values below
+ * (never an exception vector); vmx_fault turns them into the outcome. */
+enum ept12_operand_fault {
+    EPT12_OPERAND_NONE = 0,
+    EPT12_OPERAND_EXIT,  /* an EPT violation/misconfiguration VM exit is in pending_exit */
+    EPT12_OPERAND_RETRY, /* lost A/D races: L2 repeats the instruction, nothing happened */
+};
+#define OPERAND_EPT12_EXIT_VECTOR 0xFFu
+#define OPERAND_EPT12_RETRY_VECTOR 0xFEu
 
 /* ---- CPU mode (lib/cpu_mode.c) ------------------------------------------------------- */
 

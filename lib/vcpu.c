@@ -29,6 +29,8 @@ nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
         *out = NULL;
         return status;
     }
+    vcpu->next_in_vm = vm->vcpus;
+    vm->vcpus = vcpu;
     vm->vcpu_count++;
     *out = vcpu;
     return NVMX_OK;
@@ -42,6 +44,11 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
     vmcs12_cache_flush(vm, &vcpu->cache);
     ept02_destroy(vcpu);
     msr_bitmap02_destroy(vcpu);
+    nvmx_vcpu **link = &vm->vcpus;
+    while (*link && *link != vcpu)
+        link = &(*link)->next_in_vm;
+    if (*link)
+        *link = vcpu->next_in_vm;
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
 }

@@ -82,6 +82,19 @@ typedef struct nvmx_next {
      * L1, or after L1's VMXOFF. `run` says what runs meanwhile.
      */
     bool event_held;
+    /**
+     * With NVMX_RUN_L0_HANDLES after an EPT violation of L2 whose vmcs12 enables EPT: L1's EPT
+     * translated L2's access (at the exit's guest-physical address, an L2 GPA) to the L1
+     * guest-physical address `l1_gpa` (byte-exact), which EPT01 does not back (`ept01_backed`
+     * false: MMIO or no memory; L0 emulates the access as for L1 at `l1_gpa`, or handles the
+     * hole) or backs without allowing this access (`ept01_backed` true: e.g. a page L0
+     * write-protects for dirty logging; L0 marks `l1_gpa`'s page dirty, makes it writable in
+     * EPT01 and resumes L2). Without EPT in vmcs12 `l1_gpa_valid` is false: L2's
+     * guest-physical addresses are L1's and the exit's is the one to handle.
+     */
+    bool l1_gpa_valid;
+    uint64_t l1_gpa;   /**< see l1_gpa_valid */
+    bool ept01_backed; /**< see l1_gpa_valid */
 } nvmx_next;
 
 /**
@@ -111,6 +124,24 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * into vmcs01): NVMX_RUN_L1, or NVMX_RUN_SHUTDOWN_L1 after a VMX abort. Any other exit was
  * L0's own: NVMX_RUN_L0_HANDLES, and L0 resumes L2 when it has handled it (calling
  * nvmx_before_l2_resume first).
+ *
+ * EPT (SDM 29.3): when vmcs12 enables EPT, vmcs02 runs L2 on EPT02 (L2 GPA -> host, the
+ * composition of L1's EPT12 with L0's EPT01), built lazily: give every EPT violation
+ * (reason 48) and misconfiguration (49) of L2 here, with the qualification, guest-physical and
+ * guest-linear addresses as hardware reported them. Reason 48: the library walks EPT12 and
+ * EPT01 and answers NVMX_RUN_L2 when it installed the missing EPT02 entry (or lost a race
+ * with L1's other vCPUs updating EPT12 A/D flags: the access repeats); a VM exit to L1
+ * (NVMX_RUN_L1) when L1's EPT12 causes an EPT violation (reason 48, qualification bits 0-8
+ * and 12 as L1's processor would report them, L2 GPA and guest-linear address) or an EPT
+ * misconfiguration (reason 49, L2 GPA); NVMX_RUN_L0_HANDLES with nvmx_next.l1_gpa when EPT01
+ * does not back or allow the access. Reason 49 with EPT in vmcs12 cannot come from EPT02 as
+ * the library builds it: NVMX_ERR_HOST and an error log line, nothing changed. Without EPT in
+ * vmcs12 both reasons are EPT01's: NVMX_RUN_L0_HANDLES. NVMX_RUN_L2 after an EPT violation is
+ * an exit L0 handled: the embedder re-injects an event whose delivery it interrupted and, with
+ * qualification bit 12, restores blocking by NMI, as described below, then calls
+ * nvmx_before_l2_resume. Errors: NVMX_ERR_NO_MEMORY (no EPT02 page: nothing half-built, L2
+ * may be resumed to retry), NVMX_ERR_HOST (an op failed or EPT01 answered a malformed
+ * mapping), NVMX_ERR_INVALID_ARGUMENT (qualification bits 2:0 name no access).
  *
  * Events (SDM 28.2.2-28.2.4, 27.6): the interruption information, the IDT-vectoring
  * information and their error codes go to L1 exactly as given, including bit 12 ("NMI
@@ -161,6 +192,27 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * receives is injected and the bit has the same meaning in both VMCSs.
  */
 NVMX_API nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *next);
+
+/**
+ * @brief For the translate op while L2 runs: the L1 guest-physical address of an L2
+ * guest-physical address. When vmcs12 enables EPT, L2's guest-physical addresses go through
+ * L1's EPT (EPT12, SDM 29.3) before L0's: the translate op, walking L2's paging for `linear`,
+ * calls this for every guest-physical address it uses — each guest paging-structure entry it
+ * reads (paging_structure = true; access NVMX_ACCESS_WRITE when it will set accessed/dirty
+ * flags in it) and the final address (paging_structure = false, the op's access) — and
+ * accesses the L1 GPA it returns. EPT12 accessed/dirty flags are set as the processor sets
+ * them (29.3.4).
+ * @return NVMX_OK with *l1_gpa (l2_gpa itself when L2 does not run or vmcs12 does not enable
+ *         EPT); NVMX_ERR_BAD_L1_ADDRESS when EPT12 does not allow the access (EPT violation or
+ *         misconfiguration, or A/D-flag races lost to L1's other vCPUs): the translate op then
+ *         returns NVMX_ERR_BAD_L1_ADDRESS at once (the fault it sets is ignored) and the
+ *         library performs the VM exit to L1 (reason 48 with qualification bits 0-8 and the
+ *         guest-linear address, or 49), or lets L2 repeat the instruction;
+ *         NVMX_ERR_INVALID_ARGUMENT for NULL, a bad access or an L2 GPA beyond L1's
+ *         physical-address width; NVMX_ERR_HOST when an op fails.
+ */
+NVMX_API nvmx_status nvmx_l2_gpa_to_l1(nvmx_vcpu *vcpu, uint64_t l2_gpa, uint64_t linear,
+                                       nvmx_access access, bool paging_structure, uint64_t *l1_gpa);
 
 /**
  * @brief An interrupt of L1's platform became deliverable while L2 runs (L0 owns L1's

@@ -175,7 +175,10 @@ typedef struct nvmx_host_ops {
     /**
      * Required. Translate a linear address of the running guest to an L1 guest-physical
      * address, as the guest's paging would for a supervisor access of kind `access`
-     * (for L2, the embedder walks L2's paging and maps the result to L1's space).
+     * (for L2, the embedder walks L2's paging and maps every guest-physical address it uses,
+     * paging-structure entries included, to L1's space with nvmx_l2_gpa_to_l1 (exits.h),
+     * which applies L1's EPT when vmcs12 enables it; when that fails the op fails too with
+     * NVMX_ERR_BAD_L1_ADDRESS).
      * @return NVMX_OK with *gpa set; or NVMX_ERR_BAD_L1_ADDRESS with *fault set to the
      *         exception the access raises (normally #PF with its error code and CR2).
      */
@@ -196,6 +199,9 @@ typedef struct nvmx_host_ops {
      * Optional (EPT). Look up EPT01 for an L1 guest-physical address: NVMX_OK with *out (a
      * page aligned alike in both spaces), or NVMX_ERR_BAD_L1_ADDRESS when EPT01 maps nothing
      * there (MMIO, no memory); EPT02 then maps nothing and the access is L0's to handle.
+     * EPT02 keeps what it derived from an answer until the embedder calls
+     * nvmx_vcpu_ept01_changed (or nvmx_ept01_changed) for that L1 GPA: call it whenever a
+     * mapping loses a permission or its host page (vm.h).
      */
     nvmx_status (*ept01_lookup)(void *host_ctx, uint64_t l1_gpa, nvmx_ept01_mapping *out);
     /** Optional (EPT, VMCS pages). Allocate one zeroed 4 KiB page; *host_phys = its address. */
@@ -207,6 +213,9 @@ typedef struct nvmx_host_ops {
      * Optional; required for EPT and VPID for L2. Drop the hardware's cached translations
      * `request` names, on this vCPU's logical processor, before the next VM entry. Emulators
      * without a TLB may implement it as nothing. Without it neither EPT nor VPID is exposed.
+     * The library asks NVMX_TLB_FLUSH_EPTP of an EPT02 whenever it removes or replaces an
+     * entry of it or frees one of its tables (page_free may follow at once: L2 must not run on
+     * that EPTP again before the flush).
      */
     void (*tlb_flush)(void *vcpu_ctx, const nvmx_tlb_flush *request);
     /**

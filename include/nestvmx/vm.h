@@ -141,6 +141,35 @@ NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
  */
 NVMX_API void nvmx_vcpu_vmcs02_invalidate(nvmx_vcpu *vcpu);
 
+/**
+ * @brief L0 changed EPT01 (L1 guest-physical -> host) for [l1_gpa, l1_gpa + len): memory
+ * hot-add or hot-remove, ballooning, page migration, write-protection for dirty logging, any
+ * change of a mapping's host page, permissions or memory type. Every EPT02 leaf of this vCPU
+ * derived from an L1 page in the range is removed (EPT02 maps L2 GPAs through EPT12 and
+ * EPT01, SDM 29.3), and the tlb_flush op is asked for NVMX_TLB_FLUSH_EPTP of each EPT02 that
+ * lost an entry, so L2 never reaches a host page EPT01 no longer gives. L2's next access to
+ * such a page faults in EPT02 and is rebuilt from the new EPT01 (nvmx_on_l2_exit, reason 48).
+ *
+ * Call it on the vCPU's own thread (between its library calls), before the host page is
+ * reused and before the vCPU runs L2 again; the flush requests are for that vCPU. Needing no
+ * lock, this is the call for multi-threaded embedders: signal each vCPU, each calls it.
+ * Dirty logging: write-protect the pages in EPT01, then call this; L2's next write to each
+ * page is then reported to L0 with its L1 GPA (::nvmx_next.l1_gpa). Widening EPT01 (a new
+ * mapping, more permissions) needs no call: EPT02 is built on demand from EPT01 lookups.
+ * @return NVMX_OK (also when nothing was derived from the range, or len = 0);
+ *         NVMX_ERR_INVALID_ARGUMENT for NULL. A range past 2^64 - 1 ends there.
+ */
+NVMX_API nvmx_status nvmx_vcpu_ept01_changed(nvmx_vcpu *vcpu, uint64_t l1_gpa, uint64_t len);
+
+/**
+ * @brief nvmx_vcpu_ept01_changed for every vCPU of the VM, for embedders that serialize their
+ * vCPUs (one thread, or all vCPUs stopped): the library has no locks, so no other call on any
+ * of the VM's vCPUs may run concurrently. The flush requests go to each vCPU's tlb_flush op
+ * with that vCPU's context.
+ * @return NVMX_OK; NVMX_ERR_INVALID_ARGUMENT for NULL.
+ */
+NVMX_API nvmx_status nvmx_ept01_changed(nvmx_vm *vm, uint64_t l1_gpa, uint64_t len);
+
 /** @brief Whether the vCPU is in VMX operation (after VMXON, before VMXOFF). */
 NVMX_API bool nvmx_vcpu_in_vmx_operation(const nvmx_vcpu *vcpu);
 

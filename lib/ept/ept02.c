@@ -67,6 +67,25 @@ static bool page_ops_present(const nvmx_vm *vm)
     return vm->ops.page_alloc && vm->ops.page_free;
 }
 
+/* ---- The hardware's cached translations ------------------------------------------------- */
+
+/* The EPTP of a root as vmcs02 holds it (ept02_root_hpa). */
+static uint64_t root_eptp02(const struct ept02_root *root);
+
+/* SDM 29.4.3: the processor may keep guest-physical and combined mappings derived from EPT02
+ * after an entry changes; whenever the library removes or replaces a present EPT02 entry (or
+ * frees a table), the host drops what the hardware cached for that EPT02 (INVEPT single-context
+ * of its EPTP) before L2 runs again, so L2 never reaches a host page through a stale entry.
+ * ept02_fault refuses to build without the op, so nothing exists to flush without it. */
+static void flush_root(nvmx_vcpu *vcpu, const struct ept02_root *root)
+{
+    nvmx_vm *vm = vcpu->vm;
+    if (!vm->ops.tlb_flush)
+        return;
+    nvmx_tlb_flush request = {.kind = NVMX_TLB_FLUSH_EPTP, .eptp = root_eptp02(root)};
+    vm->ops.tlb_flush(vcpu->ctx, &request);
+}
+
 /* ---- Tables and roots ------------------------------------------------------------------ */
 
 static nvmx_status table_new(nvmx_vcpu *vcpu, ept02_root *root, ept02_table *parent, unsigned index,
@@ -118,9 +137,15 @@ static void table_free(nvmx_vcpu *vcpu, ept02_root *root, ept02_table *t)
     vcpu->ept02.pages--;
 }
 
+static uint64_t root_eptp02(const ept02_root *root)
+{
+    return root->top->hpa | ((uint64_t)(EPT02_LEVELS - 1u) << EPTP_WALK_SHIFT) | EPT02_EPTP_MEMTYPE;
+}
+
 /* Free every table but the top and empty the top: the root's EPTP stays valid. */
 static void root_clear(nvmx_vcpu *vcpu, ept02_root *root)
 {
+    flush_root(vcpu, root);
     ept02_table *t = root->tables, *next;
     root->tables = NULL;
     for (; t; t = next) {
@@ -140,6 +165,7 @@ static void root_clear(nvmx_vcpu *vcpu, ept02_root *root)
 static void root_evict(nvmx_vcpu *vcpu, ept02_root *root)
 {
     nvmx_vm *hash_vm = vcpu->vm;
+    flush_root(vcpu, root); /* before its pages can be reused */
     ept02_table *t = root->tables, *next;
     for (; t; t = next) {
         next = t->next;
@@ -244,14 +270,15 @@ typedef struct leaf_spec {
     uint64_t bits; /* permissions, memory type, ignore-PAT */
 } leaf_spec;
 
-/* Clear entry i of t (a leaf) and keep the count. */
-static void entry_clear(ept02_table *t, unsigned i)
+/* Clear entry i of t (a leaf) and keep the count; true when it was present. */
+static bool entry_clear(ept02_table *t, unsigned i)
 {
-    if (t->entries[i]) {
-        t->entries[i] = 0;
-        t->aux[i].l1_gpa = 0;
-        t->used--;
-    }
+    if (!t->entries[i])
+        return false;
+    t->entries[i] = 0;
+    t->aux[i].l1_gpa = 0;
+    t->used--;
+    return true;
 }
 
 /* Descend from the top to the leaf's level, creating tables; a smaller-page table already
@@ -270,15 +297,16 @@ static nvmx_status leaf_install(nvmx_vcpu *vcpu, ept02_root *root, leaf_spec *le
                 continue;
             }
             uint64_t mask = leaf->page_size - 1;
-            entry_clear(t, i);
+            if (entry_clear(t, i))
+                flush_root(vcpu, root); /* a leaf with other permissions was cached */
             t->entries[i] =
                 (leaf->host_phys & ~mask) | leaf->bits | (level > 1 ? EPT_ENTRY_PAGE_SIZE : 0);
             t->aux[i].l1_gpa = leaf->l1_gpa & ~mask;
             t->used++;
             return NVMX_OK;
         }
-        if (entry_is_leaf(e, level))
-            entry_clear(t, i);
+        if (entry_is_leaf(e, level) && entry_clear(t, i))
+            flush_root(vcpu, root); /* a larger page was cached for this range */
         if (!t->entries[i]) {
             ept02_table *child;
             nvmx_status status = table_new(vcpu, root, t, i, level - 1, &child);
@@ -308,7 +336,8 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
         return NVMX_ERR_INVALID_ARGUMENT;
     nvmx_vm *vm = vcpu->vm;
     nvmx_memset(out, 0, sizeof(*out));
-    if (!vm->ops.ept01_lookup || !page_ops_present(vm) || access->mode_based_execute)
+    if (!vm->ops.ept01_lookup || !page_ops_present(vm) || !vm->ops.tlb_flush ||
+        access->mode_based_execute)
         return NVMX_ERR_UNSUPPORTED;
 
     nvmx_status status = ept12_walk(vm, eptp12, l2_gpa, access, &out->walk);
@@ -405,8 +434,7 @@ nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
     nvmx_status status = root_get(vcpu, eptp12, &root);
     if (status != NVMX_OK)
         return status;
-    *eptp02 =
-        root->top->hpa | ((uint64_t)(EPT02_LEVELS - 1u) << EPTP_WALK_SHIFT) | EPT02_EPTP_MEMTYPE;
+    *eptp02 = root_eptp02(root);
     return NVMX_OK;
 }
 
@@ -433,9 +461,10 @@ void ept02_invalidate_all(nvmx_vcpu *vcpu)
 }
 
 /* Free the tables of `level` that are empty (never the top), unlinking them from their
- * parent. */
-static void prune_level(nvmx_vcpu *vcpu, ept02_root *root, unsigned level)
+ * parent; true when one was freed. */
+static bool prune_level(nvmx_vcpu *vcpu, ept02_root *root, unsigned level)
 {
+    bool pruned = false;
     ept02_table **link = &root->tables;
     while (*link) {
         ept02_table *t = *link;
@@ -446,10 +475,12 @@ static void prune_level(nvmx_vcpu *vcpu, ept02_root *root, unsigned level)
             parent->used--;
             *link = t->next;
             table_free(vcpu, root, t);
+            pruned = true;
         } else {
             link = &t->next;
         }
     }
+    return pruned;
 }
 
 void ept02_invalidate_l1_range(nvmx_vcpu *vcpu, uint64_t l1_gpa, uint64_t len)
@@ -462,6 +493,7 @@ void ept02_invalidate_l1_range(nvmx_vcpu *vcpu, uint64_t l1_gpa, uint64_t len)
     ept02_root *head = vcpu->ept02.roots, *r, *tmp;
     HASH_ITER(hh, head, r, tmp)
     {
+        bool removed = false;
         for (ept02_table *t = r->tables; t; t = t->next) {
             if (t->level == EPT02_LEVELS || !t->used)
                 continue; /* no leaves in the PML4 */
@@ -471,11 +503,15 @@ void ept02_invalidate_l1_range(nvmx_vcpu *vcpu, uint64_t l1_gpa, uint64_t len)
                     continue;
                 uint64_t first = t->aux[i].l1_gpa;
                 if (first <= last && first + (size - 1) >= l1_gpa)
-                    entry_clear(t, i);
+                    removed |= entry_clear(t, i);
             }
         }
+        /* A freed table may hold anything once the host reuses its page: the hardware must
+         * forget it as it forgets the leaves (the flush takes effect before L2 runs again). */
         for (unsigned level = 1; level < EPT02_LEVELS; level++)
-            prune_level(vcpu, r, level);
+            removed |= prune_level(vcpu, r, level);
+        if (removed)
+            flush_root(vcpu, r);
     }
 }
 

@@ -4,7 +4,8 @@
  * composition of L1's EPT (EPT12: L2 GPA -> L1 GPA, lib/ept/ept12_walk.c) with L0's EPT01
  * (L1 GPA -> host, the ept01_lookup op). Built lazily, one leaf per EPT violation L0 gets
  * from hardware walking EPT02 (ept02_fault), and cached per vCPU keyed by the EPT12 root, so
- * L1 switching between its EPTPs reuses what was built. Not yet wired into VM entry/exit.
+ * L1 switching between its EPTPs reuses what was built. vmcs02's EPTP: vmcs02_write_eptp;
+ * L2's EPT violations: lib/exits/ept_exits.c.
  *
  * EPT02 is always a 4-level structure (page-walk length 4, EPTP memory type WB, no A/D
  * flags: ept02_root_hpa). Its tables are 4-KiB pages from the page_alloc op, written through
@@ -20,7 +21,8 @@
  *
  * Caching is architectural: like a processor's EPT TLB (SDM Vol. 3C 29.4), EPT02 may keep a
  * translation after L1 changes EPT12 until L1 executes INVEPT (ept02_invalidate_root /
- * ept02_invalidate_all, later). When L0 changes EPT01 it calls ept02_invalidate_l1_range.
+ * ept02_invalidate_all). When L0 changes EPT01 it calls nvmx_ept01_changed, which calls
+ * ept02_invalidate_l1_range.
  */
 #ifndef NESTVMX_LIB_EPT_EPT02_H
 #define NESTVMX_LIB_EPT_EPT02_H
@@ -77,11 +79,11 @@ typedef struct ept02_fault_result {
  *   dirty flag), so L1 sees the dirty flag of every page L2 writes.
  * A leaf already there for a smaller page size (a table) is kept: the new leaf goes below it.
  * Returns NVMX_OK with *out; NVMX_ERR_INVALID_ARGUMENT (NULL, bad eptp12 or access, as
- * ept12_walk); NVMX_ERR_UNSUPPORTED without the ept01_lookup, page_alloc and page_free ops,
- * under mode-based execute control (not implemented), or when the L2 GPA is at or above
- * 2^48 (beyond a 4-level EPT02); NVMX_ERR_NO_MEMORY (nothing half-installed: tables already
- * linked stay, empty, and are counted); NVMX_ERR_HOST when an op fails or ept01_lookup
- * answers a mapping that is not a whole 4 KiB, 2 MiB or 1 GiB page below 2^52. */
+ * ept12_walk); NVMX_ERR_UNSUPPORTED without the ept01_lookup, page_alloc, page_free and tlb_flush
+ * ops, under mode-based execute control (not implemented), or when the L2 GPA is at or above 2^48
+ * (beyond a 4-level EPT02); NVMX_ERR_NO_MEMORY (nothing half-installed: tables already linked stay,
+ * empty, and are counted); NVMX_ERR_HOST when an op fails or ept01_lookup answers a mapping that is
+ * not a whole 4 KiB, 2 MiB or 1 GiB page below 2^52. */
 nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
                         const ept12_access *access, ept02_fault_result *out);
 
@@ -90,8 +92,14 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
  * NVMX_ERR_UNSUPPORTED without the page ops, NVMX_ERR_NO_MEMORY. */
 nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02);
 
-/* Drop the EPT02 of eptp12's root (bits 51:12; INVEPT single-context, SDM 29.4.3.1), freeing
- * all its pages. No-op when there is none. */
+/* The hardware's cached translations (SDM 29.4): every time a present EPT02 entry is removed
+ * or replaced, or a table freed (invalidation, eviction, a leaf replaced by a smaller page or
+ * one with other permissions), the tlb_flush op gets NVMX_TLB_FLUSH_EPTP with that EPT02's
+ * EPTP (as ept02_root_hpa returns it), at most once per EPT02 and call.
+ *
+ * Drop the EPT02 of eptp12's root (bits 51:12; INVEPT single-context, SDM 29.4.3.1), freeing
+ * all its pages. No-op when there is none. vmcs02's EPTP may name it: vmcs02_write_eptp
+ * rewrites it at the next VM entry. */
 void ept02_invalidate_root(nvmx_vcpu *vcpu, uint64_t eptp12);
 /* Drop every EPT02 of the vCPU (INVEPT all-context). */
 void ept02_invalidate_all(nvmx_vcpu *vcpu);

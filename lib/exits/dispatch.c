@@ -5,6 +5,7 @@
  * and says what runs next.
  */
 #include "../vmcs/vmcs02.h"
+#include "ept_exits.h"
 #include "vmx_outcome.h"
 
 typedef vmx_outcome (*vmx_handler)(vmx_exec *);
@@ -33,10 +34,7 @@ static vmx_handler handler_for(uint32_t reason)
 
 static void next_init(nvmx_next *next, nvmx_run run)
 {
-    next->run = run;
-    next->single_step_trap = false;
-    next->exception_vector = -1;
-    next->event_held = false;
+    *next = (nvmx_next){.run = run, .exception_vector = -1};
 }
 
 /* The instruction behind an exit: decoded from bytes, or from the VM-exit information. */
@@ -251,6 +249,8 @@ nvmx_status nvmx_on_l2_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvmx_next *n
         return activity_parked_event(vcpu, exit, next);
     if (is_vmx_instruction(exit->reason))
         return l2_vmx_instruction(vcpu, exit, next);
+    if (exit->reason == NVMX_EXIT_EPT_VIOLATION || exit->reason == NVMX_EXIT_EPT_MISCONFIG)
+        return ept_exit_from_l2(vcpu, exit, next);
     /* SDM 26.1, 26.2: L1 gets the exits its controls ask for; the rest were L0's. */
     if (!exit_wanted_by_l1(vcpu, exit)) {
         next->run = NVMX_RUN_L0_HANDLES;

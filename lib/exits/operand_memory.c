@@ -155,9 +155,18 @@ static nvmx_status translate_page(nvmx_vcpu *vcpu, uint64_t linear, nvmx_access 
 {
     nvmx_exception exception;
     nvmx_memset(&exception, 0, sizeof(exception));
+    vcpu->ept12_operand_fault = EPT12_OPERAND_NONE;
     nvmx_status status = vcpu->vm->ops.translate(vcpu->ctx, linear, access, gpa, &exception);
     if (status == NVMX_OK)
         return NVMX_OK;
+    /* The op's walk of L2's paging met an EPT12 fault through nvmx_l2_gpa_to_l1. */
+    if (status == NVMX_ERR_BAD_L1_ADDRESS && vcpu->ept12_operand_fault != EPT12_OPERAND_NONE) {
+        *fault = (nvmx_exception){.vector = vcpu->ept12_operand_fault == EPT12_OPERAND_EXIT
+                                                ? OPERAND_EPT12_EXIT_VECTOR
+                                                : OPERAND_EPT12_RETRY_VECTOR};
+        vcpu->ept12_operand_fault = EPT12_OPERAND_NONE;
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    }
     if (status == NVMX_ERR_BAD_L1_ADDRESS && exception.vector < 32) {
         *fault = exception;
         return NVMX_ERR_BAD_L1_ADDRESS;

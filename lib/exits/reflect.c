@@ -581,8 +581,9 @@ static const reflect_rule rules[] = {
     [NVMX_EXIT_LDTR_TR_ACCESS] = CONTROL("ldtr_tr.descriptor_table_exiting", DESC_TABLE_EXITING),
     /* SDM 29.3.3 "EPT-Induced VM Exits": EPT violations and misconfigurations exist for L1 only with its "enable
      * EPT"; without it, L2's guest-physical addresses are L1's, translated by L0's EPT01, and
-     * the fault is L0's. With it, the caller first resolves faults of EPT02 itself (entries
-     * not built yet, EPT01 holes); what remains is a fault of L1's EPT12. */
+     * the fault is L0's. With it, lib/exits/ept_exits.c applies this rule first, then
+     * resolves the fault in EPT02 (entries not built yet), leaves EPT01's to L0, and reflects
+     * only a fault of L1's EPT12, with the exit information its walk decides. */
     [NVMX_EXIT_EPT_VIOLATION] = CONTROL("ept_violation.l1_ept", EPT),
     [NVMX_EXIT_EPT_MISCONFIG] = CONTROL("ept_misconfig.l1_ept", EPT),
     [NVMX_EXIT_INVEPT] = ALWAYS("invept.unconditional"),

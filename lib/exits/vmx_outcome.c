@@ -98,6 +98,12 @@ static bool exception_exits_to_l1(nvmx_vcpu *vcpu, const nvmx_exception *excepti
 
 vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception)
 {
+    /* Not exceptions: an EPT12 fault of an operand access of L2 (lib/exits/ept_exits.c). The
+     * EPT exit to L1 is recorded; a retry completes nothing, RIP stays, L2 repeats. */
+    if (exception->vector == OPERAND_EPT12_EXIT_VECTOR)
+        return VMX_FAULT_TO_L1;
+    if (exception->vector == OPERAND_EPT12_RETRY_VECTOR)
+        return VMX_FAULTED;
     if (x->vcpu->guest_mode && exception_exits_to_l1(x->vcpu, exception))
         return VMX_FAULT_TO_L1;
     x->vcpu->vm->ops.inject_exception(x->vcpu->ctx, exception);

@@ -13,6 +13,7 @@
 #include "vmcs02.h"
 
 #include "msr_bitmap02.h"
+#include "../ept/ept02.h"
 
 /* L2's state the library reads back from vmcs02 at every exit (SDM 28.3) must be saved there
  * by the exit: debug controls, PAT and EFER. */
@@ -296,15 +297,74 @@ static nvmx_status write_pdptes(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     return status;
 }
 
+/* ---- vmcs02's EPT pointer ------------------------------------------------------------- */
+
+/* Whether vmcs12 runs L2 with EPT: "enable EPT" with the secondary controls active (25.6.2),
+ * cut to what the VM exposes, as merge_execution_controls does. */
+static bool l1_enables_ept(const nvmx_vm *vm, const vmcs12 *v)
+{
+    uint32_t proc = l1_control(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, vm->caps.procbased);
+    return (proc & NVMX_CTL(SECONDARY_CONTROLS)) &&
+           (l1_control(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, vm->caps.procbased2) &
+            NVMX_CTL(EPT));
+}
+
+/* Who writes vmcs02's EPTP (SDM 25.6.11, 29.3):
+ *   vmcs12 enables EPT: L2's guest-physical addresses are L2's own, translated by L1's EPT12
+ *     then L0's EPT01: vmcs02 gets the EPT02 of vmcs12's EPTP (lib/ept/ept02.c), created
+ *     empty when absent and filled per EPT violation (lib/exits/ept_exits.c). Its leaves
+ *     point only at host pages EPT01 gave for the L1 GPAs EPT12 names.
+ *   else, when vmcs02 has EPT (L0's own, nvmx_l0_controls.proc2): L2's guest-physical space
+ *     is L1's, so vmcs02 gets vmcs01's EPTP (EPT01), which L0 keeps in vmcs01.
+ *   else vmcs02 has no EPT and nothing is written.
+ * Rewritten at every VM entry, not only when vmcs12's EPTP changes: the EPT02 may have been
+ * dropped since (INVEPT, eviction at the page cap), and EPT01's pointer is L0's to change. */
+nvmx_status vmcs02_write_eptp(nvmx_vcpu *vcpu)
+{
+    nvmx_vm *vm = vcpu->vm;
+    const vmcs12 *v = &vcpu->current->data;
+    uint64_t eptp;
+    if (l1_enables_ept(vm, v)) {
+        nvmx_status status = ept02_root_hpa(vcpu, vmcs12_get(v, VMCS12_ORD_EPT_POINTER), &eptp);
+        if (status != NVMX_OK)
+            return status;
+    } else if (vm->l0.proc2 & NVMX_CTL(EPT)) {
+        if (vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_EPT_POINTER, &eptp) !=
+            NVMX_OK)
+            return NVMX_ERR_HOST;
+    } else {
+        return NVMX_OK;
+    }
+    return write_field(vcpu, VMCS12_ORD_EPT_POINTER, eptp);
+}
+
+/* A PAE L2 under EPT in vmcs12 takes its PDPTEs from vmcs12's fields (27.3.2.4), which
+ * copy_guest_state writes when L1 changes them. When the controls change (EPT turned on),
+ * vmcs02 may still hold PDPTEs write_pdptes read from CR3 for an entry without EPT: write
+ * vmcs12's again. */
+static nvmx_status write_ept12_pdptes(nvmx_vcpu *vcpu, const vmcs12 *v)
+{
+    nvmx_status status = NVMX_OK;
+    for (unsigned i = 0; status == NVMX_OK && i < 4; i++)
+        status = write_field(vcpu, VMCS12_ORD_GUEST_PDPTR0 + i,
+                             vmcs12_get(v, VMCS12_ORD_GUEST_PDPTR0 + i));
+    return status;
+}
+
 nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
 {
     vmcs12 *v = &vcpu->current->data;
     bool full = vcpu->vmcs02_source != vcpu->current_vmptr;
+    bool controls_changed = full || controls_dirty(v);
     nvmx_status status = copy_guest_state(vcpu, v, full);
-    if (status == NVMX_OK && (full || controls_dirty(v)))
+    if (status == NVMX_OK && controls_changed)
         status = write_controls(vcpu, v);
     if (status == NVMX_OK)
         status = msr_bitmap02_update(vcpu, v, full);
+    if (status == NVMX_OK)
+        status = vmcs02_write_eptp(vcpu);
+    if (status == NVMX_OK && controls_changed && l1_enables_ept(vcpu->vm, v))
+        status = write_ept12_pdptes(vcpu, v);
     if (status == NVMX_OK)
         status = write_inherited_state(vcpu, v);
     if (status == NVMX_OK)

@@ -20,6 +20,13 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte);
  * dirty only if it changed (entry_controls_before: its value before the exit). */
 void vmcs02_synced_by_exit(nvmx_vcpu *vcpu, uint64_t entry_controls_before);
 
+/* Write vmcs02's EPT pointer for vcpu->current: the EPT02 of vmcs12's EPTP when vmcs12
+ * enables EPT, else vmcs01's EPTP when L0 runs L2 with EPT (nvmx_l0_controls.proc2), else
+ * nothing (who writes what: vmcs02.c). Called by every vmcs02_build; call it after changing
+ * vmcs12's EPTP while L2 runs (EPTP switching). NVMX_ERR_NO_MEMORY / NVMX_ERR_UNSUPPORTED from
+ * ept02_root_hpa, NVMX_ERR_HOST when a hardware-VMCS op fails. */
+nvmx_status vmcs02_write_eptp(nvmx_vcpu *vcpu);
+
 /* The next vmcs02_build writes every field (L0 changed its own state, or state was restored). */
 void vmcs02_invalidate(nvmx_vcpu *vcpu);
 

@@ -98,8 +98,9 @@ Test(sec_entry, inconsistent_cr0_cr4_efer_ia32e_combinations_fail_with_reason_33
     }
 }
 
-/* SDM 27.2.1.1: "unrestricted guest" requires EPT; neither is exposed, so L1 asking for it
- * fails VMLAUNCH with VMfailValid(7), before any guest state is looked at. */
+/* SDM 27.2.1.1: "unrestricted guest" requires "enable EPT"; without it VMLAUNCH fails with
+ * VMfailValid(7), before any guest state is looked at (CVE-2023-30456: CR0.PE/PG = 0
+ * accepted without EPT). */
 Test(sec_entry, unrestricted_guest_without_ept_fails_valid_7)
 {
     sec_set_proc(&h, 0, NVMX_CTL(UNRESTRICTED_GUEST));

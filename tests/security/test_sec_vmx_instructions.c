@@ -174,13 +174,13 @@ Test(sec_vmx_insn, vm_without_vmx_raises_ud_for_every_instruction)
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_GP);
 }
 
-/* CVE-2014-3645, CVE-2014-3646, CVE-2017-8106. SDM 31.3 INVEPT/INVVPID: without EPT/VPID (and
+/* CVE-2014-3645, CVE-2014-3646, CVE-2017-8106. SDM 31.3 INVEPT/INVVPID: without INVEPT/VPID (and
  * the instructions) exposed to L1 both are #UD for every type, the four architectural ones
  * and reserved ones alike, with any descriptor, in VMX root operation at CPL 0. */
 Test(sec_vmx_insn, invept_invvpid_every_type_raise_ud_while_not_exposed)
 {
     harness_vmxon_vmptrld(&h);
-    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_EPT));
+    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_INVEPT));
     cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_VPID));
     const uint64_t types[] = {0,    1, 2, 3, 4, 5, 7, 0xFF, 0xFFFFFFFFull, 0x8000000000000001ull,
                               ~0ull};

@@ -48,6 +48,21 @@ static nvmx_status fake_l1_read(void *ctx, uint64_t gpa, void *buf, size_t len)
     return NVMX_OK;
 }
 
+/* LOCK CMPXCHG on 8 bytes of L1 RAM (single-threaded tests: a compare and a store). */
+static nvmx_status fake_l1_cmpxchg64(void *ctx, uint64_t gpa, uint64_t expected, uint64_t desired)
+{
+    fake_host *h = ctx;
+    h->l1_cmpxchgs++;
+    if (!ram_range_ok(h, gpa, 8))
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    uint64_t value;
+    memcpy(&value, h->ram + gpa, 8);
+    if (value != expected)
+        return NVMX_ERR_STATE;
+    memcpy(h->ram + gpa, &desired, 8);
+    return NVMX_OK;
+}
+
 static nvmx_status fake_l1_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 {
     fake_host *h = ctx;
@@ -311,6 +326,7 @@ static nvmx_status fake_ept01_lookup(void *ctx, uint64_t l1_gpa, nvmx_ept01_mapp
         if (!h->ept01_entry[i].present)
             return NVMX_ERR_BAD_L1_ADDRESS;
         *out = h->ept01_entry[i].mapping;
+        out->host_phys += l1_gpa & 0xFFFull; /* the op answers for the byte looked up */
         return NVMX_OK;
     }
     if (l1_gpa >= h->ram_size)
@@ -376,6 +392,7 @@ static const nvmx_host_ops fake_ops = {
     .page_alloc = fake_page_alloc,
     .page_free = fake_page_free,
     .ept01_lookup = fake_ept01_lookup,
+    .l1_cmpxchg64 = fake_l1_cmpxchg64,
     .tlb_flush = fake_tlb_flush,
     .vpid_alloc = fake_vpid_alloc,
     .vpid_free = fake_vpid_free,

@@ -40,6 +40,7 @@ typedef struct fake_host {
     long fail_alloc_at;
 
     long l1_reads, l1_writes;
+    long l1_cmpxchgs; /* l1_cmpxchg64 calls (EPT A/D flags) */
     int log_count;
     char last_log[512];
 
@@ -90,7 +91,8 @@ typedef struct fake_host {
 
     /* EPT01 as the ept01_lookup op answers it: L1 RAM maps 1:1 in 4-KiB pages to
      * FAKE_EPT01_HOST_BASE + gpa, RWX, write-back; pages listed in ept01_page[] answer
-     * ept01_entry[] instead (present = false: NVMX_ERR_BAD_L1_ADDRESS). */
+     * ept01_entry[] instead (present = false: NVMX_ERR_BAD_L1_ADDRESS; host_phys is that of the
+     * 4-KiB page's first byte, the lookup adds the byte's offset in it). */
     uint64_t ept01_page[FAKE_MAX_EPT01_PAGES];
     struct fake_ept01_entry {
         bool present;

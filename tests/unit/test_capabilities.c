@@ -265,15 +265,17 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
      * activity states HLT, shutdown, wait-for-SIPI (8:6), the software host's timer rate 5
      * (4:0) */
     cr_assert_eq(vm.caps.misc, 0x200401E5ull);
-    /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
+    /* EPT, descriptor-table exiting, RDTSCP, WBINVD, unrestricted guest, RDRAND, INVPCID, VMCS
+     * shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x000158CEull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
     cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
     cr_assert_eq(vm.caps.true_exit, 0x007FEFFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
+    /* A.10: execute-only, 4-level, UC, WB, 2 MiB, 1 GiB, A/D flags */
+    cr_assert_eq(vm.caps.ept_vpid_cap, 0x234141ull);
     cr_assert_eq(vm.caps.vmfunc, 0);
     cr_assert_eq(vm.caps.procbased3, 0);
     cr_assert_eq(vm.caps.exit2, 0);
@@ -335,6 +337,15 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_ACTIVITY_HLT,
         NVMX_FEATURE_ACTIVITY_SHUTDOWN,
         NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
+        NVMX_FEATURE_EPT,
+        NVMX_FEATURE_EPT_WALK_4,
+        NVMX_FEATURE_EPT_MEMTYPE_UC,
+        NVMX_FEATURE_EPT_MEMTYPE_WB,
+        NVMX_FEATURE_EPT_2MB,
+        NVMX_FEATURE_EPT_1GB,
+        NVMX_FEATURE_EPT_EXECONLY,
+        NVMX_FEATURE_EPT_AD,
+        NVMX_FEATURE_UNRESTRICTED_GUEST,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -394,7 +405,7 @@ Test(capabilities, host_bits_unknown_to_the_library_are_not_exposed)
     cr_assert_eq(vm.caps.misc & ~0x1Full, expected.misc & ~0x1Full);
     cr_assert_eq(vm.caps.misc & 0x1F, 31);
     cr_assert_eq(vm.caps.exit2, 0);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
+    cr_assert_eq(vm.caps.ept_vpid_cap, expected.ept_vpid_cap);
     cr_assert_eq(vm.caps.vmfunc, 0);
     cr_assert_eq(vm.caps.procbased3, 0);
 }
@@ -946,7 +957,7 @@ Test(pinned_caps, policy_is_not_applied)
 Test(pinned_caps, allowed0_outside_allowed1_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(EPT);
+    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(PML);
     assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", NULL);
 }
 
@@ -965,8 +976,8 @@ Test(pinned_caps, feature_beyond_host_is_rejected_naming_it)
 Test(pinned_caps, feature_beyond_implemented_is_rejected_naming_it)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= (NVMX_CTL(EPT) | NVMX_CTL(VPID)) << 32;
-    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-ept vmx-vpid");
+    pinned.procbased2 |= (NVMX_CTL(PML) | NVMX_CTL(ENCLS_EXITING)) << 32;
+    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-encls-exit vmx-pml");
 }
 
 /* Appendix A: unknown bits are refused too, as bits. */
@@ -1171,4 +1182,75 @@ Test(capabilities, no_preemption_timer_without_tsc_read)
     cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_PREEMPTION_TIMER));
     cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_EXIT_SAVE_PREEMPTION_TIMER));
     cr_assert_eq(vm.caps.misc & 0x1F, 0);
+}
+
+/* EPT for L2 is built from the EPT01, page and TLB ops (lib/ept/ept02.c): without any one of
+ * them neither EPT nor any EPT capability of IA32_VMX_EPT_VPID_CAP is exposed (A.10). */
+static void assert_no_ept_without(void (*drop)(nvmx_host_ops *ops))
+{
+    drop(&vm.ops);
+    cr_assert_eq(compute_with(&(nvmx_vm_config){.expose_vmx = true, .phys_addr_width = 46}),
+                 NVMX_OK);
+    cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_EPT));
+    cr_assert_eq(vm.caps.ept_vpid_cap & 0xFFFFFFFFull, 0, "no EPT capability bit without EPT");
+    cr_assert_eq((vm.caps.procbased2 >> 32) & NVMX_CTL(EPT), 0);
+}
+static void drop_ept01_lookup(nvmx_host_ops *ops)
+{
+    ops->ept01_lookup = NULL;
+}
+static void drop_page_alloc(nvmx_host_ops *ops)
+{
+    ops->page_alloc = NULL;
+}
+static void drop_page_free(nvmx_host_ops *ops)
+{
+    ops->page_free = NULL;
+}
+static void drop_tlb_flush(nvmx_host_ops *ops)
+{
+    ops->tlb_flush = NULL;
+}
+Test(capabilities, no_ept_without_ept01_lookup)
+{
+    assert_no_ept_without(drop_ept01_lookup);
+}
+Test(capabilities, no_ept_without_page_alloc)
+{
+    assert_no_ept_without(drop_page_alloc);
+}
+Test(capabilities, no_ept_without_page_free)
+{
+    assert_no_ept_without(drop_page_free);
+}
+Test(capabilities, no_ept_without_tlb_flush)
+{
+    assert_no_ept_without(drop_tlb_flush);
+}
+
+/* SDM 29.3.4: the walker sets EPT A/D flags only by compare-exchange; without l1_cmpxchg64
+ * EPT stays, EPT_VPID_CAP[21] goes. */
+Test(capabilities, no_ept_accessed_dirty_without_cmpxchg)
+{
+    vm.ops.l1_cmpxchg64 = NULL;
+    cr_assert_eq(compute_with(&(nvmx_vm_config){.expose_vmx = true, .phys_addr_width = 46}),
+                 NVMX_OK);
+    cr_assert(nvmx_vm_has_feature(&vm, NVMX_FEATURE_EPT));
+    cr_assert_not(nvmx_vm_has_feature(&vm, NVMX_FEATURE_EPT_AD));
+    cr_assert_eq((vm.caps.ept_vpid_cap >> 21) & 1, 0);
+}
+
+/* A.10: exactly the EPT capabilities the walker and EPT02 implement: execute-only (bit 0),
+ * 4-level (6), UC (8), WB (14), 2 MiB (16), 1 GiB (17), A/D (21); not 5-level (7), advanced
+ * exit information (22), shadow-stack control (23); no mode-based execute control. */
+Test(capabilities, ept_paging_capabilities_exact)
+{
+    cr_assert_eq(compute_with(&(nvmx_vm_config){.expose_vmx = true, .phys_addr_width = 46}),
+                 NVMX_OK);
+    uint64_t ept_bits = (1ull << 0) | (1ull << 6) | (1ull << 8) | (1ull << 14) | (1ull << 16) |
+                        (1ull << 17) | (1ull << 21);
+    /* bit 20 (INVEPT) is the INVEPT emulation's, not this rule's */
+    cr_assert_eq(vm.caps.ept_vpid_cap & 0x00FFFFFFull & ~(1ull << 20), ept_bits, "%llx",
+                 (unsigned long long)vm.caps.ept_vpid_cap);
+    cr_assert_eq((vm.caps.procbased2 >> 32) & NVMX_CTL(MODE_BASED_EPT_EXEC), 0);
 }

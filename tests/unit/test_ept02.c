@@ -840,3 +840,81 @@ Test(ept02, vcpu_destroy_frees_ept02_and_config_is_validated)
     cr_assert_eq(live_pages, 0);
     nvmx_vm_destroy(vm);
 }
+
+/* ---- The hardware's cached translations (SDM 29.4.3): tlb_flush NVMX_TLB_FLUSH_EPTP -------- */
+
+static bool flushed_eptp(long from, uint64_t eptp02)
+{
+    for (long i = from; i < fx.host.tlb_flush_count && i < FAKE_MAX_TLB_FLUSHES; i++) {
+        if (fx.host.tlb_flushes[i].kind == NVMX_TLB_FLUSH_EPTP &&
+            fx.host.tlb_flushes[i].eptp == eptp02)
+            return true;
+    }
+    return false;
+}
+
+Test(ept02, installing_into_empty_slots_flushes_nothing)
+{
+    map12(root_a, 0x10000000, 0x1000, 1, RWX | WB_LEAF);
+    fault(eptp12(root_a), 0x10000000, EPT12_ACCESS_READ);
+    cr_assert_eq(fx.host.tlb_flush_count, 0, "a not-present entry is never cached");
+}
+
+Test(ept02, tlb_flush_op_is_required)
+{
+    fx.vm.ops.tlb_flush = NULL;
+    ept02_fault_result r;
+    ept12_access a = acc(EPT12_ACCESS_READ);
+    cr_assert_eq(ept02_fault(&fx.vcpu, eptp12(root_a), 0, &a, &r), NVMX_ERR_UNSUPPORTED);
+}
+
+Test(ept02, invalidate_root_and_all_flush_each_dropped_ept02)
+{
+    map12(root_a, 0x10000000, 0x1000, 1, RWX | WB_LEAF);
+    map12(root_b, 0x10000000, 0x2000, 1, RWX | WB_LEAF);
+    fault(eptp12(root_a), 0x10000000, EPT12_ACCESS_READ);
+    fault(eptp12(root_b), 0x10000000, EPT12_ACCESS_READ);
+    uint64_t a02 = eptp02_of(eptp12(root_a)), b02 = eptp02_of(eptp12(root_b));
+    ept02_invalidate_root(&fx.vcpu, eptp12(root_a));
+    cr_assert_eq(fx.host.tlb_flush_count, 1);
+    cr_assert(flushed_eptp(0, a02));
+    ept02_invalidate_all(&fx.vcpu);
+    cr_assert_eq(fx.host.tlb_flush_count, 2);
+    cr_assert(flushed_eptp(1, b02));
+}
+
+Test(ept02, eviction_at_the_cap_flushes_the_evicted_ept02)
+{
+    fx.vm.max_ept02_pages = 6;
+    map12(root_a, 0x10000000, 0x1000, 1, RWX | WB_LEAF);
+    map12(root_b, 0x10000000, 0x2000, 1, RWX | WB_LEAF);
+    fault(eptp12(root_a), 0x10000000, EPT12_ACCESS_READ);
+    uint64_t a02 = eptp02_of(eptp12(root_a));
+    fault(eptp12(root_b), 0x10000000, EPT12_ACCESS_READ); /* evicts A */
+    cr_assert(flushed_eptp(0, a02));
+}
+
+Test(ept02, replacing_a_leaf_flushes_its_ept02)
+{
+    /* A/D: a read installs R-X, the write replaces it with RWX: the old leaf may be cached. */
+    map12(root_a, 0x10000000, 0x1000, 1, RWX | WB_LEAF);
+    uint64_t eptp = eptp12(root_a) | EPTP_ACCESSED_DIRTY;
+    fault(eptp, 0x10000000, EPT12_ACCESS_READ);
+    cr_assert_eq(fx.host.tlb_flush_count, 0);
+    fault(eptp, 0x10000000, EPT12_ACCESS_WRITE);
+    cr_assert_eq(fx.host.tlb_flush_count, 1);
+    cr_assert(flushed_eptp(0, eptp02_of(eptp)));
+}
+
+Test(ept02, invalidate_l1_range_flushes_only_ept02s_that_lost_a_leaf)
+{
+    map12(root_a, 0x10000000, 0x1000, 1, RWX | WB_LEAF);
+    map12(root_b, 0x10000000, 0x2000, 1, RWX | WB_LEAF);
+    fault(eptp12(root_a), 0x10000000, EPT12_ACCESS_READ);
+    fault(eptp12(root_b), 0x10000000, EPT12_ACCESS_READ);
+    ept02_invalidate_l1_range(&fx.vcpu, 0x2000, 0x1000);
+    cr_assert_eq(fx.host.tlb_flush_count, 1);
+    cr_assert(flushed_eptp(0, eptp02_of(eptp12(root_b))));
+    ept02_invalidate_l1_range(&fx.vcpu, 0x9000, 0x1000);
+    cr_assert_eq(fx.host.tlb_flush_count, 1, "nothing derived, nothing flushed");
+}

@@ -1040,7 +1040,8 @@ static void use_eptp_switching(void)
     set(VMCS12_ORD_VM_FUNCTION_CONTROL, 1); /* EPTP switching */
     set(VMCS12_ORD_EPTP_LIST_ADDRESS, EPTP_LIST);
     fake_host_write64(&h.host, EPTP_LIST + 8 * 5, GOOD_EPTP);
-    fake_host_write64(&h.host, EPTP_LIST + 8 * 6, GOOD_EPTP | (1u << 6));    /* A/D: not exposed */
+    fake_host_write64(&h.host, EPTP_LIST + 8 * 6,
+                      GOOD_EPTP | (1u << 7)); /* shadow stack: not exposed */
     fake_host_write64(&h.host, EPTP_LIST + 8 * 7, (GOOD_EPTP & ~7ull) | 1u); /* WC: reserved */
 }
 
@@ -1057,9 +1058,9 @@ Test(reflect, vmfunc_exits_to_l1_when_eptp_switching_fails)
 {
     use_eptp_switching();
     cr_assert(vmfunc(0, 512), "ECX >= 512");
-    cr_assert(vmfunc(0, 6), "A/D bit without the capability");
+    cr_assert(vmfunc(0, 6), "shadow-stack bit without the capability");
     cr_assert(vmfunc(0, 7), "reserved memory type");
-    cr_assert(vmfunc(0, 8), "a zero entry has memory type UC, which is not exposed");
+    cr_assert(vmfunc(0, 8), "a zero entry has page-walk length 1, which is not exposed");
     set(VMCS12_ORD_EPTP_LIST_ADDRESS, UNBACKED);
     cr_assert(vmfunc(0, 5), "unbacked list reads as all ones");
 }
