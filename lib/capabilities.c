@@ -242,6 +242,28 @@ static const uint8_t implemented_features[] = {
      * exposed: a hardware L0 entering vmcs02 in them could not regain the CPU (external
      * interrupts are blocked in both and the timer does not exit in wait-for-SIPI). */
     NVMX_FEATURE_ACTIVITY_HLT,
+    /* VPID for L2 (SDM 29.1, 29.4): vmcs12's VPID runs on a VPID02 of its own
+     * (lib/vpid02.c, written into vmcs02 by lib/vmcs/vmcs02.c), with the flushes VM entries
+     * and exits owe when vmcs12 does not enable VPID; INVVPID of every type
+     * (lib/exits/inv_instructions.c). Needs the tlb_flush, vpid_alloc and vpid_free ops
+     * (ceiling_of). */
+    NVMX_FEATURE_VPID,
+    NVMX_FEATURE_INVVPID,
+    NVMX_FEATURE_INVVPID_ADDRESS,
+    NVMX_FEATURE_INVVPID_SINGLE_CONTEXT,
+    NVMX_FEATURE_INVVPID_ALL_CONTEXT,
+    NVMX_FEATURE_INVVPID_SINGLE_NONGLOBAL,
+    /* INVEPT single- and all-context (lib/exits/inv_instructions.c): drops the EPT02s of the
+     * EPTP (or all) and asks tlb_flush for their roots. Only with EPT (dependency). */
+    NVMX_FEATURE_INVEPT,
+    NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
+    NVMX_FEATURE_INVEPT_ALL_CONTEXT,
+    /* ept branch owns this line */
+    NVMX_FEATURE_EPT,
+    /* ept branch owns this line */
+    NVMX_FEATURE_EPT_WALK_4,
+    /* ept branch owns this line */
+    NVMX_FEATURE_EPT_MEMTYPE_WB,
 };
 
 /* The implemented set's numeric fields. */
@@ -658,7 +680,8 @@ static nvmx_status policy_of(const nvmx_vm *vm, const nvmx_vm_config *config, fe
 }
 
 /* host ∩ implemented, closed under the dependencies. What is implemented also depends on the
- * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c). */
+ * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c), VPID
+ * needs tlb_flush, vpid_alloc and vpid_free (lib/vpid02.c). */
 static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_model *out)
 {
     if (config->host_caps) {
@@ -670,6 +693,13 @@ static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_mod
     caps_implemented(&implemented);
     if (!vm->ops.tsc_read)
         feature_set_remove(&implemented.features, NVMX_FEATURE_PREEMPTION_TIMER);
+    /* VPID for L2 runs on VPID02s from vpid_alloc and flushes through tlb_flush
+     * (lib/vpid02.c); INVVPID follows by the dependencies. */
+    if (!vm->ops.tlb_flush || !vm->ops.vpid_alloc || !vm->ops.vpid_free)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_VPID);
+    /* ept branch owns this line: EPT (and with it INVEPT) needs tlb_flush. */
+    if (!vm->ops.tlb_flush)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_EPT);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }

@@ -2,6 +2,7 @@
 /* vCPU lifecycle and state queries. */
 #include "internal.h"
 #include "ept/ept02.h"
+#include "vpid02.h"
 #include "vmcs/vmcs02.h"
 
 nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
@@ -34,6 +35,7 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
     nvmx_vm *vm = vcpu->vm;
     vmcs12_cache_flush(vm, &vcpu->cache);
     ept02_destroy(vcpu);
+    vpid02_destroy(vcpu);
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
 }

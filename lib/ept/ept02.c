@@ -395,6 +395,29 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
     return NVMX_OK;
 }
 
+/* The EPTP of a root: its top table, memory type WB, page-walk length 4, no A/D flags. */
+static uint64_t root_eptp(const ept02_root *root)
+{
+    return root->top->hpa | ((uint64_t)(EPT02_LEVELS - 1u) << EPTP_WALK_SHIFT) | EPT02_EPTP_MEMTYPE;
+}
+
+bool ept02_root_eptp(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
+{
+    ept02_root *root = root_find(vcpu, eptp12 & EPT02_ADDRESS_MASK);
+    if (root)
+        *eptp02 = root_eptp(root);
+    return root != NULL;
+}
+
+void ept02_each_eptp(nvmx_vcpu *vcpu, void (*fn)(nvmx_vcpu *vcpu, uint64_t eptp02))
+{
+    ept02_root *head = vcpu->ept02.roots, *r, *tmp;
+    HASH_ITER(hh, head, r, tmp)
+    {
+        fn(vcpu, root_eptp(r));
+    }
+}
+
 nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
 {
     if (!vcpu || !eptp02)
@@ -405,8 +428,7 @@ nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
     nvmx_status status = root_get(vcpu, eptp12, &root);
     if (status != NVMX_OK)
         return status;
-    *eptp02 =
-        root->top->hpa | ((uint64_t)(EPT02_LEVELS - 1u) << EPTP_WALK_SHIFT) | EPT02_EPTP_MEMTYPE;
+    *eptp02 = root_eptp(root);
     return NVMX_OK;
 }
 

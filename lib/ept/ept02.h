@@ -90,6 +90,12 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
  * NVMX_ERR_UNSUPPORTED without the page ops, NVMX_ERR_NO_MEMORY. */
 nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02);
 
+/* The EPTP of eptp12's EPT02 when the vCPU has one (nothing is created): the EPTP a TLB flush
+ * of that EPT02 names (INVEPT, lib/exits/inv_instructions.c). */
+bool ept02_root_eptp(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02);
+/* Call fn with the EPTP of every EPT02 of the vCPU (fn must not add or drop EPT02s). */
+void ept02_each_eptp(nvmx_vcpu *vcpu, void (*fn)(nvmx_vcpu *vcpu, uint64_t eptp02));
+
 /* Drop the EPT02 of eptp12's root (bits 51:12; INVEPT single-context, SDM 29.4.3.1), freeing
  * all its pages. No-op when there is none. */
 void ept02_invalidate_root(nvmx_vcpu *vcpu, uint64_t eptp12);

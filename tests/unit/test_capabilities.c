@@ -264,15 +264,18 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
     /* VMWRITE to exit-information fields (29), 4 CR3 targets (24:16), store LMA (5), the
      * activity state HLT (6), the software host's timer rate 5 (4:0) */
     cr_assert_eq(vm.caps.misc, 0x20040065ull);
-    /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
+    /* EPT (1, ept branch), descriptor-table exiting, RDTSCP, VPID (5), WBINVD, RDRAND, INVPCID,
+     * VMCS shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x0001586Eull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
     cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
     cr_assert_eq(vm.caps.true_exit, 0x007FEFFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
+    /* 4-level walk (6) and WB (14) (ept branch), INVEPT (20) single- and all-context (25, 26),
+     * INVVPID (32) and its four types (43:40) */
+    cr_assert_eq(vm.caps.ept_vpid_cap, 0x00000F0106104040ull);
     cr_assert_eq(vm.caps.vmfunc, 0);
     cr_assert_eq(vm.caps.procbased3, 0);
     cr_assert_eq(vm.caps.exit2, 0);
@@ -332,6 +335,18 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_NMI_WINDOW_EXITING,
         NVMX_FEATURE_MONITOR_TRAP_FLAG,
         NVMX_FEATURE_ACTIVITY_HLT,
+        NVMX_FEATURE_VPID,
+        NVMX_FEATURE_INVVPID,
+        NVMX_FEATURE_INVVPID_ADDRESS,
+        NVMX_FEATURE_INVVPID_SINGLE_CONTEXT,
+        NVMX_FEATURE_INVVPID_ALL_CONTEXT,
+        NVMX_FEATURE_INVVPID_SINGLE_NONGLOBAL,
+        NVMX_FEATURE_INVEPT,
+        NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
+        NVMX_FEATURE_INVEPT_ALL_CONTEXT,
+        NVMX_FEATURE_EPT,            /* ept branch owns this line */
+        NVMX_FEATURE_EPT_WALK_4,     /* ept branch owns this line */
+        NVMX_FEATURE_EPT_MEMTYPE_WB, /* ept branch owns this line */
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -391,7 +406,7 @@ Test(capabilities, host_bits_unknown_to_the_library_are_not_exposed)
     cr_assert_eq(vm.caps.misc & ~0x1Full, expected.misc & ~0x1Full);
     cr_assert_eq(vm.caps.misc & 0x1F, 31);
     cr_assert_eq(vm.caps.exit2, 0);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
+    cr_assert_eq(vm.caps.ept_vpid_cap, expected.ept_vpid_cap);
     cr_assert_eq(vm.caps.vmfunc, 0);
     cr_assert_eq(vm.caps.procbased3, 0);
 }
@@ -943,7 +958,7 @@ Test(pinned_caps, policy_is_not_applied)
 Test(pinned_caps, allowed0_outside_allowed1_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(EPT);
+    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(PML);
     assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", NULL);
 }
 
@@ -962,8 +977,8 @@ Test(pinned_caps, feature_beyond_host_is_rejected_naming_it)
 Test(pinned_caps, feature_beyond_implemented_is_rejected_naming_it)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= (NVMX_CTL(EPT) | NVMX_CTL(VPID)) << 32;
-    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-ept vmx-vpid");
+    pinned.procbased2 |= (NVMX_CTL(ENCLS_EXITING) | NVMX_CTL(PML)) << 32;
+    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-encls-exit vmx-pml");
 }
 
 /* Appendix A: unknown bits are refused too, as bits. */
