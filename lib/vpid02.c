@@ -31,21 +31,22 @@ void vpid02_flush(nvmx_vcpu *vcpu, nvmx_tlb_flush_kind kind, uint16_t vpid, uint
     ops->tlb_flush(vcpu->ctx, &request);
 }
 
-static vpid02_slot *slot_of(vpid02_map *map, uint32_t limit, uint16_t vpid12)
+/* The slot serving vpid12, or -1. */
+static int slot_index(const vpid02_map *map, uint32_t limit, uint16_t vpid12)
 {
     for (uint32_t i = 0; i < limit; i++) {
         if (map->slot[i].vpid02 && map->slot[i].vpid12 == vpid12)
-            return &map->slot[i];
+            return (int)i;
     }
-    return NULL;
+    return -1;
 }
 
 bool vpid02_find(const nvmx_vcpu *vcpu, uint16_t vpid12, uint16_t *vpid02)
 {
-    vpid02_slot *slot = slot_of((vpid02_map *)&vcpu->vpid02, vcpu->vm->max_vpid02, vpid12);
-    if (!slot)
+    int i = slot_index(&vcpu->vpid02, vcpu->vm->max_vpid02, vpid12);
+    if (i < 0)
         return false;
-    *vpid02 = slot->vpid02;
+    *vpid02 = vcpu->vpid02.slot[i].vpid02;
     return true;
 }
 
@@ -89,7 +90,8 @@ static nvmx_status slot_get(nvmx_vcpu *vcpu, uint16_t vpid12, uint16_t *vpid02, 
     if (!vpid02_managed(vm))
         return NVMX_ERR_UNSUPPORTED;
     vpid02_map *map = &vcpu->vpid02;
-    vpid02_slot *slot = slot_of(map, vm->max_vpid02, vpid12);
+    int found = slot_index(map, vm->max_vpid02, vpid12);
+    vpid02_slot *slot = found >= 0 ? &map->slot[found] : NULL;
     if (!slot) {
         slot = slot_allocate(vcpu);
         if (!slot)
