@@ -49,9 +49,9 @@ typedef struct l2_insn {
 
 /* CVE-2018-12904 (from L2), XSA-278. SDM 26.1.2, 31.3: in VMX non-root operation VMXON,
  * VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMREAD/VMWRITE (without VMCS shadowing), VMLAUNCH,
- * VMRESUME and VMCALL cause VM exits unconditionally, before the CPL check: the exit carries
- * L0's reason, qualification, instruction information and length, and the instruction has no
- * effect on L1's VMX state (still in VMX operation, same current VMCS, still launched). */
+ * VMRESUME, VMCALL, INVEPT and INVVPID cause VM exits unconditionally, before the CPL check: the
+ * exit carries L0's reason, qualification, instruction information and length, and the instruction
+ * has no effect on L1's VMX state (still in VMX operation, same current VMCS, still launched). */
 Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
 {
     const l2_insn insns[] = {
@@ -65,6 +65,9 @@ Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
         {NVMX_EXIT_VMLAUNCH, 0},
         {NVMX_EXIT_VMRESUME, 0},
         {NVMX_EXIT_VMCALL, 0},
+        /* exposed on this VM: exits too, whatever the type in RCX */
+        {NVMX_EXIT_INVEPT, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
+        {NVMX_EXIT_INVVPID, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
     };
     bool launched = false;
     for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
