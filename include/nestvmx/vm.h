@@ -127,7 +127,8 @@ NVMX_API nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **o
 
 /**
  * @brief Destroy a vCPU. Cached vmcs12s are written back to L1 memory first, as a processor
- * may write back cached VMCS data at any time (SDM 25.11.1). NULL is ignored.
+ * may write back cached VMCS data at any time (SDM 25.11.1); EPT02 pages and VPID02s go back
+ * to the host (page_free, vpid_free). NULL is ignored.
  */
 NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
 

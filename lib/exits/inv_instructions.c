@@ -13,6 +13,7 @@
  */
 #include "../ept/ept02.h"
 #include "../ept/eptp.h"
+#include "../vmcs/vmcs02.h"
 #include "../vpid02.h"
 #include "vmx_outcome.h"
 
@@ -111,6 +112,13 @@ static void flush_eptp(nvmx_vcpu *vcpu, uint64_t eptp02)
         ops->tlb_flush(vcpu->ctx, &request);
 }
 
+/* The EPT02 roots INVEPT frees may be the one vmcs02's EPTP names: the next VM entry builds
+ * vmcs02 in full, so it never runs on a freed root whatever vmcs12's dirty bits say. */
+static void ept02_dropped(nvmx_vcpu *vcpu)
+{
+    vmcs02_invalidate(vcpu);
+}
+
 /* 29.4.3.1: single-context INVEPT invalidates the guest-physical and combined mappings of
  * EPTP[51:12], for all VPIDs: its EPT02 goes, and the hardware's mappings tagged with that
  * EPT02's root. */
@@ -121,6 +129,7 @@ static void invept_single_context(nvmx_vcpu *vcpu, uint64_t eptp12)
         return;
     ept02_invalidate_root(vcpu, eptp12);
     flush_eptp(vcpu, eptp02);
+    ept02_dropped(vcpu);
 }
 
 /* 29.4.3.1: all-context INVEPT invalidates the mappings of every EPTP: every EPT02 and the
@@ -128,8 +137,11 @@ static void invept_single_context(nvmx_vcpu *vcpu, uint64_t eptp12)
  * are not derived from any EPTP of L1 and stay. */
 static void invept_all_context(nvmx_vcpu *vcpu)
 {
+    if (!vcpu->ept02.root_count)
+        return;
     ept02_each_eptp(vcpu, flush_eptp);
     ept02_invalidate_all(vcpu);
+    ept02_dropped(vcpu);
 }
 
 vmx_outcome handle_invept(vmx_exec *x)

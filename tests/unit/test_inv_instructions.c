@@ -144,6 +144,8 @@ Test(invept, single_context_flushes_exactly_that_ept02)
     cr_assert_not(has_ept02(EPTP_A));
     cr_assert(has_ept02(EPTP_B));
     assert_flushes(&(nvmx_tlb_flush){.kind = NVMX_TLB_FLUSH_EPTP, .eptp = a02}, 1);
+    cr_assert_eq(h.vcpu->vmcs02_source, NVMX_INVALID_VMPTR,
+                 "vmcs02 is rebuilt in full: its EPTP may name the freed root");
 }
 
 /* SDM 31.3: the EPT12 root is EPTP[51:12]: other valid flag bits name the same root. */
@@ -162,10 +164,12 @@ Test(invept, single_context_of_unused_eptp_succeeds_without_flush)
 {
     harness_vmxon_vmptrld(&h);
     ept02_for(EPTP_B);
+    h.vcpu->vmcs02_source = VMCS_A; /* as after an entry from VMCS_A */
     invept(1, EPTP_A, 0);
     cr_assert(harness_succeeded(&h));
     cr_assert(has_ept02(EPTP_B));
     assert_no_flush();
+    cr_assert_eq(h.vcpu->vmcs02_source, VMCS_A, "nothing dropped: no full rebuild");
 }
 
 /* SDM 31.3 INVEPT: bits 127:64 of the descriptor are reserved but not checked. */
@@ -189,6 +193,7 @@ Test(invept, all_context_flushes_every_ept02)
     cr_assert_not(has_ept02(EPTP_A));
     cr_assert_not(has_ept02(EPTP_B));
     cr_assert_eq(h.vcpu->ept02.pages, 0);
+    cr_assert_eq(h.vcpu->vmcs02_source, NVMX_INVALID_VMPTR);
     const nvmx_tlb_flush expected[] = {{.kind = NVMX_TLB_FLUSH_EPTP, .eptp = a02},
                                        {.kind = NVMX_TLB_FLUSH_EPTP, .eptp = b02}};
     assert_flushes(expected, 2);
