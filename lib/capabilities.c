@@ -269,6 +269,22 @@ static const uint8_t implemented_features[] = {
      * real-mode or unpaged L2 uses L2 guest-physical addresses as EPT12 defines them. L2's
      * VMX instructions in real mode are #UD (lib/exits, 31.3). */
     NVMX_FEATURE_UNRESTRICTED_GUEST,
+    /* VPID for L2 (SDM 29.1, 29.4): vmcs12's VPID runs on a VPID02 of its own
+     * (lib/vpid02.c, written into vmcs02 by lib/vmcs/vmcs02.c), with the flushes VM entries
+     * and exits owe when vmcs12 does not enable VPID; INVVPID of every type
+     * (lib/exits/inv_instructions.c). Needs the tlb_flush, vpid_alloc and vpid_free ops
+     * (ceiling_of). */
+    NVMX_FEATURE_VPID,
+    NVMX_FEATURE_INVVPID,
+    NVMX_FEATURE_INVVPID_ADDRESS,
+    NVMX_FEATURE_INVVPID_SINGLE_CONTEXT,
+    NVMX_FEATURE_INVVPID_ALL_CONTEXT,
+    NVMX_FEATURE_INVVPID_SINGLE_NONGLOBAL,
+    /* INVEPT single- and all-context (lib/exits/inv_instructions.c): drops the EPT02s of the
+     * EPTP (or all) and asks tlb_flush for their roots. Only with EPT (dependency). */
+    NVMX_FEATURE_INVEPT,
+    NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
+    NVMX_FEATURE_INVEPT_ALL_CONTEXT,
 };
 
 /* The implemented set's numeric fields. */
@@ -686,7 +702,8 @@ static nvmx_status policy_of(const nvmx_vm *vm, const nvmx_vm_config *config, fe
 
 /* host ∩ implemented, closed under the dependencies. What is implemented also depends on the
  * ops: the preemption timer is emulated from tsc_read (lib/exits/preemption_timer.c), EPT
- * needs the EPT01, page and TLB ops, EPT A/D flags l1_cmpxchg64. */
+ * needs the EPT01, page and TLB ops, EPT A/D flags l1_cmpxchg64, VPID needs tlb_flush,
+ * vpid_alloc and vpid_free (lib/vpid02.c). */
 static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_model *out)
 {
     if (config->host_caps) {
@@ -706,6 +723,10 @@ static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_mod
     /* EPT A/D flags are set in L1's EPT12 entries only by compare-exchange (29.3.4). */
     if (!ops->l1_cmpxchg64)
         feature_set_remove(&implemented.features, NVMX_FEATURE_EPT_AD);
+    /* VPID for L2 runs on VPID02s from vpid_alloc and flushes through tlb_flush
+     * (lib/vpid02.c); INVVPID follows by the dependencies. */
+    if (!ops->tlb_flush || !ops->vpid_alloc || !ops->vpid_free)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_VPID);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }

@@ -22,6 +22,7 @@ struct nvmx_vm {
     uint8_t phys_addr_width; /* L1's MAXPHYADDR */
     uint32_t max_cached_vmcs;
     uint32_t max_ept02_pages; /* EPT02 table pages per vCPU (lib/ept/ept02.c) */
+    uint32_t max_vpid02;      /* hardware VPIDs per vCPU for L2 (lib/vpid02.c) */
     uint64_t feature_control_at_reset;
     nvmx_l0_controls l0;     /* what L0 needs in every vmcs02 */
     uint8_t host_timer_rate; /* IA32_VMX_MISC[4:0] of the host: vmcs02's timer rate (A.6) */
@@ -67,6 +68,20 @@ typedef struct msr_bitmap02 {
     struct msr_bitmap02_work *work;
     bool relist; /* L0's policy is new or changed: list its pass-through words again */
 } msr_bitmap02;
+/* The VPIDs a vCPU runs L2 with (lib/vpid02.c): slot i serves L1's VPID `vpid12` (0: an L2
+ * whose vmcs12 does not enable VPID, "VPID 0" in L1's view) with the hardware VPID `vpid02`
+ * (0: the slot is free). At most vm->max_vpid02 slots are used. */
+typedef struct vpid02_slot {
+    uint16_t vpid12;
+    uint16_t vpid02;
+    uint64_t last_use;
+} vpid02_slot;
+
+typedef struct vpid02_map {
+    vpid02_slot slot[NVMX_MAX_VPID02_LIMIT];
+    uint32_t count; /* slots holding a hardware VPID */
+    uint64_t clock;
+} vpid02_map;
 
 struct nvmx_vcpu {
     nvmx_vm *vm;
@@ -79,6 +94,7 @@ struct nvmx_vcpu {
     struct vmcs12_cache cache;     /* every vmcs12 the vCPU holds (lib/vmcs/vmcs12_cache.c) */
     ept02_cache ept02;             /* shadow EPTs for L2 (lib/ept/ept02.c) */
     msr_bitmap02 msr_bitmap02;     /* vmcs02's MSR bitmap (lib/vmcs/msr_bitmap02.c) */
+    vpid02_map vpid02;             /* hardware VPIDs for L2 (lib/vpid02.c) */
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
     uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */
@@ -323,5 +339,10 @@ nvmx_status operand_read(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t si
                          nvmx_exception *fault);
 nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t size, uint64_t value,
                           nvmx_exception *fault);
+/* Read the 128-bit memory operand of insn (the INVEPT/INVVPID descriptor) in one access:
+ * out[0] = bits 63:0, out[1] = bits 127:64. Same faults as operand_read; a register operand
+ * is NVMX_ERR_INVALID_ARGUMENT. */
+nvmx_status operand_read_m128(nvmx_vcpu *vcpu, const vmx_instruction *insn, uint64_t out[2],
+                              nvmx_exception *fault);
 
 #endif

@@ -3,6 +3,7 @@
 #include "internal.h"
 #include "ept/ept02.h"
 #include "vmcs/msr_bitmap02.h"
+#include "vpid02.h"
 #include "vmcs/vmcs02.h"
 
 nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **out)
@@ -49,6 +50,7 @@ void nvmx_vcpu_destroy(nvmx_vcpu *vcpu)
         link = &(*link)->next_in_vm;
     if (*link)
         *link = vcpu->next_in_vm;
+    vpid02_destroy(vcpu);
     vm->vcpu_count--;
     vm_free(vm, vcpu, sizeof(*vcpu));
 }

@@ -60,6 +60,7 @@ void nvmx_vm_config_init(nvmx_vm_config *config)
     config->phys_addr_width = 46;
     config->max_cached_vmcs = NVMX_DEFAULT_MAX_CACHED_VMCS;
     config->max_ept02_pages = NVMX_DEFAULT_MAX_EPT02_PAGES;
+    config->max_vpid02 = NVMX_DEFAULT_MAX_VPID02;
     config->feature_control = NVMX_FEATURE_CONTROL_LOCK | NVMX_FEATURE_CONTROL_VMX_OUTSIDE_SMX;
 }
 
@@ -84,6 +85,10 @@ static nvmx_status check_config(const nvmx_vm *vm, const nvmx_vm_config *config)
     }
     if (config->l0.msr_bitmap && !(vm->ops.page_alloc && vm->ops.page_free)) {
         vm_log(vm, NVMX_LOG_ERROR, "l0.msr_bitmap needs the page_alloc and page_free ops");
+        return NVMX_ERR_INVALID_ARGUMENT;
+    }
+    if (config->max_vpid02 < 1 || config->max_vpid02 > NVMX_MAX_VPID02_LIMIT) {
+        vm_log_hex(vm, NVMX_LOG_ERROR, "max_vpid02 must be 1 to 0x40, got", config->max_vpid02);
         return NVMX_ERR_INVALID_ARGUMENT;
     }
     if (config->disabled_feature_count && !config->disabled_features) {
@@ -119,6 +124,7 @@ nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *op
     probe.phys_addr_width = config->phys_addr_width;
     probe.max_cached_vmcs = config->max_cached_vmcs;
     probe.max_ept02_pages = config->max_ept02_pages;
+    probe.max_vpid02 = config->max_vpid02;
     probe.feature_control_at_reset = config->feature_control;
     probe.l0 = config->l0;
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {

@@ -106,9 +106,10 @@ typedef struct nvmx_next {
  * (VMsucceed / VMfailInvalid / VMfailValid), or injects the exception through the ops and
  * leaves RIP. VMLAUNCH/VMRESUME run the VM-entry checks and either fail (VMfail, or a
  * VM-entry-failure exit to L1: NVMX_RUN_L1) or enter L2 (NVMX_RUN_L2: vmcs02 is ready).
- * INVEPT/INVVPID when exposed, and VMFUNC in L2 with L1's "enable VM functions", are not
- * implemented in this version: they return NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU
- * (none is exposed today; VMFUNC in L2 without that control is #UD of L2, SDM 31.3).
+ * INVEPT/INVVPID (when exposed) drop the EPT02s they name and request the hardware flushes
+ * through the tlb_flush op before completing. VMFUNC in L2 with L1's "enable VM functions" is
+ * not implemented in this version: it returns NVMX_ERR_NOT_IMPLEMENTED without touching the
+ * vCPU (not exposed today; VMFUNC in L2 without that control is #UD of L2, SDM 31.3).
  *
  * @return NVMX_OK when *next says what to run; an error status only for embedder errors
  *         (bad arguments, an op failing in a way the architecture has no answer for).

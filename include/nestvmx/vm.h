@@ -39,6 +39,11 @@ typedef struct nvmx_vcpu nvmx_vcpu;
 #define NVMX_MIN_EPT02_PAGES 4u
 #define NVMX_MAX_EPT02_PAGES_LIMIT (1u << 20)
 
+/** Default number of hardware VPIDs (from vpid_alloc) a vCPU holds for L2 (VPID02s). */
+#define NVMX_DEFAULT_MAX_VPID02 8u
+/** Upper bound for ::nvmx_vm_config.max_vpid02. */
+#define NVMX_MAX_VPID02_LIMIT 64u
+
 /**
  * @brief What L0 itself needs in every vmcs02, whatever L1 asks for (zero: nothing, as for a
  * software L0 that can observe everything). The library ORs these into vmcs02; exits that only
@@ -94,6 +99,12 @@ typedef struct nvmx_vm_config {
      * again of library bookkeeping through mem_alloc).
      */
     uint32_t max_ept02_pages;
+    /**
+     * Hardware VPIDs (vpid_alloc) a vCPU holds to run L2 with, 1 to NVMX_MAX_VPID02_LIMIT: one
+     * per VPID L1 uses in its vmcs12s, least recently used reassigned (with a flush) beyond
+     * it. Default NVMX_DEFAULT_MAX_VPID02. All are given back at nvmx_vcpu_destroy.
+     */
+    uint32_t max_vpid02;
     /** IA32_FEATURE_CONTROL as firmware leaves it at reset. Default: locked, VMX outside SMX (5).
      */
     uint64_t feature_control;
@@ -129,7 +140,8 @@ NVMX_API nvmx_status nvmx_vcpu_create(nvmx_vm *vm, void *vcpu_ctx, nvmx_vcpu **o
 
 /**
  * @brief Destroy a vCPU. Cached vmcs12s are written back to L1 memory first, as a processor
- * may write back cached VMCS data at any time (SDM 25.11.1). NULL is ignored.
+ * may write back cached VMCS data at any time (SDM 25.11.1); EPT02 pages and VPID02s go back
+ * to the host (page_free, vpid_free). NULL is ignored.
  */
 NVMX_API void nvmx_vcpu_destroy(nvmx_vcpu *vcpu);
 

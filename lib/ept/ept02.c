@@ -424,6 +424,14 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
     return NVMX_OK;
 }
 
+bool ept02_root_eptp(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
+{
+    ept02_root *root = root_find(vcpu, eptp12 & EPT02_ADDRESS_MASK);
+    if (root)
+        *eptp02 = root_eptp02(root);
+    return root != NULL;
+}
+
 nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02)
 {
     if (!vcpu || !eptp02)

@@ -91,6 +91,8 @@ nvmx_status ept02_fault(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t l2_gpa,
  * WB, page-walk length 4, no A/D flags. Creates the (empty) root when there is none.
  * NVMX_ERR_UNSUPPORTED without the page ops, NVMX_ERR_NO_MEMORY. */
 nvmx_status ept02_root_hpa(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02);
+/* The EPTP of eptp12's EPT02 when the vCPU has one (nothing is created). */
+bool ept02_root_eptp(nvmx_vcpu *vcpu, uint64_t eptp12, uint64_t *eptp02);
 
 /* The hardware's cached translations (SDM 29.4): every time a present EPT02 entry is removed
  * or replaced, or a table freed (invalidation, eviction, a leaf replaced by a smaller page or

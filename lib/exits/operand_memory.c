@@ -303,3 +303,21 @@ nvmx_status operand_write(nvmx_vcpu *vcpu, const vmx_instruction *insn, size_t s
         status = guest_linear_write(vcpu, linear, bytes, size, fault);
     return status;
 }
+
+nvmx_status operand_read_m128(nvmx_vcpu *vcpu, const vmx_instruction *insn, uint64_t out[2],
+                              nvmx_exception *fault)
+{
+    if (insn->rm_is_register)
+        return NVMX_ERR_INVALID_ARGUMENT;
+    uint64_t linear;
+    uint8_t bytes[16];
+    nvmx_status status = operand_linear_address(vcpu, &insn->memory, sizeof(bytes),
+                                                NVMX_ACCESS_READ, &linear, fault);
+    if (status == NVMX_OK)
+        status = guest_linear_read(vcpu, linear, bytes, sizeof(bytes), fault);
+    if (status == NVMX_OK) {
+        out[0] = load_le(bytes, 8);
+        out[1] = load_le(bytes + 8, 8);
+    }
+    return status;
+}

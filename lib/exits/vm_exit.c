@@ -18,6 +18,8 @@
  */
 #include "vm_exit.h"
 
+#include "../vpid02.h"
+
 /* ---- Saving guest state: the table (SDM 28.3) --------------------------------------------- */
 
 #define SAVED(name, exit_ctl, proc2_ctl, keep)                                                     \
@@ -338,6 +340,7 @@ nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *ru
     vcpu->pending_exit.pending = false;
     vcpu->timer_active = false;
     vcpu->mtf_injected = false;
+    vpid02_exit(vcpu);
     return load_exit_msrs(vcpu, run);
 }
 
@@ -375,5 +378,8 @@ nvmx_status vm_entry_failure_exit(nvmx_vcpu *vcpu, uint32_t basic_reason, uint64
     vcpu->guest_mode = false;
     if (load.abort != VMX_ABORT_NONE)
         return abort_to_shutdown(vcpu, load.abort, run);
+    /* Treated as an exit for the TLB (29.4.3.1): flushing L1's context here is at worst more
+     * than the entry that failed would have invalidated. */
+    vpid02_exit(vcpu);
     return load_exit_msrs(vcpu, run);
 }

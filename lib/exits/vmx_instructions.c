@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * VMXON, VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMCALL and the checks of the instructions whose
- * main work lives elsewhere (VMLAUNCH/VMRESUME, INVEPT, INVVPID, VMFUNC). Each handler follows
+ * main work lives elsewhere (VMLAUNCH/VMRESUME, VMFUNC; INVEPT and INVVPID are in
+ * inv_instructions.c). Each handler follows
  * the "Operation" pseudocode of its SDM Vol. 3C 31.3 entry, in its order.
  */
 #include "vmx_outcome.h"
@@ -219,29 +220,6 @@ vmx_outcome handle_vmcall(vmx_exec *x)
     if (cpu_cpl(x->vcpu) > 0)
         return vmx_raise_gp0(x);
     return vmx_fail(x, NVMX_VMERR_VMCALL_IN_ROOT);
-}
-
-/* SDM 31.3 INVEPT/INVVPID: the instruction does not exist (#UD) unless its feature is
- * supported; otherwise the common checks. The invalidation itself comes with EPT support. */
-static vmx_outcome invalidation(vmx_exec *x, nvmx_feature control, nvmx_feature instruction)
-{
-    const nvmx_vm *vm = x->vcpu->vm;
-    if (!nvmx_vm_has_feature(vm, control) || !nvmx_vm_has_feature(vm, instruction))
-        return vmx_raise_ud(x);
-    vmx_outcome outcome;
-    if (vmx_common_checks(x, &outcome))
-        return outcome;
-    return VMX_NOT_IMPLEMENTED;
-}
-
-vmx_outcome handle_invept(vmx_exec *x)
-{
-    return invalidation(x, NVMX_FEATURE_EPT, NVMX_FEATURE_INVEPT);
-}
-
-vmx_outcome handle_invvpid(vmx_exec *x)
-{
-    return invalidation(x, NVMX_FEATURE_VPID, NVMX_FEATURE_INVVPID);
 }
 
 vmx_outcome handle_vmfunc(vmx_exec *x)

@@ -73,7 +73,7 @@ bool vmx_common_checks(vmx_exec *x, vmx_outcome *outcome);
 bool vmx_pointer_invalid(const nvmx_vcpu *vcpu, uint64_t address);
 
 /* The instruction handlers, one per instruction (lib/exits/vmx_instructions.c,
- * lib/exits/vmread_vmwrite.c). */
+ * lib/exits/vmread_vmwrite.c, lib/exits/vm_entry.c, lib/exits/inv_instructions.c). */
 vmx_outcome handle_vmxon(vmx_exec *x);
 vmx_outcome handle_vmxoff(vmx_exec *x);
 vmx_outcome handle_vmclear(vmx_exec *x);

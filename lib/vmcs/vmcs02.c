@@ -14,6 +14,7 @@
 
 #include "msr_bitmap02.h"
 #include "../ept/ept02.h"
+#include "../vpid02.h"
 
 /* L2's state the library reads back from vmcs02 at every exit (SDM 28.3) must be saved there
  * by the exit: debug controls, PAT and EFER. */
@@ -351,6 +352,18 @@ static nvmx_status write_ept12_pdptes(nvmx_vcpu *vcpu, const vmcs12 *v)
     return status;
 }
 
+/* SDM 25.6.8, 29.1: vmcs02 runs L2 with the VPID02 of vmcs12's VPID (lib/vpid02.c), chosen
+ * at every entry (a slot may have changed owner since the last one); the entry's flushes are
+ * requested there. Nothing is written when vmcs02 runs without VPID or the VPID is L0's. */
+nvmx_status vmcs02_write_vpid(nvmx_vcpu *vcpu)
+{
+    uint16_t vpid02;
+    nvmx_status status = vpid02_enter(vcpu, &vpid02);
+    if (status == NVMX_OK && vpid02)
+        status = write_field(vcpu, VMCS12_ORD_VIRTUAL_PROCESSOR_ID, vpid02);
+    return status;
+}
+
 nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
 {
     vmcs12 *v = &vcpu->current->data;
@@ -369,6 +382,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
         status = write_inherited_state(vcpu, v);
     if (status == NVMX_OK)
         status = write_events_and_lists(vcpu, v, full);
+    if (status == NVMX_OK)
+        status = vmcs02_write_vpid(vcpu);
     if (status == NVMX_OK)
         status = write_pdptes(vcpu, pdpte);
     if (status == NVMX_OK)

@@ -15,6 +15,11 @@
  * NULL. Clears the vmcs12 dirty bits. Returns an op failure as NVMX_ERR_HOST. */
 nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte);
 
+/* vmcs02's VPID for this entry: the VPID02 of vmcs12's VPID (or of "VPID 0000H" when vmcs12
+ * does not enable VPID) when vmcs02 enables VPID and the host gave the VPID ops; requests the
+ * flushes the entry owes (lib/vpid02.c). Called by vmcs02_build. */
+nvmx_status vmcs02_write_vpid(nvmx_vcpu *vcpu);
+
 /* After a VM exit to L1 saved L2's state from vmcs02 into vmcs12: those fields are equal in
  * both, so they are not dirty. The "IA-32e mode guest" entry control an exit may update stays
  * dirty only if it changed (entry_controls_before: its value before the exit). */

@@ -49,9 +49,9 @@ typedef struct l2_insn {
 
 /* CVE-2018-12904 (from L2), XSA-278. SDM 26.1.2, 31.3: in VMX non-root operation VMXON,
  * VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMREAD/VMWRITE (without VMCS shadowing), VMLAUNCH,
- * VMRESUME and VMCALL cause VM exits unconditionally, before the CPL check: the exit carries
- * L0's reason, qualification, instruction information and length, and the instruction has no
- * effect on L1's VMX state (still in VMX operation, same current VMCS, still launched). */
+ * VMRESUME, VMCALL, INVEPT and INVVPID cause VM exits unconditionally, before the CPL check: the
+ * exit carries L0's reason, qualification, instruction information and length, and the instruction
+ * has no effect on L1's VMX state (still in VMX operation, same current VMCS, still launched). */
 Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
 {
     const l2_insn insns[] = {
@@ -65,6 +65,9 @@ Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
         {NVMX_EXIT_VMLAUNCH, 0},
         {NVMX_EXIT_VMRESUME, 0},
         {NVMX_EXIT_VMCALL, 0},
+        /* exposed on this VM: exits too, whatever the type in RCX */
+        {NVMX_EXIT_INVEPT, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
+        {NVMX_EXIT_INVVPID, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
     };
     bool launched = false;
     for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
@@ -99,9 +102,17 @@ Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
 /* CVE-2014-3645, CVE-2014-3646, CVE-2017-8106, from L2. SDM 31.3 INVEPT/INVVPID, VMFUNC: on an
  * L1 without EPT, VPID and VM functions the instructions are #UD in L2 too, whatever the type
  * and function. #UD is an exception of L2: delivered to L2 when L1 does not intercept it,
- * else a VM exit (reason 0, #UD) to L1 (SDM 26.2). Never an error for the embedder. */
+ * else a VM exit (reason 0, #UD) to L1 (SDM 26.2). Never an error for the embedder. (With
+ * EPT and VPID exposed: tests/security/test_sec_inv.c.) */
 Test(sec_l2, invept_invvpid_vmfunc_of_l2_are_ud_of_l2)
 {
+    harness_fini(&h);
+    nvmx_vm_config config;
+    nvmx_vm_config_init(&config);
+    const char *hidden[] = {"vmx-ept", "vmx-vpid"};
+    config.disabled_features = hidden;
+    config.disabled_feature_count = NVMX_ARRAY_SIZE(hidden);
+    sec_nested_init(&h, &config, NULL);
     const l2_insn insns[] = {
         {NVMX_EXIT_INVEPT, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
         {NVMX_EXIT_INVVPID, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},

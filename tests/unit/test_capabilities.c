@@ -265,17 +265,19 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
      * activity states HLT, shutdown, wait-for-SIPI (8:6), the software host's timer rate 5
      * (4:0) */
     cr_assert_eq(vm.caps.misc, 0x200401E5ull);
-    /* EPT, descriptor-table exiting, RDTSCP, WBINVD, unrestricted guest, RDRAND, INVPCID, VMCS
-     * shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x000158CEull << 32);
+    /* EPT, descriptor-table exiting, RDTSCP, VPID, WBINVD, unrestricted guest, RDRAND, INVPCID,
+     * VMCS shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x000158EEull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
     cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
     cr_assert_eq(vm.caps.true_exit, 0x007FEFFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
-    /* A.10: execute-only, 4-level, UC, WB, 2 MiB, 1 GiB, A/D flags */
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0x234141ull);
+    /* A.10: execute-only (0), 4-level (6), UC (8), WB (14), 2 MiB (16), 1 GiB (17), INVEPT
+     * (20), A/D flags (21), INVEPT single- and all-context (25, 26), INVVPID (32) and its
+     * four types (43:40) */
+    cr_assert_eq(vm.caps.ept_vpid_cap, 0x00000F0106334141ull);
     cr_assert_eq(vm.caps.vmfunc, 0);
     cr_assert_eq(vm.caps.procbased3, 0);
     cr_assert_eq(vm.caps.exit2, 0);
@@ -346,6 +348,15 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_EPT_EXECONLY,
         NVMX_FEATURE_EPT_AD,
         NVMX_FEATURE_UNRESTRICTED_GUEST,
+        NVMX_FEATURE_VPID,
+        NVMX_FEATURE_INVVPID,
+        NVMX_FEATURE_INVVPID_ADDRESS,
+        NVMX_FEATURE_INVVPID_SINGLE_CONTEXT,
+        NVMX_FEATURE_INVVPID_ALL_CONTEXT,
+        NVMX_FEATURE_INVVPID_SINGLE_NONGLOBAL,
+        NVMX_FEATURE_INVEPT,
+        NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
+        NVMX_FEATURE_INVEPT_ALL_CONTEXT,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;

@@ -168,9 +168,21 @@ Test(dispatch, vmlaunch_failing_a_host_state_check_fails_8)
     cr_assert_eq(h.vcpu->current->launch_state, VMCS12_STATE_CLEAR);
 }
 
+/* A VM that hides one feature by name (the policy of nvmx_vm_config). */
+static void harness_without(const char *feature)
+{
+    harness_fini(&h);
+    nvmx_vm_config config;
+    nvmx_vm_config_init(&config);
+    config.disabled_features = &feature;
+    config.disabled_feature_count = 1;
+    harness_init(&h, &config);
+}
+
 /* SDM 31.3 INVEPT: #UD when EPT (or INVEPT) is not supported. */
 Test(dispatch, invept_without_ept_is_ud)
 {
+    harness_without("vmx-ept");
     harness_vmxon_vmptrld(&h);
     harness_exit(&h, NVMX_EXIT_INVEPT, INFO_MEM_RAX, 0);
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_UD);
@@ -179,6 +191,7 @@ Test(dispatch, invept_without_ept_is_ud)
 /* SDM 31.3 INVVPID: #UD when VPID (or INVVPID) is not supported. */
 Test(dispatch, invvpid_without_vpid_is_ud)
 {
+    harness_without("vmx-vpid");
     harness_vmxon_vmptrld(&h);
     harness_exit(&h, NVMX_EXIT_INVVPID, INFO_MEM_RAX, 0);
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_UD);
