@@ -246,6 +246,16 @@ static const uint8_t implemented_features[] = {
      * (lib/exits/activity.c). */
     NVMX_FEATURE_ACTIVITY_SHUTDOWN,
     NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
+    /* EPT for L2: EPT12 walk and EPT02 (lib/ept/), 4-level WB EPTPs. */
+    NVMX_FEATURE_EPT,            /* ept branch owns this line */
+    NVMX_FEATURE_EPT_WALK_4,     /* ept branch owns this line */
+    NVMX_FEATURE_EPT_MEMTYPE_WB, /* ept branch owns this line */
+    /* VM functions (SDM 26.5.6): vmcs02 enables them with no function, so L2's VMFUNC exits
+     * to L0 (lib/vmcs/vmcs02.c); lib/exits/vmfunc.c applies L1's VM-function controls:
+     * reason 59 to L1, or EPTP switching (function 0, needs EPT) completed in L0 with the
+     * EPT02 of the listed EPT12 root. */
+    NVMX_FEATURE_ENABLE_VMFUNC,
+    NVMX_FEATURE_EPTP_SWITCHING,
 };
 
 /* The implemented set's numeric fields. */
@@ -674,6 +684,9 @@ static void ceiling_of(const nvmx_vm *vm, const nvmx_vm_config *config, caps_mod
     caps_implemented(&implemented);
     if (!vm->ops.tsc_read)
         feature_set_remove(&implemented.features, NVMX_FEATURE_PREEMPTION_TIMER);
+    /* ept branch owns this line: EPT02 needs these ops (EPTP switching goes with EPT). */
+    if (!vm->ops.ept01_lookup || !vm->ops.page_alloc || !vm->ops.page_free || !vm->ops.tlb_flush)
+        feature_set_remove(&implemented.features, NVMX_FEATURE_EPT);
     caps_model_restrict(out, &implemented);
     caps_apply_dependencies(&out->features);
 }

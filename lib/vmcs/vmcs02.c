@@ -123,6 +123,10 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
     out[n++] = (control_value){VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, proc};
     if (proc2)
         out[n++] = (control_value){VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, proc2};
+    /* L1's "enable VM functions" stays, with no function enabled: L2's VMFUNC exits to L0
+     * (reason 59, SDM 26.5.6.2) and L1's functions are emulated (lib/exits/vmfunc.c). */
+    if (proc2 & NVMX_CTL(ENABLE_VMFUNC))
+        out[n++] = (control_value){VMCS12_ORD_VM_FUNCTION_CONTROL, 0};
     /* L2's state must be readable at every exit (SDM 28.3). */
     out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS, vm->l0.exit | VMCS02_ALWAYS_SAVED};
     /* Entry controls: L1's, never entry to SMM (L1 is not in SMM), and vmcs02 always loads

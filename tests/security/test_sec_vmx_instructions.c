@@ -180,7 +180,7 @@ Test(sec_vmx_insn, vm_without_vmx_raises_ud_for_every_instruction)
 Test(sec_vmx_insn, invept_invvpid_every_type_raise_ud_while_not_exposed)
 {
     harness_vmxon_vmptrld(&h);
-    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_EPT));
+    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_INVEPT)); /* EPT is exposed, INVEPT not */
     cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_VPID));
     const uint64_t types[] = {0,    1, 2, 3, 4, 5, 7, 0xFF, 0xFFFFFFFFull, 0x8000000000000001ull,
                               ~0ull};

@@ -265,16 +265,18 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
      * activity states HLT, shutdown, wait-for-SIPI (8:6), the software host's timer rate 5
      * (4:0) */
     cr_assert_eq(vm.caps.misc, 0x200401E5ull);
-    /* descriptor-table exiting, RDTSCP, WBINVD, RDRAND, INVPCID, VMCS shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x0001584Cull << 32);
+    /* EPT (ept branch owns this bit), descriptor-table exiting, RDTSCP, WBINVD, RDRAND,
+     * INVPCID, VM functions, VMCS shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x0001784Eull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
     cr_assert_eq(vm.caps.true_procbased, 0xFFD9FFFE04006172ull);
     cr_assert_eq(vm.caps.true_exit, 0x007FEFFF00036DFBull);
     cr_assert_eq(vm.caps.true_entry, 0x0000D3FF000011FBull);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
-    cr_assert_eq(vm.caps.vmfunc, 0);
+    /* A.10: 4-level walks (6) and WB (14) (ept branch owns this line); A.11: EPTP switching */
+    cr_assert_eq(vm.caps.ept_vpid_cap, (1ull << 6) | (1ull << 14));
+    cr_assert_eq(vm.caps.vmfunc, 1);
     cr_assert_eq(vm.caps.procbased3, 0);
     cr_assert_eq(vm.caps.exit2, 0);
 }
@@ -335,6 +337,11 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_ACTIVITY_HLT,
         NVMX_FEATURE_ACTIVITY_SHUTDOWN,
         NVMX_FEATURE_ACTIVITY_WAIT_SIPI,
+        NVMX_FEATURE_EPT,            /* ept branch owns this line */
+        NVMX_FEATURE_EPT_WALK_4,     /* ept branch owns this line */
+        NVMX_FEATURE_EPT_MEMTYPE_WB, /* ept branch owns this line */
+        NVMX_FEATURE_ENABLE_VMFUNC,
+        NVMX_FEATURE_EPTP_SWITCHING,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -394,8 +401,8 @@ Test(capabilities, host_bits_unknown_to_the_library_are_not_exposed)
     cr_assert_eq(vm.caps.misc & ~0x1Full, expected.misc & ~0x1Full);
     cr_assert_eq(vm.caps.misc & 0x1F, 31);
     cr_assert_eq(vm.caps.exit2, 0);
-    cr_assert_eq(vm.caps.ept_vpid_cap, 0);
-    cr_assert_eq(vm.caps.vmfunc, 0);
+    cr_assert_eq(vm.caps.ept_vpid_cap, expected.ept_vpid_cap);
+    cr_assert_eq(vm.caps.vmfunc, expected.vmfunc);
     cr_assert_eq(vm.caps.procbased3, 0);
 }
 
@@ -946,7 +953,7 @@ Test(pinned_caps, policy_is_not_applied)
 Test(pinned_caps, allowed0_outside_allowed1_is_rejected)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(EPT);
+    pinned.procbased2 |= NVMX_CTL(SHADOW_VMCS) | NVMX_CTL(PML);
     assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", NULL);
 }
 
@@ -965,8 +972,8 @@ Test(pinned_caps, feature_beyond_host_is_rejected_naming_it)
 Test(pinned_caps, feature_beyond_implemented_is_rejected_naming_it)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= (NVMX_CTL(EPT) | NVMX_CTL(VPID)) << 32;
-    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-ept vmx-vpid");
+    pinned.procbased2 |= (NVMX_CTL(PML) | NVMX_CTL(XSAVES)) << 32;
+    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-pml vmx-xsaves");
 }
 
 /* Appendix A: unknown bits are refused too, as bits. */

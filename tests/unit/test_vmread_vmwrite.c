@@ -76,8 +76,8 @@ Test(vmread, high_access_of_natural_width_field_fails_12)
 Test(vmread, field_of_unexposed_feature_fails_12)
 {
     harness_vmxon_vmptrld(&h);
-    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_EPT));
-    harness_vmread(&h, NVMX_FIELD_EPT_POINTER, NULL);
+    cr_assert_not(nvmx_vm_has_feature(h.vm, NVMX_FEATURE_PML));
+    harness_vmread(&h, NVMX_FIELD_PML_ADDRESS, NULL);
     cr_assert(harness_failed_valid(&h, NVMX_VMERR_UNSUPPORTED_VMCS_COMPONENT));
 }
 
