@@ -22,7 +22,7 @@
 #define EPTP_A EPTP_OF(0x70000ull)
 #define EPTP_B EPTP_OF(0x71000ull)
 #define EPTP_C EPTP_OF(0x72000ull)
-#define VMFUNC_LENGTH 3u
+#define VMFUNC_LENGTH SEC_VMFUNC_LENGTH
 
 static harness h;
 /* L1-memory reads (l1_read calls) the last l2_vmfunc made. */
@@ -58,10 +58,7 @@ static void list_entry(unsigned index, uint64_t eptp)
 /* L1 gives L2 EPT (EPTP_A) and EPTP switching with the list at EPTP_LIST: {A, B, C}. */
 static void l1_enables_eptp_switching(void)
 {
-    sec_set_proc(&h, 0, NVMX_CTL(EPT) | NVMX_CTL(ENABLE_VMFUNC));
-    sec_vmwrite(&h, NVMX_FIELD_EPT_POINTER, EPTP_A);
-    sec_vmwrite(&h, NVMX_FIELD_VM_FUNCTION_CONTROL, NVMX_CTL(EPTP_SWITCHING));
-    sec_vmwrite(&h, NVMX_FIELD_EPTP_LIST_ADDRESS, EPTP_LIST);
+    sec_l1_enables_eptp_switching(&h, EPTP_A, EPTP_LIST);
     list_entry(0, EPTP_A);
     list_entry(1, EPTP_B);
     list_entry(2, EPTP_C);
@@ -76,11 +73,8 @@ static void launch_with_eptp_switching(void)
 /* L2 executes VMFUNC with these RAX and RCX, as a hardware host reports it (reason 59). */
 static nvmx_status l2_vmfunc(uint64_t rax, uint64_t rcx)
 {
-    h.host.regs[NVMX_REG_RAX] = rax;
-    h.host.regs[NVMX_REG_RCX] = rcx;
-    nvmx_exit exit = {.reason = NVMX_EXIT_VMFUNC, .instruction_length = VMFUNC_LENGTH};
     long reads = h.host.l1_reads;
-    nvmx_status status = sec_l2_exit(&h, &exit);
+    nvmx_status status = sec_l2_vmfunc(&h, rax, rcx);
     vmfunc_reads = h.host.l1_reads - reads;
     return status;
 }
