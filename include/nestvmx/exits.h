@@ -93,9 +93,9 @@ typedef struct nvmx_next {
  * (VMsucceed / VMfailInvalid / VMfailValid), or injects the exception through the ops and
  * leaves RIP. VMLAUNCH/VMRESUME run the VM-entry checks and either fail (VMfail, or a
  * VM-entry-failure exit to L1: NVMX_RUN_L1) or enter L2 (NVMX_RUN_L2: vmcs02 is ready).
- * INVEPT/INVVPID when exposed, and VMFUNC in L2 with L1's "enable VM functions", are not
- * implemented in this version: they return NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU
- * (none is exposed today; VMFUNC in L2 without that control is #UD of L2, SDM 31.3).
+ * INVEPT/INVVPID when exposed are not implemented in this version: they return
+ * NVMX_ERR_NOT_IMPLEMENTED without touching the vCPU (neither is exposed today). VMFUNC in L1
+ * (VMX root operation) is #UD (SDM 31.3).
  *
  * @return NVMX_OK when *next says what to run; an error status only for embedder errors
  *         (bad arguments, an op failing in a way the architecture has no answer for).
@@ -111,6 +111,13 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * into vmcs01): NVMX_RUN_L1, or NVMX_RUN_SHUTDOWN_L1 after a VMX abort. Any other exit was
  * L0's own: NVMX_RUN_L0_HANDLES, and L0 resumes L2 when it has handled it (calling
  * nvmx_before_l2_resume first).
+ *
+ * VMFUNC (reason 59; SDM 26.5.6): vmcs02 enables VM functions when L1 does, with none enabled
+ * (its VM-function controls are the library's), so every VMFUNC of L2 with EAX < 64 exits
+ * to L0. A successful EPTP switch is completed (vmcs12's EPTP, vmcs02's EPTP := the EPT02
+ * root of the new EPT12 root, RIP: NVMX_RUN_L2; NVMX_ERR_NO_MEMORY with nothing changed when
+ * no page is left for that root); a function L1 did not enable or a failing switch is a VM
+ * exit to L1 (reason 59); EAX > 63, or VMFUNC without L1's control, is #UD of L2.
  *
  * Events (SDM 28.2.2-28.2.4, 27.6): the interruption information, the IDT-vectoring
  * information and their error codes go to L1 exactly as given, including bit 12 ("NMI

@@ -215,6 +215,25 @@ Test(vmfunc, eptp_switch_to_entry_511)
     assert_switched_to(EPTP_C, rip);
 }
 
+/* An emulator host passes the bytes (0F 01 D4): the same switch, and the same exit with the
+ * decoded length and no instruction information (SDM 28.2.5: undefined for VMFUNC, 0 here). */
+Test(vmfunc, undecoded_vmfunc_bytes_switch_and_exit_alike)
+{
+    launch_with_eptp_switching();
+    nvmx_exit exit = {
+        .reason = NVMX_EXIT_UNDECODED, .bytes = {0x0F, 0x01, 0xD4}, .bytes_length = 3};
+    uint64_t rip = v02(VMCS12_ORD_GUEST_RIP);
+    h.host.regs[NVMX_REG_RAX] = 0;
+    h.host.regs[NVMX_REG_RCX] = 1;
+    cr_assert_eq(sec_l2_exit(&h, &exit), NVMX_OK, "%s", h.host.last_log);
+    assert_switched_to(EPTP_B, rip);
+    h.host.regs[NVMX_REG_RAX] = 5;
+    rip = v02(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(sec_l2_exit(&h, &exit), NVMX_OK);
+    assert_exit_59(rip, EPTP_B);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_VMX_INSTRUCTION_INFO), 0);
+}
+
 /* ---- Exits to L1 (SDM 26.5.6.2, 26.5.6.3) ------------------------------------------------ */
 
 /* A function whose VM-function control is 0 exits with reason 59. */
