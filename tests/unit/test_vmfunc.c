@@ -186,6 +186,52 @@ Test(vmfunc, switching_back_reuses_the_cached_ept02)
     cr_assert_eq(h.vcpu->ept02.root_count, 2);
 }
 
+/* The EPT02 leaf (hardware EPT format) that maps l2_gpa under eptp02, or 0: a 4-level walk
+ * of the library's tables, which the fake host's pages hold at their host addresses. */
+static uint64_t ept02_leaf(uint64_t eptp02, uint64_t l2_gpa)
+{
+    uint64_t table = eptp02 & ~PAGE_OFFSET_MASK;
+    for (unsigned level = 4; level >= 1; level--) {
+        const uint64_t *entries = fake_host_page(table);
+        uint64_t entry = entries[(l2_gpa >> (12 + 9 * (level - 1))) & 511];
+        if (!(entry & EPT_ENTRY_RWX))
+            return 0;
+        if (level == 1 || (entry & EPT_ENTRY_PAGE_SIZE))
+            return entry;
+        table = entry & 0x000FFFFFFFFFF000ull;
+    }
+    return 0;
+}
+
+/* What L2 built through one EPT02 is still there after switching away and back: a leaf
+ * installed under EPTP_B (L2 GPA 5000H -> L1 GPA 90000H through L1's 4-level EPT12) survives
+ * a switch to EPTP_A and back, and switching back allocates nothing. */
+Test(vmfunc, switching_back_keeps_the_leaves_built_under_a_root)
+{
+    uint64_t pml4 = EPTP_B & ~PAGE_OFFSET_MASK;
+    fake_host_write64(&h.host, pml4, 0x73000 | EPT_ENTRY_RWX);
+    fake_host_write64(&h.host, 0x73000, 0x74000 | EPT_ENTRY_RWX);
+    fake_host_write64(&h.host, 0x74000, 0x75000 | EPT_ENTRY_RWX);
+    fake_host_write64(&h.host, 0x75000 + 8 * 5,
+                      0x90000 | EPT_ENTRY_RWX | ((uint64_t)MEMTYPE_WB << EPT_ENTRY_MEMTYPE_SHIFT));
+    launch_with_eptp_switching();
+    cr_assert_eq(l2_vmfunc(0, 1), NVMX_OK);
+    ept02_fault_result fault;
+    ept12_access read = {.kind = EPT12_ACCESS_READ};
+    cr_assert_eq(ept02_fault(h.vcpu, EPTP_B, 0x5000, &read, &fault), NVMX_OK);
+    cr_assert_eq(fault.outcome, EPT02_INSTALLED);
+    uint64_t eptp02_b = v02(VMCS12_ORD_EPT_POINTER);
+    uint64_t leaf = ept02_leaf(eptp02_b, 0x5000);
+    cr_assert_eq(leaf & 0x000FFFFFFFFFF000ull, FAKE_EPT01_HOST_BASE + 0x90000);
+    cr_assert_eq(l2_vmfunc(0, 0), NVMX_OK);
+    cr_assert_eq(ept02_leaf(v02(VMCS12_ORD_EPT_POINTER), 0x5000), 0, "EPTP_A maps nothing yet");
+    long pages = h.host.page_allocs;
+    cr_assert_eq(l2_vmfunc(0, 1), NVMX_OK);
+    cr_assert_eq(v02(VMCS12_ORD_EPT_POINTER), eptp02_b);
+    cr_assert_eq(ept02_leaf(eptp02_b, 0x5000), leaf);
+    cr_assert_eq(h.host.page_allocs, pages, "B's EPT02 was kept, not rebuilt");
+}
+
 /* Switching to the EPTP in use is a switch like any other: RIP advances, nothing else. */
 Test(vmfunc, switch_to_the_current_eptp_completes)
 {
