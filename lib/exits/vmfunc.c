@@ -143,8 +143,10 @@ vmx_outcome handle_vmfunc(vmx_exec *x)
     case VMFUNC_EPTP_SWITCH:
         return eptp_switch(x, &d);
     case VMFUNC_EXIT_TO_L1:
-        /* Reason 59 with the instruction length; no qualification or instruction
-         * information (SDM 26.5.6.2, 28.2.1, 28.2.5): lib/exits/dispatch.c records it. */
+        /* Reason 59 with the instruction length (SDM 28.2.4 lists failing VMFUNCs: function
+         * not enabled, ECX >= 512, invalid tentative EPTP); the qualification is cleared
+         * (28.2.1 names no VMFUNC content) and the instruction information undefined
+         * (28.2.5): lib/exits/dispatch.c records it. */
         return VMX_EXIT_TO_L1;
     default:
         return vmx_raise_ud(x);
