@@ -285,6 +285,13 @@ static const uint8_t implemented_features[] = {
     NVMX_FEATURE_INVEPT,
     NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
     NVMX_FEATURE_INVEPT_ALL_CONTEXT,
+    /* EPT for L2: EPT12 walk and EPT02 (lib/ept/), 4-level WB EPTPs. */
+    /* VM functions (SDM 26.5.6): vmcs02 enables them with no function, so L2's VMFUNC exits
+     * to L0 (lib/vmcs/vmcs02.c); lib/exits/vmfunc.c applies L1's VM-function controls:
+     * reason 59 to L1, or EPTP switching (function 0, needs EPT) completed in L0 with the
+     * EPT02 of the listed EPT12 root. */
+    NVMX_FEATURE_ENABLE_VMFUNC,
+    NVMX_FEATURE_EPTP_SWITCHING,
 };
 
 /* The implemented set's numeric fields. */

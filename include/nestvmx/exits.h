@@ -107,9 +107,8 @@ typedef struct nvmx_next {
  * leaves RIP. VMLAUNCH/VMRESUME run the VM-entry checks and either fail (VMfail, or a
  * VM-entry-failure exit to L1: NVMX_RUN_L1) or enter L2 (NVMX_RUN_L2: vmcs02 is ready).
  * INVEPT/INVVPID (when exposed) drop the EPT02s they name and request the hardware flushes
- * through the tlb_flush op before completing. VMFUNC in L2 with L1's "enable VM functions" is
- * not implemented in this version: it returns NVMX_ERR_NOT_IMPLEMENTED without touching the
- * vCPU (not exposed today; VMFUNC in L2 without that control is #UD of L2, SDM 31.3).
+ * through the tlb_flush op before completing. VMFUNC in L1 (VMX root operation) is #UD
+ * (SDM 31.3).
  *
  * @return NVMX_OK when *next says what to run; an error status only for embedder errors
  *         (bad arguments, an op failing in a way the architecture has no answer for).
@@ -143,6 +142,13 @@ NVMX_API nvmx_status nvmx_on_l1_exit(nvmx_vcpu *vcpu, const nvmx_exit *exit, nvm
  * nvmx_before_l2_resume. Errors: NVMX_ERR_NO_MEMORY (no EPT02 page: nothing half-built, L2
  * may be resumed to retry), NVMX_ERR_HOST (an op failed or EPT01 answered a malformed
  * mapping), NVMX_ERR_INVALID_ARGUMENT (qualification bits 2:0 name no access).
+ *
+ * VMFUNC (reason 59; SDM 26.5.6): vmcs02 enables VM functions when L1 does, with none enabled
+ * (its VM-function controls are the library's), so every VMFUNC of L2 with EAX < 64 exits
+ * to L0. A successful EPTP switch is completed (vmcs12's EPTP, vmcs02's EPTP := the EPT02
+ * root of the new EPT12 root, RIP: NVMX_RUN_L2; NVMX_ERR_NO_MEMORY with nothing changed when
+ * no page is left for that root); a function L1 did not enable or a failing switch is a VM
+ * exit to L1 (reason 59); EAX > 63, or VMFUNC without L1's control, is #UD of L2.
  *
  * Events (SDM 28.2.2-28.2.4, 27.6): the interruption information, the IDT-vectoring
  * information and their error codes go to L1 exactly as given, including bit 12 ("NMI

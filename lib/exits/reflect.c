@@ -23,8 +23,8 @@
  * (shadow paging #PF, EPT02 built lazily, its own preemption timer, PML, bus-lock or
  * instruction-timeout exits), the caller resolves what L0 caused before asking.
  */
-#include "../ept/eptp.h"
 #include "../internal.h"
+#include "vmfunc.h"
 
 /* ---- Reading L1's state ----------------------------------------------------------------- */
 
@@ -375,39 +375,15 @@ static bool apic_write(const reflect_ctx *c)
     return CTL(c, VIRTUALIZE_APIC_ACCESSES) || CTL(c, VIRTUALIZE_X2APIC);
 }
 
-/* Entry ECX of L1's EPTP list: 8 bytes at EPTP-list address + 8 * ECX (SDM 26.5 "EPTP
- * Switching"); all ones where it is not L1 RAM, which is not a valid EPTP. */
-static uint64_t eptp_list_entry(const reflect_ctx *c, uint32_t index)
-{
-    uint8_t bytes[8];
-    const nvmx_vm *vm = c->vcpu->vm;
-    uint64_t gpa = field(c, VMCS12_ORD_EPTP_LIST_ADDRESS) + 8ull * index;
-    if (vm->ops.l1_read(vm->host_ctx, gpa, bytes, sizeof(bytes)) != NVMX_OK)
-        return ~0ull;
-    uint64_t value = 0;
-    for (unsigned i = 0; i < 8; i++)
-        value |= (uint64_t)bytes[i] << (8 * i);
-    return value;
-}
-
-/* SDM 26.1.3 "VMFUNC", 26.5 "VM Functions": with "enable VM functions" 0 VMFUNC is #UD (no exit to
- * L1: L0 delivers the #UD). Otherwise it exits if EAX > 63 or bit EAX of the VM-function controls
- * is 0, or if the function fails: EPTP switching (function 0) exits when ECX >= 512 or entry ECX of
- * the EPTP list is not a valid EPTP. A successful switch is L0's to emulate. Any other enabled
- * function (none is defined; VM entry rejects reserved bits) is left to L1. */
+/* SDM 26.1.3 "VMFUNC", 26.5.6.2, 26.5.6.3: with "enable VM functions" 0, or EAX > 63, VMFUNC is
+ * #UD (an exception of L2, not this exit). Otherwise it exits when the function's VM-function
+ * control is 0 or EPTP switching fails (ECX >= 512, or the list entry is not a valid EPTP); a
+ * successful switch is L0's to complete. One decision, lib/exits/vmfunc.c. */
 static bool vmfunc(const reflect_ctx *c)
 {
-    if (!CTL(c, ENABLE_VMFUNC))
-        return false;
-    uint32_t function = eax(c);
-    if (function > 63 || !((field(c, VMCS12_ORD_VM_FUNCTION_CONTROL) >> function) & 1))
-        return true;
-    if (function != 0)
-        return true;
-    uint32_t index = (uint32_t)reg(c, NVMX_REG_RCX);
-    if (index >= 512)
-        return true;
-    return !eptp_valid(c->vcpu->vm, eptp_list_entry(c, index));
+    vmfunc_decision d;
+    vmfunc_decide(c->vcpu, &d);
+    return d.result == VMFUNC_EXIT_TO_L1;
 }
 
 /* SDM 26.1.3 "ENCLS": with "enable ENCLS exiting", by the ENCLS-exiting bitmap (25.6.16). */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * VMXON, VMXOFF, VMCLEAR, VMPTRLD, VMPTRST, VMCALL and the checks of the instructions whose
- * main work lives elsewhere (VMLAUNCH/VMRESUME, VMFUNC; INVEPT and INVVPID are in
- * inv_instructions.c). Each handler follows
+ * main work lives elsewhere (VMLAUNCH/VMRESUME in vm_entry.c, VMFUNC in vmfunc.c, INVEPT and
+ * INVVPID in inv_instructions.c). Each handler follows
  * the "Operation" pseudocode of its SDM Vol. 3C 31.3 entry, in its order.
  */
 #include "vmx_outcome.h"
@@ -220,18 +220,4 @@ vmx_outcome handle_vmcall(vmx_exec *x)
     if (cpu_cpl(x->vcpu) > 0)
         return vmx_raise_gp0(x);
     return vmx_fail(x, NVMX_VMERR_VMCALL_IN_ROOT);
-}
-
-vmx_outcome handle_vmfunc(vmx_exec *x)
-{
-    /* SDM 31.3 VMFUNC: #UD outside VMX non-root operation, and in it while L1's "enable VM
-     * functions" control is 0 (an exception of L2, which L1's exception bitmap may turn into
-     * a VM exit). With the control set the VM-function controls decide (EPTP switching comes
-     * with EPT support). */
-    const vmcs12 *v = x->vcpu->guest_mode ? &x->vcpu->current->data : NULL;
-    if (!v ||
-        !(vmcs12_get(v, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL) & NVMX_CTL(SECONDARY_CONTROLS)) ||
-        !(vmcs12_get(v, VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL) & NVMX_CTL(ENABLE_VMFUNC)))
-        return vmx_raise_ud(x);
-    return VMX_NOT_IMPLEMENTED;
 }

@@ -129,6 +129,10 @@ static unsigned merge_execution_controls(const nvmx_vm *vm, const vmcs12 *v, con
     out[n++] = (control_value){VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, proc};
     if (proc2)
         out[n++] = (control_value){VMCS12_ORD_SECONDARY_VM_EXEC_CONTROL, proc2};
+    /* L1's "enable VM functions" stays, with no function enabled: L2's VMFUNC exits to L0
+     * (reason 59, SDM 26.5.6.2) and L1's functions are emulated (lib/exits/vmfunc.c). */
+    if (proc2 & NVMX_CTL(ENABLE_VMFUNC))
+        out[n++] = (control_value){VMCS12_ORD_VM_FUNCTION_CONTROL, 0};
     /* L2's state must be readable at every exit (SDM 28.3). */
     out[n++] = (control_value){VMCS12_ORD_VM_EXIT_CONTROLS, vm->l0.exit | VMCS02_ALWAYS_SAVED};
     /* Entry controls: L1's, never entry to SMM (L1 is not in SMM), and vmcs02 always loads
@@ -320,23 +324,25 @@ static bool l1_enables_ept(const nvmx_vm *vm, const vmcs12 *v)
  *   else vmcs02 has no EPT and nothing is written.
  * Rewritten at every VM entry, not only when vmcs12's EPTP changes: the EPT02 may have been
  * dropped since (INVEPT, eviction at the page cap), and EPT01's pointer is L0's to change. */
+nvmx_status vmcs02_write_ept02_eptp(nvmx_vcpu *vcpu, uint64_t eptp12)
+{
+    uint64_t eptp02;
+    nvmx_status status = ept02_root_hpa(vcpu, eptp12, &eptp02);
+    return status == NVMX_OK ? write_field(vcpu, VMCS12_ORD_EPT_POINTER, eptp02) : status;
+}
+
 nvmx_status vmcs02_write_eptp(nvmx_vcpu *vcpu)
 {
     nvmx_vm *vm = vcpu->vm;
     const vmcs12 *v = &vcpu->current->data;
-    uint64_t eptp;
-    if (l1_enables_ept(vm, v)) {
-        nvmx_status status = ept02_root_hpa(vcpu, vmcs12_get(v, VMCS12_ORD_EPT_POINTER), &eptp);
-        if (status != NVMX_OK)
-            return status;
-    } else if (vm->l0.proc2 & NVMX_CTL(EPT)) {
-        if (vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_EPT_POINTER, &eptp) !=
-            NVMX_OK)
-            return NVMX_ERR_HOST;
-    } else {
+    if (l1_enables_ept(vm, v))
+        return vmcs02_write_ept02_eptp(vcpu, vmcs12_get(v, VMCS12_ORD_EPT_POINTER));
+    if (!(vm->l0.proc2 & NVMX_CTL(EPT)))
         return NVMX_OK;
-    }
-    return write_field(vcpu, VMCS12_ORD_EPT_POINTER, eptp);
+    uint64_t eptp01;
+    if (vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS01, NVMX_FIELD_EPT_POINTER, &eptp01) != NVMX_OK)
+        return NVMX_ERR_HOST;
+    return write_field(vcpu, VMCS12_ORD_EPT_POINTER, eptp01);
 }
 
 /* A PAE L2 under EPT in vmcs12 takes its PDPTEs from vmcs12's fields (27.3.2.4), which

@@ -30,6 +30,9 @@ void vmcs02_synced_by_exit(nvmx_vcpu *vcpu, uint64_t entry_controls_before);
  * nothing (who writes what: vmcs02.c). Called by every vmcs02_build; call it after changing
  * vmcs12's EPTP while L2 runs (EPTP switching). NVMX_ERR_NO_MEMORY / NVMX_ERR_UNSUPPORTED from
  * ept02_root_hpa, NVMX_ERR_HOST when a hardware-VMCS op fails. */
+/* vmcs02 runs L2 on the EPT02 of eptp12 (created empty when absent): the step of
+ * vmcs02_write_eptp that EPTP switching (lib/exits/vmfunc.c) also takes. */
+nvmx_status vmcs02_write_ept02_eptp(nvmx_vcpu *vcpu, uint64_t eptp12);
 nvmx_status vmcs02_write_eptp(nvmx_vcpu *vcpu);
 
 /* The next vmcs02_build writes every field (L0 changed its own state, or state was restored). */

@@ -70,6 +70,22 @@ nvmx_status sec_l2_exit_simple(harness *h, uint32_t reason, uint32_t length)
     return sec_l2_exit(h, &exit);
 }
 
+void sec_l1_enables_eptp_switching(harness *h, uint64_t eptp, uint64_t list_gpa)
+{
+    sec_set_proc(h, 0, NVMX_CTL(EPT) | NVMX_CTL(ENABLE_VMFUNC));
+    sec_vmwrite(h, NVMX_FIELD_EPT_POINTER, eptp);
+    sec_vmwrite(h, NVMX_FIELD_VM_FUNCTION_CONTROL, NVMX_CTL(EPTP_SWITCHING));
+    sec_vmwrite(h, NVMX_FIELD_EPTP_LIST_ADDRESS, list_gpa);
+}
+
+nvmx_status sec_l2_vmfunc(harness *h, uint64_t rax, uint64_t rcx)
+{
+    h->host.regs[NVMX_REG_RAX] = rax;
+    h->host.regs[NVMX_REG_RCX] = rcx;
+    nvmx_exit exit = {.reason = NVMX_EXIT_VMFUNC, .instruction_length = SEC_VMFUNC_LENGTH};
+    return sec_l2_exit(h, &exit);
+}
+
 void sec_snapshot_take(const harness *h, sec_snapshot *s)
 {
     memcpy(s->regs, h->host.regs, sizeof(s->regs));

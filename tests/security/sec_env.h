@@ -27,6 +27,13 @@ nvmx_status sec_l2_exit(harness *h, const nvmx_exit *exit);
 /* The common case: only the reason and the instruction length. */
 nvmx_status sec_l2_exit_simple(harness *h, uint32_t reason, uint32_t length);
 
+/* L1 gives L2 EPT (vmcs12 EPTP `eptp`) and the VM function EPTP switching with its EPTP list
+ * at list_gpa, by VMWRITEs (SDM 25.6.14). */
+void sec_l1_enables_eptp_switching(harness *h, uint64_t eptp, uint64_t list_gpa);
+/* L2 executes VMFUNC with these RAX and RCX: reason 59, length SEC_VMFUNC_LENGTH. */
+#define SEC_VMFUNC_LENGTH 3u
+nvmx_status sec_l2_vmfunc(harness *h, uint64_t rax, uint64_t rcx);
+
 /* The guest state L1 or L2 can observe, to prove that an operation changed nothing (or only
  * what the SDM says): fake registers, both hardware VMCSs, the low 2 MiB of L1 RAM (every
  * region, operand and bitmap of the tests), exceptions injected, and the vCPU's VMX state. */

@@ -266,8 +266,8 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
      * (4:0) */
     cr_assert_eq(vm.caps.misc, 0x200401E5ull);
     /* EPT, descriptor-table exiting, RDTSCP, VPID, WBINVD, unrestricted guest, RDRAND, INVPCID,
-     * VMCS shadowing, RDSEED */
-    cr_assert_eq(vm.caps.procbased2, 0x000158EEull << 32);
+     * VM functions, VMCS shadowing, RDSEED */
+    cr_assert_eq(vm.caps.procbased2, 0x000178EEull << 32);
     cr_assert_eq(vm.caps.true_pinbased, vm.caps.pinbased);
     /* SDM A.3.2, A.4.1, A.5: the TRUE MSRs let L1 clear CR3 load/store exiting and the
      * save/load debug controls. */
@@ -278,7 +278,8 @@ Test(capabilities, exposes_exactly_the_implemented_set_on_a_full_host)
      * (20), A/D flags (21), INVEPT single- and all-context (25, 26), INVVPID (32) and its
      * four types (43:40) */
     cr_assert_eq(vm.caps.ept_vpid_cap, 0x00000F0106334141ull);
-    cr_assert_eq(vm.caps.vmfunc, 0);
+    /* A.11: EPTP switching */
+    cr_assert_eq(vm.caps.vmfunc, 1);
     cr_assert_eq(vm.caps.procbased3, 0);
     cr_assert_eq(vm.caps.exit2, 0);
 }
@@ -357,6 +358,8 @@ Test(capabilities, never_exposes_unimplemented_feature)
         NVMX_FEATURE_INVEPT,
         NVMX_FEATURE_INVEPT_SINGLE_CONTEXT,
         NVMX_FEATURE_INVEPT_ALL_CONTEXT,
+        NVMX_FEATURE_ENABLE_VMFUNC,
+        NVMX_FEATURE_EPTP_SWITCHING,
     };
     for (unsigned f = 0; f < NVMX_FEATURE_COUNT; f++) {
         bool expected = false;
@@ -417,7 +420,7 @@ Test(capabilities, host_bits_unknown_to_the_library_are_not_exposed)
     cr_assert_eq(vm.caps.misc & 0x1F, 31);
     cr_assert_eq(vm.caps.exit2, 0);
     cr_assert_eq(vm.caps.ept_vpid_cap, expected.ept_vpid_cap);
-    cr_assert_eq(vm.caps.vmfunc, 0);
+    cr_assert_eq(vm.caps.vmfunc, expected.vmfunc);
     cr_assert_eq(vm.caps.procbased3, 0);
 }
 
@@ -987,8 +990,8 @@ Test(pinned_caps, feature_beyond_host_is_rejected_naming_it)
 Test(pinned_caps, feature_beyond_implemented_is_rejected_naming_it)
 {
     nvmx_vmx_caps pinned = computed_default();
-    pinned.procbased2 |= (NVMX_CTL(PML) | NVMX_CTL(ENCLS_EXITING)) << 32;
-    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-encls-exit vmx-pml");
+    pinned.procbased2 |= (NVMX_CTL(PML) | NVMX_CTL(XSAVES)) << 32;
+    assert_rejected(&pinned, "IA32_VMX_PROCBASED_CTLS2", "vmx-pml vmx-xsaves");
 }
 
 /* Appendix A: unknown bits are refused too, as bits. */

@@ -1049,7 +1049,7 @@ Test(reflect, vmfunc_exits_to_l1_for_a_function_not_enabled)
 {
     use_eptp_switching();
     cr_assert(vmfunc(1, 0), "function 1 is not enabled");
-    cr_assert(vmfunc(64, 0), "functions above 63 do not exist");
+    cr_assert(vmfunc(63, 0), "function 63 is not enabled");
     set(VMCS12_ORD_VM_FUNCTION_CONTROL, 0);
     cr_assert(vmfunc(0, 5), "EPTP switching not enabled");
 }
@@ -1079,6 +1079,18 @@ Test(reflect, vmfunc_stays_in_l0_without_enable_vm_functions)
     cr_assert_not(vmfunc(1, 0), "VMFUNC is #UD for L2, not an exit to L1");
     set_proc2(NVMX_CTL(EPT));
     cr_assert_not(vmfunc(1, 0));
+}
+
+/* SDM 26.5.6.2, 31.3 VMFUNC: EAX > 63 is #UD (an exception of L2), never reason 59. */
+Test(reflect, vmfunc_above_function_63_is_ud_not_an_exit)
+{
+    use_eptp_switching();
+    set(VMCS12_ORD_VM_FUNCTION_CONTROL, ~0ull);
+    cr_assert_not(vmfunc(64, 5));
+    cr_assert_not(vmfunc(0xFFFFFFFF, 5));
+    set(VMCS12_ORD_VM_FUNCTION_CONTROL, 1);
+    h.host.regs[NVMX_REG_RAX] = 0xFFFFFFFF00000001ull;
+    cr_assert(wanted(NVMX_EXIT_VMFUNC), "EAX is 1 (not enabled): bits 63:32 of RAX do not count");
 }
 
 /* ---- ENCLS, ENCLV, PCONFIG: 64-bit exiting bitmaps indexed by EAX (SDM 26.1.3) ------------ */
