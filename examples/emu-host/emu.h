@@ -19,9 +19,13 @@ enum emu_status {
     EMU_STATUS_BAD_INPUT = 2,    /* usage, --mem or a malformed image */
     EMU_STATUS_TRIPLE_FAULT = 3, /* L1 shut down (triple fault, emulation error) */
     EMU_STATUS_HALTED = 4,       /* L1 halted and nothing can wake it */
-    EMU_STATUS_L2_NOT_IMPL = 5,  /* L1 entered L2, which this version cannot run */
+    EMU_STATUS_L2_HALTED = 5,    /* L2 halted, L1 does not intercept HLT, nothing wakes it */
     EMU_STATUS_HOST_FAILURE = 6, /* Unicorn or libnestvmx failed */
+    EMU_STATUS_BUDGET = 7,       /* the instruction budget ran out (a guest that never ends) */
 };
+
+/* Instructions L1 and L2 may run together before the run ends with EMU_STATUS_BUDGET. */
+#define EMU_DEFAULT_BUDGET 200000000ull
 
 #define EMU_MIB (1ull << 20)
 #define EMU_IMAGE_MIN_ADDRESS EMU_MIB /* images load at or above 1 MiB */
@@ -40,7 +44,11 @@ typedef enum emu_stop {
     EMU_RUNNING = 0,
     EMU_STOP_EXIT,      /* port 0xF4 */
     EMU_STOP_EXCEPTION, /* an exception for L1 to take (pending_vector) */
-    EMU_STOP_RUN_L2,    /* the library entered L2 */
+    EMU_STOP_RUN_L2,    /* the library entered L2: load L2 from vmcs02 */
+    EMU_STOP_RUN_L1,    /* a VM exit to L1: load L1 from vmcs01 */
+    EMU_STOP_L2_EXIT,   /* L2 exits at its current instruction (exit_info) */
+    EMU_STOP_L2_HALTED, /* L2 halted without HLT exiting */
+    EMU_STOP_BUDGET,    /* the instruction budget ran out */
     EMU_STOP_SHUTDOWN,  /* the library shut L1 down (VMX abort) */
     EMU_STOP_FAILURE,   /* the host failed (message printed) */
 } emu_stop;
@@ -51,11 +59,65 @@ typedef struct emu {
     uint64_t ram_size;
     nvmx_vm *vm;
     nvmx_vcpu *vcpu;
-    uint64_t *vmcs[2]; /* vmcs01 and vmcs02 as field stores (unused until L2 runs) */
+    uint64_t *vmcs[2]; /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
+    bool in_l2;        /* Unicorn holds L2's state (vmcs02), else L1's (vmcs01) */
     emu_stop stop;
     int exit_status;
     nvmx_exception pending; /* valid with EMU_STOP_EXCEPTION */
+    nvmx_exit exit_info;    /* valid with EMU_STOP_L2_EXIT */
+    uint64_t budget;        /* instructions left */
 } emu;
+
+/* What a trapped instruction is, from its bytes (trap.c). */
+typedef enum emu_insn_kind {
+    EMU_INSN_OTHER = 0,
+    EMU_INSN_RDMSR,
+    EMU_INSN_WRMSR,
+    EMU_INSN_HLT,
+    EMU_INSN_CPUID,
+    EMU_INSN_RDTSC,
+    EMU_INSN_IO,
+} emu_insn_kind;
+
+typedef struct emu_insn {
+    emu_insn_kind kind;
+    uint8_t length;
+    /* EMU_INSN_IO: the exit qualification's parts (SDM 28.2.1, Table 28-5) */
+    uint8_t io_size; /* 1, 2 or 4 */
+    bool io_in, io_string, io_rep, io_immediate;
+    uint16_t io_port_immediate;
+} emu_insn;
+
+/* main.c: the contract's ports; emu_port_out returns true when the write ends the run. */
+uint32_t emu_port_in(unsigned port, int size);
+bool emu_port_out(emu *e, unsigned port, uint32_t value);
+
+/* trap.c: the code hook that finds the instructions Unicorn cannot hook (RDMSR, WRMSR, HLT;
+ * for L2 also CPUID, RDTSC, I/O) and counts the instruction budget. */
+bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out);
+bool emu_add_code_hook(emu *e);
+
+/* msr.c: RDMSR/WRMSR of the running guest: the library's MSRs, then the small model of the
+ * rest; false means #GP(0). */
+bool emu_msr_read(emu *e, uint32_t index, uint64_t *value);
+bool emu_msr_write(emu *e, uint32_t index, uint64_t value);
+/* Complete RDMSR or WRMSR of L1 (or of L2 as L0): registers, RIP, or a pending #GP. */
+void emu_msr_instruction(emu *e, bool write, uint8_t length);
+
+/* state.c: Unicorn's CPU state <-> a field store's guest-state area (SDM 25.4). */
+void emu_state_save(emu *e, nvmx_hw_vmcs which);
+bool emu_state_load(emu *e, nvmx_hw_vmcs which);
+uint64_t emu_vmcs_get(const emu *e, nvmx_hw_vmcs which, uint32_t field);
+void emu_vmcs_set(emu *e, nvmx_hw_vmcs which, uint32_t field, uint64_t value);
+
+/* l2.c: L2's exits and VM entries. */
+void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t length);
+/* After EMU_STOP_L2_EXIT / an entry: what to do; -1 to go on, else an exit status. */
+int emu_l2_handle_exit(emu *e);
+int emu_enter_l2(emu *e);
+void emu_l2_exception(emu *e, const nvmx_exception *x);
+bool emu_deliver_exception(emu *e, const nvmx_exception *x);
+uint64_t emu_reg(emu *e, int uc_reg);
 
 /* elf.c: load a static ELF64 x86-64 image into RAM; prints what is wrong and returns false. */
 bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry);
