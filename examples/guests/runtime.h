@@ -17,28 +17,28 @@
 
 /* ---- ports, COM1, TAP ---- */
 
-static inline void outb(uint16_t port, uint8_t value)
+static inline __attribute__((unused)) void outb(uint16_t port, uint8_t value)
 {
     __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
 }
-static inline uint8_t inb(uint16_t port)
+static inline __attribute__((unused)) uint8_t inb(uint16_t port)
 {
     uint8_t value;
     __asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
     return value;
 }
-static void putc_com1(char c)
+static __attribute__((unused)) void putc_com1(char c)
 {
     while (!(inb(0x3FD) & 0x20))
         ;
     outb(0x3F8, (uint8_t)c);
 }
-static void puts_com1(const char *s)
+static __attribute__((unused)) void puts_com1(const char *s)
 {
     while (*s)
         putc_com1(*s++);
 }
-static void put_number(uint64_t n)
+static __attribute__((unused)) void put_number(uint64_t n)
 {
     char digits[24];
     int i = 0;
@@ -49,7 +49,7 @@ static void put_number(uint64_t n)
     while (i)
         putc_com1(digits[--i]);
 }
-static void put_hex(uint64_t n)
+static __attribute__((unused)) void put_hex(uint64_t n)
 {
     puts_com1("0x");
     for (int shift = 60; shift >= 0; shift -= 4) {
@@ -60,21 +60,31 @@ static void put_hex(uint64_t n)
 }
 
 static unsigned tap_tests, tap_failures;
-static bool check(bool ok, const char *name)
+/* One TAP line; the name is `what` or "what: detail". */
+static __attribute__((unused)) bool check2(bool ok, const char *what, const char *detail)
 {
     tap_tests++;
     tap_failures += !ok;
     puts_com1(ok ? "ok " : "not ok ");
     put_number(tap_tests);
     puts_com1(" - ");
-    puts_com1(name);
+    puts_com1(what);
+    if (detail) {
+        puts_com1(": ");
+        puts_com1(detail);
+    }
     puts_com1("\n");
     return ok;
 }
-/* An equality assertion that prints both values when it fails. */
-static bool check_eq(uint64_t got, uint64_t want, const char *name)
+static __attribute__((unused)) bool check(bool ok, const char *name)
 {
-    bool ok = check(got == want, name);
+    return check2(ok, name, 0);
+}
+/* An equality assertion that prints both values when it fails. */
+static __attribute__((unused)) bool check_eq2(uint64_t got, uint64_t want, const char *what,
+                                              const char *detail)
+{
+    bool ok = check2(got == want, what, detail);
     if (!ok) {
         puts_com1("# got ");
         put_hex(got);
@@ -84,7 +94,11 @@ static bool check_eq(uint64_t got, uint64_t want, const char *name)
     }
     return ok;
 }
-static int tap_done(void)
+static __attribute__((unused)) bool check_eq(uint64_t got, uint64_t want, const char *name)
+{
+    return check_eq2(got, want, name, 0);
+}
+static __attribute__((unused)) int tap_done(void)
 {
     puts_com1("1..");
     put_number(tap_tests);
@@ -106,7 +120,7 @@ struct __attribute__((packed)) rt_table_register {
     uint64_t base;
 };
 
-static void rt_load_gdt(void)
+static __attribute__((unused)) void rt_load_gdt(void)
 {
     uint64_t tss = (uint64_t)(uintptr_t)rt_tss;
     rt_gdt[0] = 0;
@@ -184,7 +198,7 @@ RT_DECLARE(17)
 RT_DECLARE(18)
 RT_DECLARE(19)
 
-static void rt_set_gate(unsigned vector, void (*handler)(void))
+static __attribute__((unused)) void rt_set_gate(unsigned vector, void (*handler)(void))
 {
     uint64_t h = (uint64_t)(uintptr_t)handler;
     rt_idt[vector] = (struct rt_gate){.offset_low = (uint16_t)h,
@@ -194,7 +208,7 @@ static void rt_set_gate(unsigned vector, void (*handler)(void))
                                       .offset_high = (uint32_t)(h >> 32)};
 }
 
-static void rt_load_idt(void)
+static __attribute__((unused)) void rt_load_idt(void)
 {
     void (*handlers[20])(void) = {rt_vector0,  rt_vector1,  rt_vector2,  rt_vector3,  rt_vector4,
                                   rt_vector5,  rt_vector6,  rt_vector7,  rt_vector8,  rt_vector9,
@@ -209,50 +223,50 @@ static void rt_load_idt(void)
 
 /* The exception the last guarded instruction raised, or -1 (rt_guard before it). */
 static uint64_t rt_guard_count;
-static void rt_guard(uint64_t skip)
+static __attribute__((unused)) void rt_guard(uint64_t skip)
 {
     rt_fault_skip = skip;
     rt_guard_count = rt_fault_count;
 }
-static int rt_fault(void)
+static __attribute__((unused)) int rt_fault(void)
 {
     return rt_fault_count == rt_guard_count ? -1 : (int)rt_fault_vector;
 }
 
 /* ---- registers, MSRs ---- */
 
-static inline uint64_t read_cr3(void)
+static inline __attribute__((unused)) uint64_t read_cr3(void)
 {
     uint64_t v;
     __asm__ volatile("mov %%cr3, %0" : "=r"(v));
     return v;
 }
-static inline uint64_t read_cr0(void)
+static inline __attribute__((unused)) uint64_t read_cr0(void)
 {
     uint64_t v;
     __asm__ volatile("mov %%cr0, %0" : "=r"(v));
     return v;
 }
-static inline uint64_t read_cr4(void)
+static inline __attribute__((unused)) uint64_t read_cr4(void)
 {
     uint64_t v;
     __asm__ volatile("mov %%cr4, %0" : "=r"(v));
     return v;
 }
-static inline void write_cr4(uint64_t v)
+static inline __attribute__((unused)) void write_cr4(uint64_t v)
 {
     __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
 }
 
 /* RDMSR/WRMSR (2 bytes each): the value, and the exception (rt_fault) if one was raised. */
-static uint64_t rdmsr(uint32_t index)
+static __attribute__((unused)) uint64_t rdmsr(uint32_t index)
 {
     uint32_t lo = 0, hi = 0;
     rt_guard(2);
     __asm__ volatile("rdmsr" : "+a"(lo), "+d"(hi) : "c"(index) : "memory");
     return ((uint64_t)hi << 32) | lo;
 }
-static void wrmsr(uint32_t index, uint64_t value)
+static __attribute__((unused)) void wrmsr(uint32_t index, uint64_t value)
 {
     rt_guard(2);
     __asm__ volatile("wrmsr"
@@ -271,33 +285,33 @@ static void wrmsr(uint32_t index, uint64_t value)
     return rflags & (RFLAGS_CF | RFLAGS_ZF)
 
 /* vmxon/vmclear/vmptrld (%rax): F3/66/-- 0F C7 /6 or /7 with ModRM 0x30/0x38: 4 or 3 bytes */
-static uint64_t vmxon(uint64_t *pa)
+static __attribute__((unused)) uint64_t vmxon(uint64_t *pa)
 {
     RT_FLAGS("vmxon (%1)", 4, "a"(pa));
 }
-static uint64_t vmclear(uint64_t *pa)
+static __attribute__((unused)) uint64_t vmclear(uint64_t *pa)
 {
     RT_FLAGS("vmclear (%1)", 4, "a"(pa));
 }
-static uint64_t vmptrld(uint64_t *pa)
+static __attribute__((unused)) uint64_t vmptrld(uint64_t *pa)
 {
     RT_FLAGS("vmptrld (%1)", 3, "a"(pa));
 }
-static uint64_t vmptrst(uint64_t *pa)
+static __attribute__((unused)) uint64_t vmptrst(uint64_t *pa)
 {
     RT_FLAGS("vmptrst (%1)", 3, "a"(pa));
 }
-static uint64_t vmxoff(void)
+static __attribute__((unused)) uint64_t vmxoff(void)
 {
     RT_FLAGS("vmxoff", 3, "i"(0));
 }
 /* vmwrite %rdx, %rax (0F 79 /r, ModRM reg = rax field, rm = rdx value: 3 bytes) */
-static uint64_t vmwrite(uint64_t field, uint64_t value)
+static __attribute__((unused)) uint64_t vmwrite(uint64_t field, uint64_t value)
 {
     RT_FLAGS("vmwrite %2, %1", 3, "a"(field), "d"(value));
 }
 /* vmread %rax, %rdx (0F 78 /r: 3 bytes); *value is unchanged on failure */
-static uint64_t vmread(uint64_t field, uint64_t *value)
+static __attribute__((unused)) uint64_t vmread(uint64_t field, uint64_t *value)
 {
     uint64_t rflags, v = *value;
     rt_guard(3);
@@ -308,7 +322,7 @@ static uint64_t vmread(uint64_t field, uint64_t *value)
     *value = v;
     return rflags & (RFLAGS_CF | RFLAGS_ZF);
 }
-static uint64_t vmread_value(uint64_t field)
+static __attribute__((unused)) uint64_t vmread_value(uint64_t field)
 {
     uint64_t v = 0;
     vmread(field, &v);
