@@ -281,7 +281,7 @@ static __attribute__((unused)) void wrmsr(uint32_t index, uint64_t value)
 #define RT_FLAGS(insn, skip, ...)                                                                  \
     uint64_t rflags;                                                                               \
     rt_guard(skip);                                                                                \
-    __asm__ volatile(insn "\n\tpushfq\n\tpop %0" : "=r"(rflags) : __VA_ARGS__ : "memory", "cc");  \
+    __asm__ volatile(insn "\n\tpushfq\n\tpop %0" : "=r"(rflags) : __VA_ARGS__ : "memory", "cc");   \
     return rflags & (RFLAGS_CF | RFLAGS_ZF)
 
 /* vmxon/vmclear/vmptrld (%rax): F3/66/-- 0F C7 /6 or /7 with ModRM 0x30/0x38: 4 or 3 bytes */

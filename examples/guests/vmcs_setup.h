@@ -172,7 +172,8 @@ static __attribute__((unused)) void vs_host_state(void)
 }
 
 /* A 64-bit L2 on L1's paging and GDT, at `rip` with stack `rsp` and IDT `idt`/`idt_limit`. */
-static __attribute__((unused)) void vs_guest_state(uint64_t rip, uint64_t rsp, uint64_t idt, uint32_t idt_limit)
+static __attribute__((unused)) void vs_guest_state(uint64_t rip, uint64_t rsp, uint64_t idt,
+                                                   uint32_t idt_limit)
 {
     for (unsigned i = 0; i < 6; i++) { /* ES CS SS DS FS GS */
         bool code = i == 1;
