@@ -207,7 +207,7 @@ static nvmx_status write_controls(nvmx_vcpu *vcpu, const vmcs12 *v)
     unsigned n = merge_execution_controls(vcpu->vm, v, values);
     n += merge_exceptions(vcpu->vm, v, values + n);
     n += merge_control_registers(vcpu->vm, v, values + n);
-    nvmx_status status = merge_tsc_offset(vcpu, v, &values[n++]);
+    nvmx_status status = NVMX_OK;
     for (unsigned i = 0; status == NVMX_OK && i < n; i++)
         status = write_field(vcpu, values[i].ordinal, values[i].value);
     return status;
@@ -299,6 +299,11 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     nvmx_status status = copy_guest_state(vcpu, v, full);
     if (status == NVMX_OK && (full || controls_dirty(v)))
         status = write_controls(vcpu, v);
+    /* Every entry: vmcs01's offset is L0's and may change between entries (the embedder sets
+     * L1's TSC there), which no vmcs12 dirty bit shows. */
+    control_value tsc;
+    if (status == NVMX_OK && (status = merge_tsc_offset(vcpu, v, &tsc)) == NVMX_OK)
+        status = write_field(vcpu, tsc.ordinal, tsc.value);
     if (status == NVMX_OK)
         status = write_inherited_state(vcpu, v);
     if (status == NVMX_OK)
