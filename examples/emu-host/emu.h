@@ -77,6 +77,11 @@ typedef enum emu_insn_kind {
     EMU_INSN_CPUID,
     EMU_INSN_RDTSC,
     EMU_INSN_IO,
+    EMU_INSN_MOV_TO_CR,   /* 0F 22 /r */
+    EMU_INSN_MOV_FROM_CR, /* 0F 20 /r */
+    EMU_INSN_CLTS,        /* 0F 06 */
+    EMU_INSN_RDTSCP,      /* 0F 01 F9 */
+    EMU_INSN_INVPCID,     /* 66 0F 38 82 /r */
 } emu_insn_kind;
 
 typedef struct emu_insn {
@@ -86,6 +91,8 @@ typedef struct emu_insn {
     uint8_t io_size; /* 1, 2 or 4 */
     bool io_in, io_string, io_rep, io_immediate;
     uint16_t io_port_immediate;
+    /* EMU_INSN_MOV_TO_CR / MOV_FROM_CR: the control register and the GPR (SDM numbering) */
+    uint8_t cr, gpr;
 } emu_insn;
 
 /* main.c: the contract's ports; emu_port_out returns true when the write ends the run. */
@@ -97,9 +104,19 @@ bool emu_port_out(emu *e, unsigned port, uint32_t value);
 bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out);
 bool emu_add_code_hook(emu *e);
 
+/* cr.c: L2's MOV to/from CR0, CR3, CR4 and CLTS as vmcs02 has them behave (SDM 26.1.3,
+ * 26.3): an exit (emu_l2_exit_at), or the instruction completed here, or false: Unicorn runs
+ * it itself. emu_cr_l0_write completes a MOV to CR the library gave back to L0. */
+bool emu_l2_cr_instruction(emu *e, const emu_insn *insn);
+void emu_cr_l0_complete(emu *e);
+/* The Unicorn register of a GPR in the SDM's numbering (0 RAX ... 15 R15). */
+int emu_uc_gpr(unsigned index);
+
 /* msr.c: RDMSR/WRMSR of the running guest: the library's MSRs, then the small model of the
  * rest; false means #GP(0). */
 bool emu_msr_read(emu *e, uint32_t index, uint64_t *value);
+/* The running guest's time-stamp counter (RDTSC, RDMSR). */
+uint64_t emu_tsc(emu *e);
 bool emu_msr_write(emu *e, uint32_t index, uint64_t value);
 /* Complete RDMSR or WRMSR of L1 (or of L2 as L0): registers, RIP, or a pending #GP. */
 void emu_msr_instruction(emu *e, bool write, uint8_t length);

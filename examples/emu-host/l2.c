@@ -203,6 +203,9 @@ static int l0_handles(emu *e)
             skip_instruction(e);
         return status;
     }
+    case NVMX_EXIT_CR_ACCESS:
+        emu_cr_l0_complete(e);
+        return -1;
     case NVMX_EXIT_RDMSR:
     case NVMX_EXIT_WRMSR:
         emu_msr_instruction(e, e->exit_info.reason == NVMX_EXIT_WRMSR,

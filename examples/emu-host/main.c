@@ -71,16 +71,10 @@ static nvmx_status op_translate(void *ctx, uint64_t la, nvmx_access access, uint
     return NVMX_ERR_BAD_L1_ADDRESS;
 }
 
-static const int gpr_regs[16] = {
-    UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RBX, UC_X86_REG_RSP, UC_X86_REG_RBP,
-    UC_X86_REG_RSI, UC_X86_REG_RDI, UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_R10, UC_X86_REG_R11,
-    UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
-};
-
 static int uc_reg_of(nvmx_reg reg)
 {
     if ((unsigned)reg < 16)
-        return gpr_regs[reg];
+        return emu_uc_gpr((unsigned)reg);
     switch (reg) {
     case NVMX_REG_RIP:
         return UC_X86_REG_RIP;
@@ -463,6 +457,19 @@ static int parse_args(int argc, char **argv, const char **image, uint64_t *mem, 
     return *image ? 0 : usage("no image given");
 }
 
+/* The VMX features whose L2 side nestvmx-emu does not run yet: L1 does not see them (the
+ * library then reports them as unavailable in the capability MSRs), so every control L1 can
+ * set is one this L0 carries out exactly. Interrupt/NMI exiting stay: nestvmx-emu has no
+ * interrupt or NMI sources, so those controls never trigger, as on an idle platform. */
+static const char *const emu_disabled_features[] = {
+    "vmx-invlpg-exit",   "vmx-mwait-exit",     "vmx-rdpmc-exit",
+    "vmx-cr8-load-exit", "vmx-cr8-store-exit", "vmx-movdr-exit",
+    "vmx-monitor-exit",  "vmx-pause-exit",     "vmx-desc-exit",
+    "vmx-wbinvd-exit",   "vmx-rdrand-exit",    "vmx-rdseed-exit",
+    "vmx-mtf",           "vmx-activity-hlt",   "vmx-vintr-pending",
+    "vmx-vnmi-pending",  "vmx-invpcid-exit",   "vmx-rdtscp-exit",
+};
+
 static bool create_machine(emu *e)
 {
     uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &e->uc);
@@ -474,6 +481,12 @@ static bool create_machine(emu *e)
     }
     nvmx_vm_config config;
     nvmx_vm_config_init(&config);
+    config.disabled_features = emu_disabled_features;
+    config.disabled_feature_count =
+        sizeof(emu_disabled_features) / sizeof(emu_disabled_features[0]);
+    /* L1's TSC is the host's plus vmcs01's offset (WRMSR to the TSC sets it), so vmcs02 always
+     * offsets too, by vmcs01's + vmcs12's (SDM 25.6.5): L2 sees L1's TSC. */
+    config.l0.proc = (uint32_t)NVMX_CTL(TSC_OFFSETTING);
     e->vmcs[0] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
     e->vmcs[1] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
     if (!e->vmcs[0] || !e->vmcs[1] || nvmx_vm_create(&config, &ops, e, &e->vm) != NVMX_OK ||

@@ -10,9 +10,44 @@
  */
 #include "emu.h"
 
+#include <time.h>
+
+#define MSR_TSC 0x10u /* IA32_TIME_STAMP_COUNTER */
+
+/* The host's time-stamp counter: what Unicorn's own RDTSC returns on an x86 host (measured:
+ * its MSR interface reads the TSC as 0, so nestvmx-emu serves every TSC read itself). */
+static uint64_t host_tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_rdtsc();
+#else
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+#endif
+}
+
+/* SDM 25.6.5: RDTSC and RDMSR of the TSC return the host's TSC plus the offset of the VMCS
+ * that runs the guest (vmcs01's offset is L1's: WRMSR to the TSC sets it); in L2 the offset
+ * applies only with "use TSC offsetting". */
+uint64_t emu_tsc(emu *e)
+{
+    if (!e->in_l2)
+        return host_tsc() + emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_TSC_OFFSET);
+    bool offsetting = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL) &
+                      NVMX_CTL(TSC_OFFSETTING);
+    return host_tsc() + (offsetting ? emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_TSC_OFFSET) : 0);
+}
+
+/* WRMSR to the TSC (by L1, or by L2 when L1 lets it) sets L1's TSC: TSC offsetting does not
+ * apply to the write (SDM 25.6.5 names RDTSC, RDTSCP and RDMSR only). */
+static void set_tsc(emu *e, uint64_t value)
+{
+    emu_vmcs_set(e, NVMX_HW_VMCS01, NVMX_FIELD_TSC_OFFSET, value - host_tsc());
+}
+
 /* MSR indices (SDM Vol. 4, Table 2-2). */
 static const uint32_t unicorn_msrs[] = {
-    0x10u,       /* IA32_TIME_STAMP_COUNTER */
     0x174u,      /* IA32_SYSENTER_CS */
     0x175u,      /* IA32_SYSENTER_ESP */
     0x176u,      /* IA32_SYSENTER_EIP */
@@ -38,6 +73,10 @@ static bool modelled(uint32_t index)
 
 bool emu_msr_read(emu *e, uint32_t index, uint64_t *value)
 {
+    if (index == MSR_TSC) {
+        *value = emu_tsc(e);
+        return true;
+    }
     if (!modelled(index))
         return false;
     uc_x86_msr msr = {.rid = index};
@@ -49,6 +88,10 @@ bool emu_msr_read(emu *e, uint32_t index, uint64_t *value)
 
 bool emu_msr_write(emu *e, uint32_t index, uint64_t value)
 {
+    if (index == MSR_TSC) {
+        set_tsc(e, value);
+        return true;
+    }
     if (!modelled(index))
         return false;
     uc_x86_msr msr = {.rid = index, .value = value};

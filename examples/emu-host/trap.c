@@ -46,13 +46,14 @@ bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out)
     *out = (emu_insn){.kind = EMU_INSN_OTHER, .length = length};
     const uint8_t *p = bytes, *end = bytes + length;
     bool opsize16 = false, rep = false;
+    uint8_t rex = 0;
     while (p < end && is_legacy_prefix(*p)) {
         opsize16 |= *p == 0x66;
         rep |= *p == 0xF3 || *p == 0xF2;
         p++;
     }
     if (p < end && (*p & 0xF0) == 0x40) /* REX: 64-bit mode only, which is all L1/L2 use */
-        p++;
+        rex = *p++;
     if (p >= end)
         return false;
     if (*p == 0xF4) {
@@ -76,6 +77,30 @@ bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out)
     case 0xA2:
         out->kind = EMU_INSN_CPUID;
         return true;
+    case 0x06:
+        out->kind = EMU_INSN_CLTS;
+        return true;
+    case 0x20:
+    case 0x22: /* MOV CR: ModRM.reg (+REX.R) is the CR, ModRM.rm (+REX.B) the GPR; mod is
+                  ignored (SDM Vol. 2B MOV-Move to/from Control Registers) */
+        if (p + 1 >= end)
+            return false;
+        out->kind = *p == 0x22 ? EMU_INSN_MOV_TO_CR : EMU_INSN_MOV_FROM_CR;
+        out->cr = (uint8_t)(((p[1] >> 3) & 7) | ((rex & 4) << 1));
+        out->gpr = (uint8_t)((p[1] & 7) | ((rex & 1) << 3));
+        return true;
+    case 0x01:
+        if (p + 1 < end && p[1] == 0xF9) {
+            out->kind = EMU_INSN_RDTSCP;
+            return true;
+        }
+        return false;
+    case 0x38:
+        if (opsize16 && p + 1 < end && p[1] == 0x82) {
+            out->kind = EMU_INSN_INVPCID;
+            return true;
+        }
+        return false;
     default:
         return false;
     }
@@ -94,6 +119,17 @@ static uint64_t io_qualification(emu *e, const emu_insn *insn)
 static bool vmcs02_control(emu *e, uint64_t bit)
 {
     return emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL) & bit;
+}
+
+/* RDTSC of L1 or L2: the TSC of the running guest (emu_tsc, SDM 25.6.5). */
+static void rdtsc(emu *e, uint8_t length)
+{
+    uint64_t value = emu_tsc(e);
+    uint64_t low = value & 0xFFFFFFFFu, high = value >> 32;
+    uc_reg_write(e->uc, UC_X86_REG_RAX, &low);
+    uc_reg_write(e->uc, UC_X86_REG_RDX, &high);
+    uint64_t rip = emu_reg(e, UC_X86_REG_RIP) + length;
+    uc_reg_write(e->uc, UC_X86_REG_RIP, &rip);
 }
 
 /* L2 executes an instruction that exits per vmcs02 (SDM 26.1: CPUID, and with this emu's
@@ -126,6 +162,20 @@ static void l2_instruction(emu *e, const emu_insn *insn)
     case EMU_INSN_RDTSC:
         if (vmcs02_control(e, NVMX_CTL(RDTSC_EXITING)))
             emu_l2_exit_at(e, NVMX_EXIT_RDTSC, 0, insn->length);
+        else
+            rdtsc(e, insn->length);
+        break;
+    case EMU_INSN_MOV_TO_CR:
+    case EMU_INSN_MOV_FROM_CR:
+    case EMU_INSN_CLTS:
+        emu_l2_cr_instruction(e, insn);
+        break;
+    case EMU_INSN_RDTSCP:
+    case EMU_INSN_INVPCID:
+        /* 25.6.2: without "enable RDTSCP" / "enable INVPCID" (which nestvmx-emu does not
+         * expose) they raise #UD in L2. */
+        e->pending = (nvmx_exception){.vector = NVMX_VECTOR_UD};
+        e->stop = EMU_STOP_EXCEPTION;
         break;
     case EMU_INSN_OTHER:
         break;
@@ -152,6 +202,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         l2_instruction(e, &insn);
     else if (insn.kind == EMU_INSN_RDMSR || insn.kind == EMU_INSN_WRMSR)
         emu_msr_instruction(e, insn.kind == EMU_INSN_WRMSR, insn.length);
+    else if (insn.kind == EMU_INSN_RDTSC)
+        rdtsc(e, insn.length);
     if (e->stop != EMU_RUNNING)
         uc_emu_stop(uc);
 }

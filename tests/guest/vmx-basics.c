@@ -34,6 +34,13 @@ static uint64_t pa(const void *p)
     return (uint64_t)(uintptr_t)p; /* identity paging (the L1 contract) */
 }
 
+static uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
 static void test_msrs(void)
 {
     uint64_t fc = rdmsr(MSR_FEATURE_CONTROL);
@@ -65,6 +72,17 @@ static void test_msrs(void)
     wrmsr(MSR_FS_BASE, 0);
     wrmsr(MSR_SYSENTER_ESP, 0x4000);
     check_eq(rdmsr(MSR_SYSENTER_ESP), 0x4000, "WRMSR/RDMSR IA32_SYSENTER_ESP round trip");
+    uint64_t t0 = rdtsc(), t1 = rdmsr(0x10), t2 = rdtsc();
+    check(t0 <= t1 && t1 <= t2, "RDMSR of IA32_TIME_STAMP_COUNTER agrees with RDTSC");
+    wrmsr(0x10, 1ull << 52);
+    t0 = rdtsc();
+    check(t0 >= (1ull << 52) && t0 - (1ull << 52) < (1ull << 40),
+          "WRMSR to IA32_TIME_STAMP_COUNTER sets what RDTSC returns");
+    /* nestvmx-emu's contract: controls whose L2 side it does not run are not offered */
+    uint64_t proc = rdmsr(0x48E);
+    check((proc >> 32) & (1u << 7), "IA32_VMX_TRUE_PROCBASED_CTLS allows HLT exiting");
+    check(!((proc >> 32) & (1u << 9)),
+          "IA32_VMX_TRUE_PROCBASED_CTLS: INVLPG exiting (not run by nestvmx-emu) is not allowed");
     uint64_t cr0_fixed0 = rdmsr(MSR_VMX_CR0_FIXED0), cr4_fixed0 = rdmsr(MSR_VMX_CR4_FIXED0);
     check((read_cr0() & cr0_fixed0) == cr0_fixed0,
           "CR0 has every bit IA32_VMX_CR0_FIXED0 requires (A.7)");
