@@ -22,6 +22,8 @@ enum emu_status {
     EMU_STATUS_L2_HALTED = 5,    /* L2 halted, L1 does not intercept HLT, nothing wakes it */
     EMU_STATUS_HOST_FAILURE = 6, /* Unicorn or libnestvmx failed */
     EMU_STATUS_BUDGET = 7,       /* the instruction budget ran out (a guest that never ends) */
+    EMU_STATUS_UNSUPPORTED = 8,  /* L1 asked for something this version cannot run (an L2
+                                    outside 64-bit mode or CPL 0) */
 };
 
 /* Instructions L1 and L2 may run together before the run ends with EMU_STATUS_BUDGET. */

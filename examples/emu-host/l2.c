@@ -157,8 +157,29 @@ static int inject_entry_event(emu *e)
     return emu_l2_handle_exit(e);
 }
 
+/* What Unicorn can run of an L2 state: 64-bit mode at CPL 0 (in 64-bit mode a segment write
+ * sets only the selector, so neither the mode nor the CPL of a vmcs02 state can be loaded).
+ * Other L2 states end the run with a clear message instead of running L2 wrongly. */
+static bool l2_state_supported(emu *e)
+{
+    uint64_t entry = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_CONTROLS);
+    uint64_t cs = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_CS_AR_BYTES);
+    uint64_t ss = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_SS_AR_BYTES);
+    if ((entry & NVMX_CTL(ENTRY_IA32E_MODE)) && (cs & NVMX_AR_L) && !(cs & NVMX_AR_DPL_MASK) &&
+        ((ss & NVMX_AR_UNUSABLE) || !(ss & NVMX_AR_DPL_MASK)))
+        return true;
+    fflush(stdout);
+    fprintf(stderr,
+            "nestvmx-emu: L1 entered an L2 that is not in 64-bit mode at CPL 0 (CS access rights "
+            "%#" PRIx64 "); this version of nestvmx-emu runs only such L2s\n",
+            cs);
+    return false;
+}
+
 int emu_enter_l2(emu *e)
 {
+    if (!l2_state_supported(e))
+        return EMU_STATUS_UNSUPPORTED;
     if (!emu_state_load(e, NVMX_HW_VMCS02))
         return EMU_STATUS_HOST_FAILURE;
     e->in_l2 = true;
