@@ -28,6 +28,9 @@ enum emu_status {
 
 /* Instructions L1 and L2 may run together before the run ends with EMU_STATUS_BUDGET. */
 #define EMU_DEFAULT_BUDGET 200000000ull
+/* What a trapped instruction or a restart of emulation (an exit, an event) costs of the budget:
+ * about the time of that many plain instructions, so the budget bounds run time either way. */
+#define EMU_TRAP_COST 64u
 
 #define EMU_MIB (1ull << 20)
 #define EMU_IMAGE_MIN_ADDRESS EMU_MIB /* images load at or above 1 MiB */
@@ -61,8 +64,9 @@ typedef struct emu {
     uint64_t ram_size;
     nvmx_vm *vm;
     nvmx_vcpu *vcpu;
-    uint64_t *vmcs[2]; /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
-    bool in_l2;        /* Unicorn holds L2's state (vmcs02), else L1's (vmcs01) */
+    uint64_t *vmcs[2];    /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
+    bool in_l2;           /* Unicorn holds L2's state (vmcs02), else L1's (vmcs01) */
+    bool l1_state_loaded; /* the library wrote L1's state into vmcs01 during the last call */
     emu_stop stop;
     int exit_status;
     nvmx_exception pending; /* valid with EMU_STOP_EXCEPTION */

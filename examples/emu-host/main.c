@@ -144,6 +144,11 @@ static nvmx_status op_vmcs_read(void *ctx, nvmx_hw_vmcs which, uint32_t field, u
 }
 static nvmx_status op_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field, uint64_t value)
 {
+    emu *e = ctx;
+    /* The library loads L1's host state into vmcs01 (a VM exit, also a VM-entry failure
+     * after VMLAUNCH/VMRESUME, SDM 27.8): L1 must be reloaded from there. */
+    if (which == NVMX_HW_VMCS01 && field == NVMX_FIELD_GUEST_RIP)
+        e->l1_state_loaded = true;
     uint64_t *slot = vmcs_slot(ctx, which, field);
     if (!slot)
         return NVMX_ERR_INVALID_ARGUMENT;
@@ -255,6 +260,13 @@ static bool on_invalid(uc_engine *uc, void *user)
 {
     (void)uc;
     emu *e = user;
+    /* A trapped instruction counts against the budget too: Unicorn raises #UD for it without
+     * calling the code hook, so a VMX instruction that leaves RIP alone would repeat forever. */
+    if (e->budget < EMU_TRAP_COST) {
+        e->stop = EMU_STOP_BUDGET;
+        return false;
+    }
+    e->budget -= EMU_TRAP_COST;
     nvmx_exit exit = {.reason = NVMX_EXIT_UNDECODED};
     uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
     exit.bytes_length = fetch_instruction(e, rip, exit.bytes);
@@ -266,6 +278,7 @@ static bool on_invalid(uc_engine *uc, void *user)
     /* vmcs01 holds L1's state for the library: VMLAUNCH/VMRESUME read it (27.2, 27.3) */
     emu_state_save(e, NVMX_HW_VMCS01);
     nvmx_next next = {0};
+    e->l1_state_loaded = false;
     nvmx_status status = nvmx_on_l1_exit(e->vcpu, &exit, &next);
     if (status != NVMX_OK) {
         fprintf(stderr,
@@ -276,6 +289,8 @@ static bool on_invalid(uc_engine *uc, void *user)
     }
     switch (next.run) {
     case NVMX_RUN_L1:
+        if (e->l1_state_loaded) /* a VM-entry failure: L1 continues from its host state */
+            e->stop = EMU_STOP_RUN_L1;
         return e->stop == EMU_RUNNING; /* stop to deliver an exception the library injected */
     case NVMX_RUN_L2:
         e->stop = EMU_STOP_RUN_L2;
@@ -387,6 +402,9 @@ static int run(emu *e)
     for (;;) {
         if (e->in_l2 && nvmx_before_l2_resume(e->vcpu) != NVMX_OK)
             return stopped_with_message(e, EMU_STATUS_HOST_FAILURE, "nvmx_before_l2_resume failed");
+        if (e->budget < EMU_TRAP_COST) /* each restart counts: a guest that only faults ends */
+            return after_stop(e, (e->stop = EMU_STOP_BUDGET, UC_ERR_OK));
+        e->budget -= EMU_TRAP_COST;
         e->stop = EMU_RUNNING;
         uc_err err = uc_emu_start(e->uc, emu_reg(e, UC_X86_REG_RIP), 0, 0, 0);
         int status = after_stop(e, err);
@@ -428,7 +446,8 @@ static int usage(const char *error)
                     "  IMAGE       a static ELF64 x86-64 L1 image, loaded at or above 1 MiB\n"
                     "  --mem SIZE  guest memory, e.g. 64M (default), 2M to 4G, a multiple of "
                     "2 MiB\n"
-                    "  --budget N  instructions L1 and L2 may run (default 200M; then status 7)\n");
+                    "  --budget N  instructions L1 and L2 may run, a trap or event counting as 64\n"
+                    "              (default 200M; then status 7)\n");
     return EMU_STATUS_BAD_INPUT;
 }
 

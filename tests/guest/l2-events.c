@@ -160,6 +160,52 @@ static void test_injection(void)
               "L2 returned after the instruction (RIP + VM-entry instruction length, 27.6.1.1)");
 }
 
+/* VM-entry failures (SDM 27.2, 27.3, 27.8): control and host-state checks fail the
+ * instruction (VMfailValid 7, 8); a guest-state check fails the entry itself: L1 continues at
+ * HOST_RIP with exit reason 33 and bit 31 set. */
+static uint64_t entry_result(void)
+{
+    rt_fault_skip = 0;
+    return l1_vm_enter(1);
+}
+
+static void test_entry_failures(void)
+{
+    const char *what = "VMRESUME with guest RFLAGS bit 1 clear";
+    vmwrite(F_GUEST_RIP, addr(l2_vmcall));
+    vmwrite(F_GUEST_RFLAGS, 0);
+    check_eq2(entry_result(), 0, what, "L1 continues at HOST_RIP");
+    check_eq2(vmread_value(F_EXIT_REASON), 0x80000021u, what,
+              "exit reason 33 with bit 31 (VM-entry failure)");
+    check_eq2(vmread_value(F_EXIT_QUALIFICATION), 0, what, "exit qualification 0 (27.8)");
+    check_eq2(l1_exit_rflags, 0x2, what, "L1's RFLAGS is 2 (28.5.3)");
+    vmwrite(F_GUEST_RFLAGS, 0x2);
+    what = "VMRESUME with a VMCS link pointer other than all ones";
+    vmwrite(F_LINK_POINTER, 0x1000);
+    check_eq2(entry_result(), 0, what, "L1 continues at HOST_RIP");
+    check_eq2(vmread_value(F_EXIT_REASON), 0x80000021u, what, "exit reason 33 with bit 31");
+    check_eq2(vmread_value(F_EXIT_QUALIFICATION), 4, what,
+              "exit qualification 4 (invalid VMCS link pointer)");
+    vmwrite(F_LINK_POINTER, ~0ull);
+    what = "VMRESUME with HOST_CR0.PE clear";
+    uint64_t cr0 = read_cr0();
+    vmwrite(F_HOST_CR0, cr0 & ~1ull);
+    uint64_t result = entry_result();
+    check_eq2(result & ((1ull << 63) | RFLAGS_ZF | RFLAGS_CF), (1ull << 63) | RFLAGS_ZF, what,
+              "VMfailValid");
+    check_eq2(vmread_value(F_VM_INSTRUCTION_ERROR), 8, what, "VM-instruction error 8");
+    vmwrite(F_HOST_CR0, cr0);
+    what = "VMRESUME with a pin-based control bit that may not be 1";
+    uint64_t pin = vmread_value(F_PIN);
+    vmwrite(F_PIN, pin | (1u << 31));
+    result = entry_result();
+    check_eq2(result & ((1ull << 63) | RFLAGS_ZF | RFLAGS_CF), (1ull << 63) | RFLAGS_ZF, what,
+              "VMfailValid");
+    check_eq2(vmread_value(F_VM_INSTRUCTION_ERROR), 7, what, "VM-instruction error 7");
+    vmwrite(F_PIN, pin);
+    enter_at(l2_vmcall, 0, 18, "VMRESUME after the failures");
+}
+
 int l1_main(uint64_t memory_size)
 {
     (void)memory_size;
@@ -177,6 +223,7 @@ int l1_main(uint64_t memory_size)
     test_bitmaps();
     test_vmx_instruction();
     test_injection();
+    test_entry_failures();
     check_eq(vmxoff(), 0, "VMXOFF after running L2");
     return tap_done();
 }
