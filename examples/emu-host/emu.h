@@ -44,6 +44,18 @@ enum emu_status {
 #define EMU_CODE_SELECTOR 0x08u
 #define EMU_DATA_SELECTOR 0x10u
 
+/* Exit reasons counted one by one; VMX instructions of L2 (given to the library undecoded)
+ * and anything above go to this bucket. */
+#define EMU_STATS_VMX_BUCKET 80u
+
+/* --stats: counts of the events L0 saw. l2_exits is indexed by reason and by the library's
+ * answer (NVMX_RUN_L1, NVMX_RUN_L2, NVMX_RUN_L0_HANDLES). */
+typedef struct emu_stats {
+    uint64_t l1_vmx, l1_msr, entries;
+    uint64_t l2_exits[EMU_STATS_VMX_BUCKET + 1][3];
+    double start;
+} emu_stats;
+
 /* Why emulation stopped, as the hooks recorded it. */
 typedef enum emu_stop {
     EMU_RUNNING = 0,
@@ -72,6 +84,9 @@ typedef struct emu {
     nvmx_exception pending; /* valid with EMU_STOP_EXCEPTION */
     nvmx_exit exit_info;    /* valid with EMU_STOP_L2_EXIT */
     uint64_t budget;        /* instructions left */
+    bool trace, stats_print;
+    const char *stats_json;
+    emu_stats stats;
 } emu;
 
 /* What a trapped instruction is, from its bytes (trap.c). */
@@ -132,6 +147,13 @@ void emu_state_save(emu *e, nvmx_hw_vmcs which);
 bool emu_state_load(emu *e, nvmx_hw_vmcs which);
 uint64_t emu_vmcs_get(const emu *e, nvmx_hw_vmcs which, uint32_t field);
 void emu_vmcs_set(emu *e, nvmx_hw_vmcs which, uint32_t field, uint64_t value);
+
+/* trace.c: --trace lines and --stats counts. */
+void emu_stats_start(emu *e);
+void emu_note_l1_vmx(emu *e, uint64_t rip, const nvmx_exit *exit, const nvmx_next *next);
+void emu_note_l1_msr(emu *e, bool write, uint32_t index, const char *outcome);
+void emu_note_l2_exit(emu *e, uint64_t rip, const nvmx_exit *exit, nvmx_run run);
+bool emu_stats_finish(const emu *e);
 
 /* l2.c: L2's exits and VM entries. */
 void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t length);

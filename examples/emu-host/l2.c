@@ -267,7 +267,10 @@ int emu_l2_handle_exit(emu *e)
     emu_state_save(e, NVMX_HW_VMCS02);
     write_exit_information(e);
     nvmx_next next;
+    uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
     nvmx_status status = nvmx_on_l2_exit(e->vcpu, &e->exit_info, &next);
+    if (status == NVMX_OK)
+        emu_note_l2_exit(e, rip, &e->exit_info, next.run);
     if (status != NVMX_OK) {
         fflush(stdout);
         fprintf(stderr, "nestvmx-emu: libnestvmx failed on L2's exit (reason %u): %s\n",

@@ -280,6 +280,8 @@ static bool on_invalid(uc_engine *uc, void *user)
     nvmx_next next = {0};
     e->l1_state_loaded = false;
     nvmx_status status = nvmx_on_l1_exit(e->vcpu, &exit, &next);
+    if (status == NVMX_OK)
+        emu_note_l1_vmx(e, rip, &exit, &next);
     if (status != NVMX_OK) {
         fprintf(stderr,
                 "nestvmx-emu: libnestvmx failed on L1's instruction at RIP %#" PRIx64 ": %s\n", rip,
@@ -442,21 +444,40 @@ static int usage(const char *error)
 {
     if (error)
         fprintf(stderr, "nestvmx-emu: %s\n", error);
-    fprintf(stderr, "usage: nestvmx-emu IMAGE [--mem SIZE] [--budget N]\n"
+    fprintf(stderr, "usage: nestvmx-emu IMAGE [--mem SIZE] [--budget N] [--trace] [--stats] "
+                    "[--stats-json FILE]\n"
                     "  IMAGE       a static ELF64 x86-64 L1 image, loaded at or above 1 MiB\n"
                     "  --mem SIZE  guest memory, e.g. 64M (default), 2M to 4G, a multiple of "
                     "2 MiB\n"
                     "  --budget N  instructions L1 and L2 may run, a trap or event counting as 64\n"
-                    "              (default 200M; then status 7)\n");
+                    "              (default 200M; then status 7)\n"
+                    "  --trace     one line per event L0 sees, on standard error\n"
+                    "  --stats     exit counts, exit multiplication and round trips per second\n"
+                    "  --stats-json FILE  the same as JSON\n");
     return EMU_STATUS_BAD_INPUT;
 }
 
-static int parse_args(int argc, char **argv, const char **image, uint64_t *mem, uint64_t *budget)
+static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_t *mem,
+                      uint64_t *budget)
 {
     *image = NULL;
     *mem = DEFAULT_MEM;
     *budget = EMU_DEFAULT_BUDGET;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--trace") == 0) {
+            e->trace = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--stats") == 0) {
+            e->stats_print = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--stats-json") == 0) {
+            if (++i == argc)
+                return usage("--stats-json needs a file name");
+            e->stats_json = argv[i];
+            continue;
+        }
         if (strcmp(argv[i], "--budget") == 0) {
             if (++i == argc || !parse_size(argv[i], budget) || *budget == 0)
                 return usage("--budget needs a positive instruction count such as 10M");
@@ -531,7 +552,7 @@ int main(int argc, char **argv)
 {
     const char *image;
     emu e = {0};
-    int status = parse_args(argc, argv, &image, &e.ram_size, &e.budget);
+    int status = parse_args(argc, argv, &e, &image, &e.ram_size, &e.budget);
     if (status)
         return status;
     e.ram = calloc(1, e.ram_size);
@@ -545,8 +566,13 @@ int main(int argc, char **argv)
         status = EMU_STATUS_BAD_INPUT;
     else if (!create_machine(&e) || !emu_cpu_reset(&e, entry))
         status = EMU_STATUS_HOST_FAILURE;
-    else
+    else {
+        emu_stats_start(&e);
         status = run(&e);
+        fflush(stdout);
+        if (!emu_stats_finish(&e) && status == 0)
+            status = EMU_STATUS_BAD_INPUT;
+    }
     fflush(stdout);
     destroy_machine(&e);
     return status;

@@ -22,7 +22,7 @@ static uint64_t host_tsc(void)
     return __builtin_ia32_rdtsc();
 #else
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    timespec_get(&now, TIME_UTC);
     return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 #endif
 }
@@ -142,7 +142,13 @@ void emu_msr_instruction(emu *e, bool write, uint8_t length)
         e->stop = EMU_STOP_FAILURE;
         return;
     }
+    uint32_t index = (uint32_t)emu_reg(e, UC_X86_REG_RCX);
     if (next.run == NVMX_RUN_L0_HANDLES)
         model_instruction(e, write, length);
+    emu_note_l1_msr(e, write, index,
+                    next.run != NVMX_RUN_L0_HANDLES
+                        ? (next.exception_vector >= 0 ? "#GP (library)" : "library")
+                    : e->stop == EMU_STOP_EXCEPTION ? "#GP (L0)"
+                                                    : "L0");
     /* NVMX_RUN_L1: the library completed it (registers, RIP) or injected #GP (e->stop) */
 }
