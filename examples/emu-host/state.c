@@ -84,9 +84,11 @@ static void save_segment(emu *e, nvmx_hw_vmcs which, const seg_fields *s)
 {
     nvmx_segment now;
     emu_segment(e, s->seg, &now);
-    if (now.selector == emu_vmcs_get(e, which, s->selector) && s->seg != NVMX_SEG_FS &&
-        s->seg != NVMX_SEG_GS)
-        return; /* the hidden part loaded with it is still the one in use */
+    if (now.selector == emu_vmcs_get(e, which, s->selector)) {
+        /* the hidden part loaded with it is still the one in use; FS/GS bases are Unicorn's
+         * (WRMSR, the plain registers above) */
+        return;
+    }
     emu_vmcs_set(e, which, s->selector, now.selector);
     emu_vmcs_set(e, which, s->base, now.base);
     emu_vmcs_set(e, which, s->limit, now.limit);

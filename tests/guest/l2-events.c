@@ -15,10 +15,11 @@ static uint8_t vmcs[4096] __attribute__((aligned(4096)));
 static uint8_t l2_stack[4096] __attribute__((aligned(16)));
 static uint8_t io_bitmaps[2][4096] __attribute__((aligned(4096)));
 static uint8_t msr_bitmap[4096] __attribute__((aligned(4096)));
+volatile uint64_t l2_result;
 
 void l2_ud2(void), l2_after_ud2(void), l2_rdtsc(void), l2_print(void), l2_print_done(void),
     l2_rdmsr_unknown(void), l2_after_rdmsr(void), l2_vmread(void), l2_int3_site(void),
-    l2_vmcall(void);
+    l2_out80(void), l2_pat(void), l2_wrmsr_pat(void), l2_vmcall(void);
 __asm__(".text\n"
         "l2_ud2: ud2\n"
         "l2_after_ud2: vmcall\n"
@@ -37,6 +38,13 @@ __asm__(".text\n"
         "l2_rdmsr_unknown: mov $0x1FFF, %ecx\n"
         "  rdmsr\n"
         "l2_after_rdmsr: vmcall\n"
+        "l2_out80: outb %al, $0x80\n"
+        "  vmcall\n"
+        "l2_pat: mov $0x277, %ecx\n"
+        "  rdmsr\n"
+        "  mov %eax, l2_result(%rip)\n"
+        "l2_wrmsr_pat: wrmsr\n"
+        "  vmcall\n"
         "l2_vmread: vmread %rax, %rdx\n"
         "l2_int3_site: nop\n"
         "l2_vmcall: vmcall\n"
@@ -125,6 +133,14 @@ static void test_bitmaps(void)
     check2(rt_fault_count == before + 1 && rt_fault_vector == 13,
            "L2 RDMSR of an unknown MSR not in the MSR bitmap", "#GP through L2's IDT");
     io_bitmaps[0][0x80 / 8] = 1u << (0x80 % 8);
+    enter_at(l2_out80, 0, 30, "L2 OUT to port 80H, set in I/O bitmap A");
+    check_eq2(vmread_value(F_EXIT_QUALIFICATION), 0x00800040, "OUT 80H exit", "exit qualification");
+    /* 25.6.9: write bitmap for low MSRs at offset 800H */
+    msr_bitmap[0x800 + 0x277 / 8] = 1u << (0x277 % 8);
+    enter_at(l2_pat, 0, 32, "L2 WRMSR of IA32_PAT, set in the write bitmap");
+    check_eq2(vmread_value(F_GUEST_RIP), addr(l2_wrmsr_pat), "WRMSR exit",
+              "the RDMSR before it (read bitmap bit clear) did not exit");
+    check_eq(l2_result, (uint32_t)rdmsr(0x277), "L2's RDMSR of IA32_PAT returned L2's PAT");
     vmwrite(F_PROC, proc);
 }
 
