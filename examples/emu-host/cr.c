@@ -73,6 +73,23 @@ static bool cr3_load_exits(emu *e, uint64_t value)
     return true;
 }
 
+#define CR0_NW (1ull << 29)
+#define CR0_CD (1ull << 30)
+
+/* A CR0/CR4 value the (emulated) processor accepts in VMX operation: the fixed bits of the
+ * capability MSRs hold (SDM 23.8, A.7, A.8), and CR0.NW = 1 needs CR0.CD = 1 (Vol. 2B MOV
+ * to CR). */
+static bool vmx_supported(emu *e, unsigned cr, uint64_t value)
+{
+    nvmx_vmx_caps caps;
+    nvmx_vm_get_caps(e->vm, &caps);
+    uint64_t fixed0 = cr == 0 ? caps.cr0_fixed0 : caps.cr4_fixed0;
+    uint64_t fixed1 = cr == 0 ? caps.cr0_fixed1 : caps.cr4_fixed1;
+    if ((value & fixed0) != fixed0 || (value & ~fixed1))
+        return false;
+    return cr != 0 || !(value & CR0_NW) || (value & CR0_CD);
+}
+
 static bool mov_to_cr(emu *e, const emu_insn *insn)
 {
     uint64_t value = emu_reg(e, emu_uc_gpr(insn->gpr)), mask, shadow;
@@ -88,13 +105,18 @@ static bool mov_to_cr(emu *e, const emu_insn *insn)
         emu_l2_exit_at(e, NVMX_EXIT_CR_ACCESS, qualification, insn->length);
         return true;
     }
+    /* 26.3: the owned bits keep their value; a value VMX operation does not support (the
+     * fixed bits, 23.8) is #GP. Unicorn's register write checks nothing, so the #GP rules of
+     * MOV to CR (Vol. 2B) are applied here: those and, for CR0, NW without CD and PG without
+     * PE (PE/PG are fixed-1 anyway, no unrestricted guest). */
     uint64_t current = emu_reg(e, cr_reg(insn->cr));
-    if (!((value ^ current) & mask))
-        return false; /* the owned bits stay as they are anyway: Unicorn runs it (with its
-                         #GP checks) */
-    /* 26.3: the owned bits keep their value. Unicorn's register write does not check the
-     * result for #GP conditions: a known approximation. */
-    write_cr(e, insn->cr, (value & ~mask) | (current & mask));
+    uint64_t written = (value & ~mask) | (current & mask);
+    if (!vmx_supported(e, insn->cr, written)) {
+        e->pending = (nvmx_exception){.vector = NVMX_VECTOR_GP, .has_error_code = true};
+        e->stop = EMU_STOP_EXCEPTION;
+        return true;
+    }
+    write_cr(e, insn->cr, written);
     complete(e, insn->length);
     return true;
 }
@@ -131,6 +153,18 @@ static bool clts(emu *e, const emu_insn *insn)
     else
         complete(e, insn->length);
     return true;
+}
+
+/* L1's MOV to CR0/CR4 (Unicorn runs it): #GP when the library's VMX rules refuse the value
+ * (CR4.VMXE without VMX, clearing it or a fixed bit in VMX operation; SDM 23.8, 24.8). */
+void emu_l1_cr_write(emu *e, const emu_insn *insn)
+{
+    if (insn->kind != EMU_INSN_MOV_TO_CR || (insn->cr != 0 && insn->cr != 4))
+        return;
+    if (!nvmx_cr_write_allowed(e->vcpu, insn->cr, emu_reg(e, emu_uc_gpr(insn->gpr)))) {
+        e->pending = (nvmx_exception){.vector = NVMX_VECTOR_GP, .has_error_code = true};
+        e->stop = EMU_STOP_EXCEPTION;
+    }
 }
 
 bool emu_l2_cr_instruction(emu *e, const emu_insn *insn)

@@ -130,6 +130,7 @@ bool emu_add_code_hook(emu *e);
  * it itself. emu_cr_l0_write completes a MOV to CR the library gave back to L0. */
 bool emu_l2_cr_instruction(emu *e, const emu_insn *insn);
 void emu_cr_l0_complete(emu *e);
+void emu_l1_cr_write(emu *e, const emu_insn *insn);
 /* The Unicorn register of a GPR in the SDM's numbering (0 RAX ... 15 R15). */
 int emu_uc_gpr(unsigned index);
 

@@ -204,6 +204,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
         emu_msr_instruction(e, insn.kind == EMU_INSN_WRMSR, insn.length);
     else if (insn.kind == EMU_INSN_RDTSC)
         rdtsc(e, insn.length);
+    else if (insn.kind == EMU_INSN_MOV_TO_CR)
+        emu_l1_cr_write(e, &insn);
     if (e->stop != EMU_RUNNING)
         uc_emu_stop(uc);
 }

@@ -107,6 +107,19 @@ static void test_cr0(void)
     vmwrite(F_CR0_SHADOW, 0);
 }
 
+/* 26.3: a MOV to CR0 that does not exit but clears a bit VMX operation fixes is #GP in L2 */
+static void test_cr0_fixed_bit(void)
+{
+    const char *what = "L2 MOV to CR0 clearing CR0.NE (not owned by L1)";
+    vmwrite(F_EXCEPTION_BITMAP, 1u << 13);
+    enter_at(l2_write_cr0_other, read_cr0() & ~(1ull << 5), 0, what);
+    check_eq2(vmread_value(F_EXIT_INTR_INFO), 0x80000B0Du, what,
+              "#GP(0) in L2, intercepted: interruption information 80000B0DH");
+    check_eq2(vmread_value(F_EXIT_INTR_ERROR), 0, what, "error code 0");
+    check_eq2(vmread_value(F_GUEST_CR0), read_cr0(), what, "L2's CR0 is unchanged");
+    vmwrite(F_EXCEPTION_BITMAP, 0);
+}
+
 static void test_cr4(void)
 {
     vmwrite(F_CR4_MASK, CR4_VMXE);
@@ -212,6 +225,7 @@ int l1_main(uint64_t memory_size)
     vs_host_state();
     vs_guest_state(addr(l2_read_cr0), 0, (uint64_t)(uintptr_t)rt_idt, sizeof(rt_idt) - 1);
     test_cr0();
+    test_cr0_fixed_bit();
     test_cr4();
     test_cr3();
     test_clts();

@@ -183,6 +183,31 @@ static void test_entry_errors(void)
     fail_valid(vmlaunch(), 7, "VMLAUNCH with invalid control fields: VMfailValid(7)");
 }
 
+/* mov %rax, %cr4 / %cr0: 3 bytes (0F 22 /r) */
+static int write_cr4_fault(uint64_t value)
+{
+    rt_guard(3);
+    __asm__ volatile("mov %0, %%cr4" : : "a"(value) : "memory");
+    return rt_fault();
+}
+static int write_cr0_fault(uint64_t value)
+{
+    rt_guard(3);
+    __asm__ volatile("mov %0, %%cr0" : : "a"(value) : "memory");
+    return rt_fault();
+}
+
+static void test_cr_rules(void)
+{
+    check_eq((uint64_t)write_cr4_fault(read_cr4() & ~CR4_VMXE), 13,
+             "clearing CR4.VMXE in VMX operation raises #GP (23.8)");
+    check(read_cr4() & CR4_VMXE, "CR4.VMXE is still set");
+    check_eq((uint64_t)write_cr0_fault(read_cr0() & ~(1ull << 5)), 13,
+             "clearing CR0.NE in VMX operation raises #GP (IA32_VMX_CR0_FIXED0)");
+    check_eq((uint64_t)write_cr4_fault(read_cr4()), (uint64_t)-1,
+             "writing CR4 with VMXE set in VMX operation is allowed");
+}
+
 static void test_vmxoff(void)
 {
     check_eq(vmxoff(), 0, "VMXOFF: VMsucceed");
@@ -204,6 +229,7 @@ int l1_main(uint64_t memory_size)
     test_vmcs_pointer_errors();
     test_vmread_vmwrite();
     test_entry_errors();
+    test_cr_rules();
     test_vmxoff();
     return tap_done();
 }
