@@ -502,12 +502,35 @@ static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_
  * set is one this L0 carries out exactly. Interrupt/NMI exiting stay: nestvmx-emu has no
  * interrupt or NMI sources, so those controls never trigger, as on an idle platform. */
 static const char *const emu_disabled_features[] = {
-    "vmx-invlpg-exit",   "vmx-mwait-exit",     "vmx-rdpmc-exit",
-    "vmx-cr8-load-exit", "vmx-cr8-store-exit", "vmx-movdr-exit",
-    "vmx-monitor-exit",  "vmx-pause-exit",     "vmx-desc-exit",
-    "vmx-wbinvd-exit",   "vmx-rdrand-exit",    "vmx-rdseed-exit",
-    "vmx-mtf",           "vmx-activity-hlt",   "vmx-vintr-pending",
-    "vmx-vnmi-pending",  "vmx-invpcid-exit",   "vmx-rdtscp-exit",
+    /* exits of L2 instructions nestvmx-emu does not trap yet */
+    "vmx-invlpg-exit",
+    "vmx-mwait-exit",
+    "vmx-rdpmc-exit",
+    "vmx-cr8-load-exit",
+    "vmx-cr8-store-exit",
+    "vmx-movdr-exit",
+    "vmx-monitor-exit",
+    "vmx-pause-exit",
+    "vmx-desc-exit",
+    "vmx-wbinvd-exit",
+    "vmx-rdrand-exit",
+    "vmx-rdseed-exit",
+    /* L2 behaviour it does not model: single-step, halted entry, windows, RDTSCP/INVPCID
+     * enabling, INS/OUTS instruction information, TPR shadow, TSC scaling */
+    "vmx-mtf",
+    "vmx-activity-hlt",
+    "vmx-vintr-pending",
+    "vmx-vnmi-pending",
+    "vmx-invpcid-exit",
+    "vmx-rdtscp-exit",
+    "vmx-ins-outs",
+    "vmx-flexpriority",
+    "vmx-tsc-scaling",
+    /* L2 memory through EPT02 (the TLB-fill translation is not there yet), and what needs it */
+    "vmx-ept",
+    "vmx-unrestricted-guest",
+    "vmx-vpid",
+    "vmx-vmfunc",
 };
 
 static bool create_machine(emu *e)
