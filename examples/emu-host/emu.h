@@ -59,15 +59,16 @@ typedef struct emu_stats {
 /* Why emulation stopped, as the hooks recorded it. */
 typedef enum emu_stop {
     EMU_RUNNING = 0,
-    EMU_STOP_EXIT,      /* port 0xF4 */
-    EMU_STOP_EXCEPTION, /* an exception for L1 to take (pending_vector) */
-    EMU_STOP_RUN_L2,    /* the library entered L2: load L2 from vmcs02 */
-    EMU_STOP_RUN_L1,    /* a VM exit to L1: load L1 from vmcs01 */
-    EMU_STOP_L2_EXIT,   /* L2 exits at its current instruction (exit_info) */
-    EMU_STOP_L2_HALTED, /* L2 halted without HLT exiting */
-    EMU_STOP_BUDGET,    /* the instruction budget ran out */
-    EMU_STOP_SHUTDOWN,  /* the library shut L1 down (VMX abort) */
-    EMU_STOP_FAILURE,   /* the host failed (message printed) */
+    EMU_STOP_EXIT,              /* port 0xF4 */
+    EMU_STOP_EXCEPTION,         /* an exception for L1 to take (pending_vector) */
+    EMU_STOP_RUN_L2,            /* the library entered L2: load L2 from vmcs02 */
+    EMU_STOP_RUN_L1,            /* a VM exit to L1: load L1 from vmcs01 */
+    EMU_STOP_L2_EXIT,           /* L2 exits at its current instruction (exit_info) */
+    EMU_STOP_L2_HALTED,         /* L2 halted without HLT exiting */
+    EMU_STOP_L2_SOFTWARE_EVENT, /* L2's INT3 / INT n (soft_*) */
+    EMU_STOP_BUDGET,            /* the instruction budget ran out */
+    EMU_STOP_SHUTDOWN,          /* the library shut L1 down (VMX abort) */
+    EMU_STOP_FAILURE,           /* the host failed (message printed) */
 } emu_stop;
 
 typedef struct emu {
@@ -81,9 +82,11 @@ typedef struct emu {
     bool l1_state_loaded; /* the library wrote L1's state into vmcs01 during the last call */
     emu_stop stop;
     int exit_status;
-    nvmx_exception pending; /* valid with EMU_STOP_EXCEPTION */
-    nvmx_exit exit_info;    /* valid with EMU_STOP_L2_EXIT */
-    uint64_t budget;        /* instructions left */
+    nvmx_exception pending;           /* valid with EMU_STOP_EXCEPTION */
+    nvmx_exit exit_info;              /* valid with EMU_STOP_L2_EXIT */
+    uint8_t soft_vector, soft_length; /* valid with EMU_STOP_L2_SOFTWARE_EVENT */
+    bool soft_is_exception;
+    uint64_t budget; /* instructions left */
     bool trace, stats_print;
     const char *stats_json;
     emu_stats stats;
@@ -103,6 +106,8 @@ typedef enum emu_insn_kind {
     EMU_INSN_CLTS,        /* 0F 06 */
     EMU_INSN_RDTSCP,      /* 0F 01 F9 */
     EMU_INSN_INVPCID,     /* 66 0F 38 82 /r */
+    EMU_INSN_INT3,        /* CC */
+    EMU_INSN_INTN,        /* CD ib */
 } emu_insn_kind;
 
 typedef struct emu_insn {
@@ -114,6 +119,7 @@ typedef struct emu_insn {
     uint16_t io_port_immediate;
     /* EMU_INSN_MOV_TO_CR / MOV_FROM_CR: the control register and the GPR (SDM numbering) */
     uint8_t cr, gpr;
+    uint8_t vector; /* EMU_INSN_INTN */
 } emu_insn;
 
 /* main.c: the contract's ports; emu_port_out returns true when the write ends the run. */
@@ -161,6 +167,7 @@ void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t len
 /* After EMU_STOP_L2_EXIT / an entry: what to do; -1 to go on, else an exit status. */
 int emu_l2_handle_exit(emu *e);
 int emu_enter_l2(emu *e);
+int emu_l2_software_event(emu *e);
 void emu_l2_exception(emu *e, const nvmx_exception *x);
 bool emu_deliver_exception(emu *e, const nvmx_exception *x);
 uint64_t emu_reg(emu *e, int uc_reg);

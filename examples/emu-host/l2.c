@@ -84,6 +84,8 @@ void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t len
  * bit is compared with whether PFEC & mask == match. */
 static bool exception_exits(emu *e, const nvmx_exception *x)
 {
+    if (x->vector > NVMX_VECTOR_LAST_EXCEPTION)
+        return false;
     uint64_t bitmap = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EXCEPTION_BITMAP);
     bool bit = (bitmap >> x->vector) & 1;
     if (x->vector != NVMX_VECTOR_PF)
@@ -110,6 +112,27 @@ void emu_l2_exception(emu *e, const nvmx_exception *x)
         (NVMX_INTR_TYPE_HARDWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT) |
         (x->has_error_code ? NVMX_INTR_INFO_DELIVER_ERROR_CODE : 0);
     e->exit_info.interruption_error_code = x->has_error_code ? x->error_code : 0;
+}
+
+/* INT3 (a software exception, type 6) or INT n (a software interrupt, type 4) of L2, before
+ * it executes: INT3 exits when the exception bitmap has #BP, with the instruction length
+ * (SDM 26.2, 28.2.2, 28.2.4); otherwise the event goes through L2's IDT and returns after
+ * the instruction. INT n never exits by the exception bitmap. */
+int emu_l2_software_event(emu *e)
+{
+    nvmx_exception x = {.vector = e->soft_vector};
+    uint8_t length = e->soft_length;
+    if (e->soft_is_exception && exception_exits(e, &x)) {
+        emu_l2_exit_at(e, NVMX_EXIT_EXCEPTION_NMI, 0, length);
+        e->exit_info.interruption_info =
+            NVMX_INTR_INFO_VALID | x.vector |
+            (NVMX_INTR_TYPE_SOFTWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT);
+        return emu_l2_handle_exit(e);
+    }
+    if (deliver(e, x.vector, false, 0, emu_reg(e, UC_X86_REG_RIP) + length))
+        return -1;
+    emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+    return emu_l2_handle_exit(e);
 }
 
 /* The exit-information fields of vmcs02 (28.2) and the cleared VM-entry interruption-

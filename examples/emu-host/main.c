@@ -377,6 +377,8 @@ static int after_stop(emu *e, uc_err err)
         return emu_state_load(e, NVMX_HW_VMCS01) ? -1 : EMU_STATUS_HOST_FAILURE;
     case EMU_STOP_L2_EXIT:
         return emu_l2_handle_exit(e);
+    case EMU_STOP_L2_SOFTWARE_EVENT:
+        return emu_l2_software_event(e);
     case EMU_STOP_L2_HALTED:
         return stopped_with_message(e, EMU_STATUS_L2_HALTED,
                                     "L2 halted (L1 does not intercept HLT and nestvmx-emu has "

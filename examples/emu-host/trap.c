@@ -60,6 +60,15 @@ bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out)
         out->kind = EMU_INSN_HLT;
         return true;
     }
+    if (*p == 0xCC) {
+        out->kind = EMU_INSN_INT3;
+        return true;
+    }
+    if (*p == 0xCD && p + 1 < end) {
+        out->kind = EMU_INSN_INTN;
+        out->vector = p[1];
+        return true;
+    }
     if (*p != 0x0F)
         return classify_io(*p, p + 1, end, opsize16, rep, out);
     if (++p >= end)
@@ -176,6 +185,13 @@ static void l2_instruction(emu *e, const emu_insn *insn)
          * expose) they raise #UD in L2. */
         e->pending = (nvmx_exception){.vector = NVMX_VECTOR_UD};
         e->stop = EMU_STOP_EXCEPTION;
+        break;
+    case EMU_INSN_INT3:
+    case EMU_INSN_INTN:
+        e->soft_vector = insn->kind == EMU_INSN_INT3 ? 3 : insn->vector;
+        e->soft_length = insn->length;
+        e->soft_is_exception = insn->kind == EMU_INSN_INT3;
+        e->stop = EMU_STOP_L2_SOFTWARE_EVENT;
         break;
     case EMU_INSN_OTHER:
         break;

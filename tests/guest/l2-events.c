@@ -19,7 +19,8 @@ volatile uint64_t l2_result;
 
 void l2_ud2(void), l2_after_ud2(void), l2_rdtsc(void), l2_print(void), l2_print_done(void),
     l2_rdmsr_unknown(void), l2_after_rdmsr(void), l2_vmread(void), l2_int3_site(void),
-    l2_out80(void), l2_pat(void), l2_wrmsr_pat(void), l2_vmcall(void);
+    l2_out80(void), l2_pat(void), l2_wrmsr_pat(void), l2_int3(void), l2_after_int3(void),
+    l2_int4(void), l2_after_int4(void), l2_vmcall(void);
 __asm__(".text\n"
         "l2_ud2: ud2\n"
         "l2_after_ud2: vmcall\n"
@@ -45,6 +46,10 @@ __asm__(".text\n"
         "  mov %eax, l2_result(%rip)\n"
         "l2_wrmsr_pat: wrmsr\n"
         "  vmcall\n"
+        "l2_int3: int3\n"
+        "l2_after_int3: vmcall\n"
+        "l2_int4: int $4\n"
+        "l2_after_int4: vmcall\n"
         "l2_vmread: vmread %rax, %rdx\n"
         "l2_int3_site: nop\n"
         "l2_vmcall: vmcall\n"
@@ -144,6 +149,32 @@ static void test_bitmaps(void)
     vmwrite(F_PROC, proc);
 }
 
+/* INT3 is a software exception (type 6) the exception bitmap intercepts; INT n is a software
+ * interrupt it never intercepts (SDM 26.2, 28.2.2). */
+static void test_software_events(void)
+{
+    const char *what = "L2 INT3 with exception bitmap bit 3";
+    vmwrite(F_EXCEPTION_BITMAP, (1u << 3) | (1u << 4));
+    enter_at(l2_int3, 0, 0, what);
+    check_eq2(vmread_value(F_EXIT_INTR_INFO), 0x80000603u, what,
+              "interruption information: software exception 3");
+    check_eq2(vmread_value(F_EXIT_INSTRUCTION_LEN), 1, what, "VM-exit instruction length 1");
+    check_eq2(vmread_value(F_GUEST_RIP), addr(l2_int3), what, "guest RIP is the INT3's");
+    what = "L2 INT 4 with exception bitmap bit 4";
+    uint64_t before = rt_fault_count;
+    enter_at(l2_int4, 0, 18, what);
+    check2(rt_fault_count == before + 1 && rt_fault_vector == 4, what,
+           "a software interrupt: through L2's IDT, no exit");
+    check_eq2(vmread_value(F_GUEST_RIP), addr(l2_after_int4), what,
+              "L2 returned after the INT instruction");
+    vmwrite(F_EXCEPTION_BITMAP, 0);
+    what = "L2 INT3 without the exception bitmap bit";
+    before = rt_fault_count;
+    enter_at(l2_int3, 0, 18, what);
+    check2(rt_fault_count == before + 1 && rt_fault_vector == 3, what, "#BP through L2's IDT");
+    check_eq2(vmread_value(F_GUEST_RIP), addr(l2_after_int3), what, "L2 returned after the INT3");
+}
+
 static void test_vmx_instruction(void)
 {
     const char *what = "L2 VMREAD";
@@ -237,6 +268,7 @@ int l1_main(uint64_t memory_size)
     test_triple_fault();
     test_rdtsc_exiting();
     test_bitmaps();
+    test_software_events();
     test_vmx_instruction();
     test_injection();
     test_entry_failures();
