@@ -19,9 +19,18 @@ enum emu_status {
     EMU_STATUS_BAD_INPUT = 2,    /* usage, --mem or a malformed image */
     EMU_STATUS_TRIPLE_FAULT = 3, /* L1 shut down (triple fault, emulation error) */
     EMU_STATUS_HALTED = 4,       /* L1 halted and nothing can wake it */
-    EMU_STATUS_L2_NOT_IMPL = 5,  /* L1 entered L2, which this version cannot run */
+    EMU_STATUS_L2_HALTED = 5,    /* L2 halted, L1 does not intercept HLT, nothing wakes it */
     EMU_STATUS_HOST_FAILURE = 6, /* Unicorn or libnestvmx failed */
+    EMU_STATUS_BUDGET = 7,       /* the instruction budget ran out (a guest that never ends) */
+    EMU_STATUS_UNSUPPORTED = 8,  /* L1 asked for something this version cannot run (an L2
+                                    outside 64-bit mode or CPL 0) */
 };
+
+/* Instructions L1 and L2 may run together before the run ends with EMU_STATUS_BUDGET. */
+#define EMU_DEFAULT_BUDGET 200000000ull
+/* What a trapped instruction or a restart of emulation (an exit, an event) costs of the budget:
+ * about the time of that many plain instructions, so the budget bounds run time either way. */
+#define EMU_TRAP_COST 64u
 
 #define EMU_MIB (1ull << 20)
 #define EMU_IMAGE_MIN_ADDRESS EMU_MIB /* images load at or above 1 MiB */
@@ -35,14 +44,31 @@ enum emu_status {
 #define EMU_CODE_SELECTOR 0x08u
 #define EMU_DATA_SELECTOR 0x10u
 
+/* Exit reasons counted one by one; VMX instructions of L2 (given to the library undecoded)
+ * and anything above go to this bucket. */
+#define EMU_STATS_VMX_BUCKET 80u
+
+/* --stats: counts of the events L0 saw. l2_exits is indexed by reason and by the library's
+ * answer (NVMX_RUN_L1, NVMX_RUN_L2, NVMX_RUN_L0_HANDLES). */
+typedef struct emu_stats {
+    uint64_t l1_vmx, l1_msr, entries;
+    uint64_t l2_exits[EMU_STATS_VMX_BUCKET + 1][3];
+    double start;
+} emu_stats;
+
 /* Why emulation stopped, as the hooks recorded it. */
 typedef enum emu_stop {
     EMU_RUNNING = 0,
-    EMU_STOP_EXIT,      /* port 0xF4 */
-    EMU_STOP_EXCEPTION, /* an exception for L1 to take (pending_vector) */
-    EMU_STOP_RUN_L2,    /* the library entered L2 */
-    EMU_STOP_SHUTDOWN,  /* the library shut L1 down (VMX abort) */
-    EMU_STOP_FAILURE,   /* the host failed (message printed) */
+    EMU_STOP_EXIT,              /* port 0xF4 */
+    EMU_STOP_EXCEPTION,         /* an exception for L1 to take (pending_vector) */
+    EMU_STOP_RUN_L2,            /* the library entered L2: load L2 from vmcs02 */
+    EMU_STOP_RUN_L1,            /* a VM exit to L1: load L1 from vmcs01 */
+    EMU_STOP_L2_EXIT,           /* L2 exits at its current instruction (exit_info) */
+    EMU_STOP_L2_HALTED,         /* L2 halted without HLT exiting */
+    EMU_STOP_L2_SOFTWARE_EVENT, /* L2's INT3 / INT n (soft_*) */
+    EMU_STOP_BUDGET,            /* the instruction budget ran out */
+    EMU_STOP_SHUTDOWN,          /* the library shut L1 down (VMX abort) */
+    EMU_STOP_FAILURE,           /* the host failed (message printed) */
 } emu_stop;
 
 typedef struct emu {
@@ -51,11 +77,100 @@ typedef struct emu {
     uint64_t ram_size;
     nvmx_vm *vm;
     nvmx_vcpu *vcpu;
-    uint64_t *vmcs[2]; /* vmcs01 and vmcs02 as field stores (unused until L2 runs) */
+    uint64_t *vmcs[2];    /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
+    bool in_l2;           /* Unicorn holds L2's state (vmcs02), else L1's (vmcs01) */
+    bool l1_state_loaded; /* the library wrote L1's state into vmcs01 during the last call */
     emu_stop stop;
     int exit_status;
-    nvmx_exception pending; /* valid with EMU_STOP_EXCEPTION */
+    nvmx_exception pending;           /* valid with EMU_STOP_EXCEPTION */
+    nvmx_exit exit_info;              /* valid with EMU_STOP_L2_EXIT */
+    uint8_t soft_vector, soft_length; /* valid with EMU_STOP_L2_SOFTWARE_EVENT */
+    bool soft_is_exception;
+    uint64_t budget; /* instructions left */
+    bool trace, stats_print;
+    const char *stats_json;
+    emu_stats stats;
 } emu;
+
+/* What a trapped instruction is, from its bytes (trap.c). */
+typedef enum emu_insn_kind {
+    EMU_INSN_OTHER = 0,
+    EMU_INSN_RDMSR,
+    EMU_INSN_WRMSR,
+    EMU_INSN_HLT,
+    EMU_INSN_CPUID,
+    EMU_INSN_RDTSC,
+    EMU_INSN_IO,
+    EMU_INSN_MOV_TO_CR,   /* 0F 22 /r */
+    EMU_INSN_MOV_FROM_CR, /* 0F 20 /r */
+    EMU_INSN_CLTS,        /* 0F 06 */
+    EMU_INSN_RDTSCP,      /* 0F 01 F9 */
+    EMU_INSN_INVPCID,     /* 66 0F 38 82 /r */
+    EMU_INSN_INT3,        /* CC */
+    EMU_INSN_INTN,        /* CD ib */
+} emu_insn_kind;
+
+typedef struct emu_insn {
+    emu_insn_kind kind;
+    uint8_t length;
+    /* EMU_INSN_IO: the exit qualification's parts (SDM 28.2.1, Table 28-5) */
+    uint8_t io_size; /* 1, 2 or 4 */
+    bool io_in, io_string, io_rep, io_immediate;
+    uint16_t io_port_immediate;
+    /* EMU_INSN_MOV_TO_CR / MOV_FROM_CR: the control register and the GPR (SDM numbering) */
+    uint8_t cr, gpr;
+    uint8_t vector; /* EMU_INSN_INTN */
+} emu_insn;
+
+/* main.c: the contract's ports; emu_port_out returns true when the write ends the run. */
+uint32_t emu_port_in(unsigned port, int size);
+bool emu_port_out(emu *e, unsigned port, uint32_t value);
+
+/* trap.c: the code hook that finds the instructions Unicorn cannot hook (RDMSR, WRMSR, HLT;
+ * for L2 also CPUID, RDTSC, I/O) and counts the instruction budget. */
+bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out);
+bool emu_add_code_hook(emu *e);
+
+/* cr.c: L2's MOV to/from CR0, CR3, CR4 and CLTS as vmcs02 has them behave (SDM 26.1.3,
+ * 26.3): an exit (emu_l2_exit_at), or the instruction completed here, or false: Unicorn runs
+ * it itself. emu_cr_l0_write completes a MOV to CR the library gave back to L0. */
+bool emu_l2_cr_instruction(emu *e, const emu_insn *insn);
+void emu_cr_l0_complete(emu *e);
+void emu_l1_cr_write(emu *e, const emu_insn *insn);
+/* The Unicorn register of a GPR in the SDM's numbering (0 RAX ... 15 R15). */
+int emu_uc_gpr(unsigned index);
+
+/* msr.c: RDMSR/WRMSR of the running guest: the library's MSRs, then the small model of the
+ * rest; false means #GP(0). */
+bool emu_msr_read(emu *e, uint32_t index, uint64_t *value);
+/* The running guest's time-stamp counter (RDTSC, RDMSR). */
+uint64_t emu_tsc(emu *e);
+bool emu_msr_write(emu *e, uint32_t index, uint64_t value);
+/* Complete RDMSR or WRMSR of L1 (or of L2 as L0): registers, RIP, or a pending #GP. */
+void emu_msr_instruction(emu *e, bool write, uint8_t length);
+
+/* state.c: Unicorn's CPU state <-> a field store's guest-state area (SDM 25.4). */
+void emu_state_save(emu *e, nvmx_hw_vmcs which);
+bool emu_state_load(emu *e, nvmx_hw_vmcs which);
+uint64_t emu_vmcs_get(const emu *e, nvmx_hw_vmcs which, uint32_t field);
+void emu_vmcs_set(emu *e, nvmx_hw_vmcs which, uint32_t field, uint64_t value);
+
+/* trace.c: --trace lines and --stats counts. */
+void emu_stats_start(emu *e);
+void emu_note_l1_vmx(emu *e, uint64_t rip, const nvmx_exit *exit, const nvmx_next *next);
+void emu_note_l1_msr(emu *e, bool write, uint32_t index, const char *outcome);
+void emu_note_l2_exit(emu *e, uint64_t rip, const nvmx_exit *exit, nvmx_run run);
+bool emu_stats_finish(const emu *e);
+
+/* l2.c: L2's exits and VM entries. */
+void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t length);
+/* After EMU_STOP_L2_EXIT / an entry: what to do; -1 to go on, else an exit status. */
+int emu_l2_handle_exit(emu *e);
+int emu_enter_l2(emu *e);
+int emu_l2_software_event(emu *e);
+void emu_l2_exception(emu *e, const nvmx_exception *x);
+bool emu_deliver_exception(emu *e, const nvmx_exception *x);
+uint64_t emu_reg(emu *e, int uc_reg);
 
 /* elf.c: load a static ELF64 x86-64 image into RAM; prints what is wrong and returns false. */
 bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry);

@@ -211,13 +211,28 @@ static nvmx_status merge_tsc_offset(nvmx_vcpu *vcpu, const vmcs12 *v, control_va
     return NVMX_OK;
 }
 
+/* Every entry: vmcs01's offset is L0's and may change between entries (the embedder sets
+ * L1's TSC there), which no vmcs12 dirty bit shows; vmcs02 is written only when it differs. */
+static nvmx_status refresh_tsc_offset(nvmx_vcpu *vcpu, const vmcs12 *v)
+{
+    control_value tsc;
+    uint64_t current;
+    nvmx_status status = merge_tsc_offset(vcpu, v, &tsc);
+    if (status != NVMX_OK)
+        return status;
+    if (vcpu->vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, NVMX_FIELD_TSC_OFFSET, &current) !=
+        NVMX_OK)
+        return NVMX_ERR_HOST;
+    return current == tsc.value ? NVMX_OK : write_field(vcpu, tsc.ordinal, tsc.value);
+}
+
 static nvmx_status write_controls(nvmx_vcpu *vcpu, const vmcs12 *v)
 {
     control_value values[24];
     unsigned n = merge_execution_controls(vcpu->vm, v, values);
     n += merge_exceptions(vcpu->vm, v, values + n);
     n += merge_control_registers(vcpu->vm, v, values + n);
-    nvmx_status status = merge_tsc_offset(vcpu, v, &values[n++]);
+    nvmx_status status = NVMX_OK;
     for (unsigned i = 0; status == NVMX_OK && i < n; i++)
         status = write_field(vcpu, values[i].ordinal, values[i].value);
     return status;
@@ -378,6 +393,8 @@ nvmx_status vmcs02_build(nvmx_vcpu *vcpu, const uint64_t *pdpte)
     nvmx_status status = copy_guest_state(vcpu, v, full);
     if (status == NVMX_OK && controls_changed)
         status = write_controls(vcpu, v);
+    if (status == NVMX_OK)
+        status = refresh_tsc_offset(vcpu, v);
     if (status == NVMX_OK)
         status = msr_bitmap02_update(vcpu, v, full);
     if (status == NVMX_OK)

@@ -216,6 +216,18 @@ Test(vmcs02, tsc_offset_is_composed)
     cr_assert_eq(get02(VMCS12_ORD_TSC_OFFSET), 1234);
 }
 
+/* SDM 25.6.5: L2's TSC is L1's, whose offset is vmcs01's: when L0 changes it (L1 wrote its
+ * TSC), the next entry uses it even though L1 changed nothing in vmcs12. */
+Test(vmcs02, tsc_offset_follows_vmcs01_between_entries)
+{
+    set12(VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL, NVMX_PROCBASED_DEFAULT1 | NVMX_CTL(TSC_OFFSETTING));
+    set12(VMCS12_ORD_TSC_OFFSET, 234);
+    vmcs02_build(h.vcpu, NULL);
+    h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_TSC_OFFSET] = 5000;
+    vmcs02_build(h.vcpu, NULL);
+    cr_assert_eq(get02(VMCS12_ORD_TSC_OFFSET), 5234);
+}
+
 /* Exit controls are L0's (its host state), plus saving the debug controls, PAT and EFER so
  * L2's are known. */
 Test(vmcs02, exit_controls_are_l0s_and_save_guest_pat_efer)
