@@ -26,9 +26,15 @@ __asm__(".text\n"
         "l2_after_ud2: vmcall\n"
         "l2_rdtsc: rdtsc\n"
         "  vmcall\n"
-        /* "# hello from L2\n" on COM1: OUT not intercepted (I/O bitmaps) */
+        /* "# hello from L2\n" on COM1: IN and OUT not intercepted (I/O bitmaps); each byte
+         * waits for the transmitter holding register to be empty (LSR bit 5), as a UART
+         * needs (Bochs drops bytes otherwise) */
         "l2_print: lea l2_message(%rip), %rsi\n"
-        "1: movb (%rsi), %al\n"
+        "1: mov $0x3FD, %dx\n"
+        "2: inb %dx, %al\n"
+        "  test $0x20, %al\n"
+        "  jz 2b\n"
+        "  movb (%rsi), %al\n"
         "  test %al, %al\n"
         "  jz l2_print_done\n"
         "  mov $0x3F8, %dx\n"

@@ -177,10 +177,16 @@ static uint64_t vmlaunch(void)
 
 static void test_entry_errors(void)
 {
-    fail_valid(vmcall(), 1, "VMCALL in VMX root operation: VMfailValid(1)");
     fail_valid(vmresume(), 5, "VMRESUME of a clear VMCS: VMfailValid(5)");
     /* every control 0: the must-be-1 bits of the capability MSRs are missing (27.2.1.1) */
     fail_valid(vmlaunch(), 7, "VMLAUNCH with invalid control fields: VMfailValid(7)");
+}
+
+/* Last before VMXOFF: Bochs 2.7, the oracle, stops at VMCALL in VMX root operation
+ * (tests/bochs/deviations.txt), so what comes after it is what the oracle cannot check. */
+static void test_vmcall(void)
+{
+    fail_valid(vmcall(), 1, "VMCALL in VMX root operation: VMfailValid(1)");
 }
 
 /* mov %rax, %cr4 / %cr0: 3 bytes (0F 22 /r) */
@@ -230,6 +236,7 @@ int l1_main(uint64_t memory_size)
     test_vmread_vmwrite();
     test_entry_errors();
     test_cr_rules();
+    test_vmcall();
     test_vmxoff();
     return tap_done();
 }
