@@ -717,3 +717,39 @@ Test(ept_l2_config, paging_structure_access_of_the_translate_op_records_bit8_cle
     cr_assert(fake_host_read64(&a.h.host, ept12_entry_gpa(&a, L2_PAGE, 1)) & EPT_ENTRY_ACCESSED);
     ept_l2_fini(&a);
 }
+
+/* SDM 29.4.1, 29.4.3.1: EPT02 caches the composition as a TLB caches translations. L1
+ * remapping an EPT12 entry without INVEPT may leave L2 on the old page (architecturally
+ * allowed); after L1's INVEPT single-context of its EPTP the old translation is gone and the
+ * next access follows EPT12 as it is now. */
+Test(ept_l2, stale_translation_stays_until_invept_then_follows_ept12)
+{
+    const uint64_t page_a = 0x600000, page_b = 0x700000, mask = 0x000FFFFFFFFFF000ull;
+    uint64_t entry = ept12_map(&e, L2_PAGE, page_a, 4096, EPT_RWX | EPT_WB);
+    cr_assert_eq(ept_l2_violation(&e, L2_PAGE, EPT_QUAL_READ, 0), NVMX_OK);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    uint64_t leaf, size;
+    cr_assert(ept02_hw_walk(ept_l2_eptp02(&e), L2_PAGE, &leaf, &size));
+    cr_assert_eq(leaf & mask, FAKE_EPT01_HOST_BASE + page_a);
+
+    fake_host_write64(&e.h.host, entry, page_b | EPT_RWX | EPT_WB);
+    cr_assert(ept02_hw_walk(ept_l2_eptp02(&e), L2_PAGE, &leaf, &size));
+    cr_assert_eq(leaf & mask, FAKE_EPT01_HOST_BASE + page_a, "cached until INVEPT");
+
+    cr_assert_eq(sec_l2_exit_simple(&e.h, NVMX_EXIT_VMCALL, 3), NVMX_OK);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L1);
+    fake_host_write64(&e.h.host, OPERAND, e.eptp12);
+    fake_host_write64(&e.h.host, OPERAND + 8, 0);
+    e.h.host.regs[NVMX_REG_RAX] = OPERAND;
+    e.h.host.regs[NVMX_REG_RCX] = 1; /* single-context */
+    const uint32_t info = INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28);
+    cr_assert_eq(harness_exit(&e.h, NVMX_EXIT_INVEPT, info, 0), NVMX_OK, "%s", e.h.host.last_log);
+    cr_assert_eq(e.h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_RFLAGS] & NVMX_RFLAGS_ARITH, 0,
+                 "INVEPT: VMsucceed");
+    ept_l2_resume(&e);
+    cr_assert_not(ept02_hw_walk(ept_l2_eptp02(&e), L2_PAGE, &leaf, &size), "gone after INVEPT");
+    cr_assert_eq(ept_l2_violation(&e, L2_PAGE, EPT_QUAL_READ, 0), NVMX_OK);
+    cr_assert_eq(e.h.next.run, NVMX_RUN_L2);
+    cr_assert(ept02_hw_walk(ept_l2_eptp02(&e), L2_PAGE, &leaf, &size));
+    cr_assert_eq(leaf & mask, FAKE_EPT01_HOST_BASE + page_b, "EPT12 as it is now");
+}
