@@ -41,7 +41,7 @@ static uint64_t eptp(fuzz_input *in)
     if (how >= 248)
         return fuzz_u64(in);
     uint64_t type = how & 1 ? 6 : 0;
-    uint64_t walk = how & 2 ? 4 : 3;
+    uint64_t walk = how & 2 ? 4 : 3; /* page-walk length - 1: 5 or 4 levels */
     uint64_t ad = how & 4 ? 1ull << 6 : 0;
     return (EPT12_TABLES + (uint64_t)((how >> 3) % 4) * 4096) | type | (walk << 3) | ad;
 }
