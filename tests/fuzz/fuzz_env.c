@@ -340,6 +340,34 @@ static bool is_host_field(unsigned ordinal)
     return NVMX_FIELD_TYPE(vmcs_field_table[ordinal].encoding) == NVMX_FIELD_TYPE_HOST;
 }
 
+/* vmcs02 fields the processor reads as host-physical addresses (SDM 25.6: bitmaps, MSR lists,
+ * APIC pages, descriptors, EPTP and its list, PML, SPP, HLAT, PASID, IPI tables): L1's values
+ * are guest-physical, so vmcs02 may hold only L0's value or a page the library got from
+ * page_alloc (an EPT02 root, a merged bitmap), never a value of vmcs12. */
+static const uint16_t vmcs02_host_pointers[] = {
+    VMCS12_ORD_IO_BITMAP_A,
+    VMCS12_ORD_IO_BITMAP_B,
+    VMCS12_ORD_MSR_BITMAP,
+    VMCS12_ORD_VM_EXIT_MSR_STORE_ADDR,
+    VMCS12_ORD_VM_EXIT_MSR_LOAD_ADDR,
+    VMCS12_ORD_VM_ENTRY_MSR_LOAD_ADDR,
+    VMCS12_ORD_EXECUTIVE_VMCS_POINTER,
+    VMCS12_ORD_PML_ADDRESS,
+    VMCS12_ORD_VIRTUAL_APIC_PAGE_ADDR,
+    VMCS12_ORD_APIC_ACCESS_ADDR,
+    VMCS12_ORD_POSTED_INTR_DESC_ADDR,
+    VMCS12_ORD_EPT_POINTER,
+    VMCS12_ORD_EPTP_LIST_ADDRESS,
+    VMCS12_ORD_VMREAD_BITMAP,
+    VMCS12_ORD_VMWRITE_BITMAP,
+    VMCS12_ORD_VE_INFORMATION_ADDRESS,
+    VMCS12_ORD_SPPT_POINTER,
+    VMCS12_ORD_LOW_PASID_DIRECTORY_ADDR,
+    VMCS12_ORD_HIGH_PASID_DIRECTORY_ADDR,
+    VMCS12_ORD_HLAT_POINTER,
+    VMCS12_ORD_PID_POINTER_TABLE,
+};
+
 /* L0's needs in vmcs02 (nvmx_l0_controls): none, a typical hardware host (external
  * interrupts, HLT, EPT, #PF and #MC, CR0.PG/CR4.VMXE owned), and one that wants much more. */
 static const nvmx_l0_controls l0_presets[] = {
@@ -383,6 +411,13 @@ void fuzz_env_init(fuzz_env *e, fuzz_input *in, bool nested)
             e->h.host.vmcs[NVMX_HW_VMCS02][i] = l0_host_value(i);
         }
     }
+    for (size_t i = 0; i < sizeof(vmcs02_host_pointers) / sizeof(vmcs02_host_pointers[0]); i++)
+        e->h.host.vmcs[NVMX_HW_VMCS02][vmcs02_host_pointers[i]] =
+            l0_host_value(vmcs02_host_pointers[i]);
+    e->h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VIRTUAL_PROCESSOR_ID] =
+        l0_host_value(VMCS12_ORD_VIRTUAL_PROCESSOR_ID);
+    e->h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_VMCS_LINK_POINTER] =
+        l0_host_value(VMCS12_ORD_VMCS_LINK_POINTER);
     /* Bounds of one step (fuzz_env_step): a VM entry whose MSR-load list fails exits with the
      * VM-exit MSR-load list (SDM 27.8), and a VM exit stores then loads (28.4, 28.6), each list
      * cut at IA32_VMX_MISC's recommended maximum plus the failing entry (msr_lists.c); 64
@@ -480,6 +515,26 @@ static void check_l0_host_state(const fuzz_env *e)
 
 static void clear_host_failures(fake_host *h);
 
+/* Pointers and tags of vmcs02 are L0's or the library's own (vmcs02_host_pointers): the
+ * VPID is L0's or one vpid_alloc gave; the link pointer L0's or ~0 (the library emulates
+ * L1's shadow VMCS, SDM 25.10). */
+static void check_vmcs02_pointers(const fuzz_env *e)
+{
+    const uint64_t *v = e->h.host.vmcs[NVMX_HW_VMCS02];
+    for (size_t i = 0; i < sizeof(vmcs02_host_pointers) / sizeof(vmcs02_host_pointers[0]); i++) {
+        unsigned o = vmcs02_host_pointers[i];
+        FUZZ_REQUIRE(v[o] == l0_host_value(o) || page_live(v[o] & EPT_ADDR_MASK),
+                     "vmcs02 host-physical pointers are L0's or library pages", o);
+    }
+    uint64_t vpid = v[VMCS12_ORD_VIRTUAL_PROCESSOR_ID];
+    FUZZ_REQUIRE(vpid == l0_host_value(VMCS12_ORD_VIRTUAL_PROCESSOR_ID) ||
+                     (vpid >= 1 && vpid <= e->h.host.next_vpid),
+                 "vmcs02 VPID is L0's or from vpid_alloc", vpid);
+    uint64_t link = v[VMCS12_ORD_VMCS_LINK_POINTER];
+    FUZZ_REQUIRE(link == l0_host_value(VMCS12_ORD_VMCS_LINK_POINTER) || link == ~0ull,
+                 "vmcs02 link pointer is never L1's", link);
+}
+
 void fuzz_env_check(fuzz_env *e, long reads_before, long writes_before)
 {
     clear_host_failures(&e->h.host);
@@ -490,6 +545,7 @@ void fuzz_env_check(fuzz_env *e, long reads_before, long writes_before)
     FUZZ_REQUIRE(e->h.host.l1_writes - writes_before <= e->max_writes,
                  "guest-memory writes per step bounded", e->h.host.l1_writes - writes_before);
     check_vmcs02_controls(e);
+    check_vmcs02_pointers(e);
     check_l0_host_state(e);
     fuzz_check_ept02_tables(&e->h.host);
     FUZZ_REQUIRE(e->h.vcpu->vmx_operation || !e->h.vcpu->guest_mode,
