@@ -50,7 +50,7 @@ void fuzz_bytes(fuzz_input *in, void *buf, size_t n)
 
 uint64_t fuzz_value(fuzz_input *in)
 {
-    switch (fuzz_u8(in) % 6) {
+    switch (fuzz_u8(in) % 7) {
     case 0:
         return fuzz_u8(in);
     case 1:
@@ -61,8 +61,11 @@ uint64_t fuzz_value(fuzz_input *in)
         return 1ull << (fuzz_u8(in) % 64);
     case 4:
         return fuzz_u32(in);
-    default:
+    case 5:
         return fuzz_u64(in);
+    default:
+        /* Bit 31 "valid" and low fields: interruption information (SDM 25.8.3, 28.2.2). */
+        return 0x80000000u | fuzz_u16(in);
     }
 }
 
@@ -563,6 +566,15 @@ static void clear_host_failures(fake_host *h)
     h->msr_faulting_count = 0;
 }
 
+/* FUZZ_TRACE=1 in the environment: one line per step on stderr, to read a finding's script. */
+static bool trace(void)
+{
+    static int on = -1;
+    if (on < 0)
+        on = getenv("FUZZ_TRACE") != NULL;
+    return on;
+}
+
 nvmx_status fuzz_env_step(fuzz_env *e, const nvmx_exit *exit)
 {
     fake_host *host = &e->h.host;
@@ -572,6 +584,12 @@ nvmx_status fuzz_env_step(fuzz_env *e, const nvmx_exit *exit)
                              ? nvmx_on_l2_exit(e->h.vcpu, exit, &e->h.next)
                              : nvmx_on_l1_exit(e->h.vcpu, exit, &e->h.next);
     host->running = nvmx_vcpu_in_guest_mode(e->h.vcpu) ? NVMX_HW_VMCS02 : NVMX_HW_VMCS01;
+    if (trace())
+        fprintf(stderr, "step: reason %#x info %#x qual %#llx -> %s, run %d, exceptions %d%s%s\n",
+                exit->reason, exit->instruction_info, (unsigned long long)exit->qualification,
+                nvmx_status_str(status), (int)e->h.next.run, host->exception_count,
+                host->log_count ? ", log: " : "", host->log_count ? host->last_log : "");
+    host->log_count = 0;
     if (status != NVMX_OK)
         e->h.next.run = NVMX_RUN_L1; /* no answer: L1 or L2 continues as it was */
     fuzz_env_check(e, reads, writes);
@@ -720,9 +738,9 @@ nvmx_status fuzz_act_l2_exit(fuzz_env *e, fuzz_input *in)
     exit.instruction_length = fuzz_u8(in) % 16;
     if (how & 2) {
         exit.instruction_info = fuzz_u32(in);
-        exit.interruption_info = fuzz_u32(in);
+        exit.interruption_info = (uint32_t)fuzz_value(in);
         exit.interruption_error_code = fuzz_u32(in);
-        exit.idt_vectoring_info = fuzz_u32(in);
+        exit.idt_vectoring_info = (uint32_t)fuzz_value(in);
         exit.idt_vectoring_error_code = fuzz_u32(in);
     }
     if (how & 4) {

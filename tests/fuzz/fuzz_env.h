@@ -31,7 +31,7 @@ void fuzz_bytes(fuzz_input *in, void *buf, size_t n);
 /* One of `count` table entries. */
 #define FUZZ_PICK(in, table) ((table)[fuzz_u8(in) % (sizeof(table) / sizeof((table)[0]))])
 /* A 64-bit value shaped like the ones that matter: small, a page of L1 RAM, all ones, a
- * single bit, or random. */
+ * single bit, 32 or 64 random bits, or a valid event (bit 31 and 16 low bits). */
 uint64_t fuzz_value(fuzz_input *in);
 
 /* ---- Invariant failures ---------------------------------------------------------------- */

@@ -30,7 +30,7 @@ def u64(v):
     return struct.pack("<Q", v)
 
 
-def small(v):  # fuzz_value: kind 0, one byte
+def small(v):  # fuzz_value: kind 0 (of 7), one byte
     return u8(0, v)
 
 
