@@ -71,8 +71,15 @@ uint64_t fuzz_value(fuzz_input *in)
 
 uint64_t fuzz_pointer(fuzz_input *in)
 {
-    static const uint64_t known[] = {
-        VMXON_REGION, VMCS_A, VMCS_B, VMCS_C, SHADOW_VMCS, OPERAND, HARNESS_RAM - 4096};
+    static const uint64_t known[] = {VMXON_REGION,
+                                     VMCS_A,
+                                     VMCS_B,
+                                     VMCS_C,
+                                     SHADOW_VMCS,
+                                     OPERAND,
+                                     HARNESS_RAM - 4096,
+                                     VMREAD_BITMAP_GPA,
+                                     VMWRITE_BITMAP_GPA};
     uint8_t how = fuzz_u8(in);
     if (how < 192)
         return known[how % (sizeof(known) / sizeof(known[0]))];
@@ -585,10 +592,13 @@ nvmx_status fuzz_env_step(fuzz_env *e, const nvmx_exit *exit)
                              : nvmx_on_l1_exit(e->h.vcpu, exit, &e->h.next);
     host->running = nvmx_vcpu_in_guest_mode(e->h.vcpu) ? NVMX_HW_VMCS02 : NVMX_HW_VMCS01;
     if (trace())
-        fprintf(stderr, "step: reason %#x info %#x qual %#llx -> %s, run %d, exceptions %d%s%s\n",
+        fprintf(stderr,
+                "step: reason %#x info %#x qual %#llx -> %s, run %d, exceptions %d, l1 reads %ld "
+                "writes %ld%s%s\n",
                 exit->reason, exit->instruction_info, (unsigned long long)exit->qualification,
                 nvmx_status_str(status), (int)e->h.next.run, host->exception_count,
-                host->log_count ? ", log: " : "", host->log_count ? host->last_log : "");
+                host->l1_reads - reads, host->l1_writes - writes, host->log_count ? ", log: " : "",
+                host->log_count ? host->last_log : "");
     host->log_count = 0;
     if (status != NVMX_OK)
         e->h.next.run = NVMX_RUN_L1; /* no answer: L1 or L2 continues as it was */

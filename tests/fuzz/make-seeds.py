@@ -126,6 +126,12 @@ l2 = {
     + small(1) + small(0) + l2x(7) + l2x(8) + l2x(6, 0x60),
     "vmread_vmwrite_in_l2": u8(0, 0) + u8(3, 200) + u16(3) + small(0) + small(0) + l2x(10)
     + l1_turn() + l2x(11),
+    # Secondary controls, VMCS shadowing with the link pointer at SHADOW_VMCS and the
+    # VMREAD/VMWRITE bitmaps at their pages (all zero: L2 completes them), then L2's VMREAD
+    # and VMWRITE of field 3.
+    "vmcs_shadowing": u8(0, 5) + set_proc_bits(1 << 31) + u8(2, 1) + u32(1 << 14)
+    + u8(19, 0, 4) + u8(17, 0, 7) + u8(18, 0, 8) + u8(3, 200) + u16(3) + small(5) + small(0)
+    + l2x(10) + l2x(11) + l2x(10),
     "platform_events": u8(0, 0) + u8(5, 0, 0x20) + u8(5, 1) + u8(5, 6, 0) + u8(5, 3) + l2x(13),
 }
 
