@@ -2,7 +2,9 @@
 # The project's two entry points, for a fresh Debian 12 machine or a developer's:
 #   ./run.sh demo   install what is missing, build, run the demo
 #   ./run.sh test   install what is missing, build, run every test (ctest), then all of them
-#                   again in a build with AddressSanitizer and UndefinedBehaviorSanitizer
+#                   again in a build with AddressSanitizer and UndefinedBehaviorSanitizer,
+#                   then each libFuzzer target for FUZZ_SECONDS (default 30) when clang has
+#                   libFuzzer (tests/fuzz/, docs/SECURITY.md)
 # BUILD_DIR (default: build) selects the build folder; extra arguments go to cmake.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,5 +28,15 @@ case "$what" in
     # The same tests again under AddressSanitizer and UndefinedBehaviorSanitizer.
     cmake -S . -B "$build-sanitize" -DNESTVMX_SANITIZE=ON "$@" >/dev/null
     cmake --build "$build-sanitize" -j "$(nproc)"
-    exec ctest --test-dir "$build-sanitize" --output-on-failure -j "$(nproc)" ;;
+    ctest --test-dir "$build-sanitize" --output-on-failure -j "$(nproc)"
+    # The fuzz targets (ctest label fuzz), each for a bounded time; any finding fails.
+    if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+      clang -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null; then
+      echo "run.sh: clang with libFuzzer not found, fuzz targets skipped" >&2
+      exit 0
+    fi
+    CC=clang cmake -S . -B "$build-fuzz" -DNESTVMX_FUZZ=ON -DNESTVMX_BUILD_EXAMPLES=OFF \
+      -DNESTVMX_BUILD_BENCH=OFF -DNESTVMX_FUZZ_SECONDS="${FUZZ_SECONDS:-30}" "$@" >/dev/null
+    cmake --build "$build-fuzz" -j "$(nproc)" --target nestvmx-fuzzers
+    exec ctest --test-dir "$build-fuzz" -L fuzz --output-on-failure -j "$(nproc)" ;;
 esac

@@ -7,6 +7,7 @@ packages=(
   libzydis-dev                                   # instruction decoder (lib/decode.c)
   uthash-dev                                     # hash tables (lib/vmcs/vmcs12_cache.c)
   libcriterion-dev                               # unit tests
+  clang libclang-rt-14-dev                       # fuzz targets: clang 14 and libFuzzer
   python3 python3-venv                           # to fetch Unicorn >= 2.1 (below)
   bochs bochs-term bochsbios vgabios             # the independent VMX oracle (tests/bochs/)
 )
