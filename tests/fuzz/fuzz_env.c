@@ -412,7 +412,7 @@ void fuzz_env_init(fuzz_env *e, fuzz_input *in, bool nested)
         sec_nested_init(&e->h, &e->config, fuzz_host_ops());
     else {
         sec_init(&e->h, &e->config, fuzz_host_ops());
-        sec_l1_into_vmcs01(&e->h);
+        harness_l1_into_vmcs01(&e->h);
     }
     for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
         if (is_host_field(i)) {
@@ -532,7 +532,10 @@ static void check_vmcs02_pointers(const fuzz_env *e)
     const uint64_t *v = e->h.host.vmcs[NVMX_HW_VMCS02];
     for (size_t i = 0; i < sizeof(vmcs02_host_pointers) / sizeof(vmcs02_host_pointers[0]); i++) {
         unsigned o = vmcs02_host_pointers[i];
-        FUZZ_REQUIRE(v[o] == l0_host_value(o) || page_live(v[o] & EPT_ADDR_MASK),
+        /* vmcs02's EPTP may also be vmcs01's (EPT01: L2 without EPT in vmcs12 runs in L1's
+         * guest-physical space when L0 uses EPT, lib/vmcs/vmcs02.c vmcs02_write_eptp). */
+        bool ept01 = o == VMCS12_ORD_EPT_POINTER && v[o] == e->h.host.vmcs[NVMX_HW_VMCS01][o];
+        FUZZ_REQUIRE(v[o] == l0_host_value(o) || ept01 || page_live(v[o] & EPT_ADDR_MASK),
                      "vmcs02 host-physical pointers are L0's or library pages", o);
     }
     uint64_t vpid = v[VMCS12_ORD_VIRTUAL_PROCESSOR_ID];

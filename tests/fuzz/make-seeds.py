@@ -164,8 +164,21 @@ ept = {
     + ept_fault(17, [0, 0, 0, 0]) + ept_fault(25, [0, 0, 0, 0]) + u8(9, 1, 0x10) + small(0x20),
 }
 
+# ---- fuzz_state_restore: byte 0 set-up, byte 1 starting state (0 root, 1 two vmcs12s, 2 L2,
+# 3 L2 and two vmcs12s), byte 2 mutations (% 9; bit 7: keep the CRC as mutated), each
+# mutation kind, u16 offset, value; then the truncation byte; then steps % 4 ----------------
+state = {
+    "root_intact": u8(0, 0, 0, 0),
+    "two_vmcs12_intact": u8(0, 1, 0, 0),
+    "l2_intact_then_exit": u8(0, 2, 0, 0, 0) + u8(10),
+    "l2_vcpu_flags": u8(0, 3, 1, 3) + u16(32 + 104 + 8) + small(2) + u8(0),
+    "l2_field_value": u8(0, 2, 1, 3) + u16(600) + value64(1 << 40) + u8(0),
+    "root_bad_crc": u8(0, 0, 0x81, 0) + u16(40) + small(1) + u8(0),
+    "l2_truncated": u8(0, 2, 0, 9),
+}
+
 for target, seeds in {"vmx_instructions": vmx, "vmcs12_entry": entry, "l2_exits": l2,
-                      "ept02": ept}.items():
+                      "ept02": ept, "state_restore": state}.items():
     d = os.path.join(HERE, "corpus", target)
     os.makedirs(d, exist_ok=True)
     for name, data in seeds.items():
