@@ -116,7 +116,9 @@ static inline bool pat_valid(uint64_t pat)
 /* IA32_PERF_GLOBAL_CTRL (SDM Vol. 3B, architectural performance monitoring; Vol. 4): bits
  * 31:0 enable general-purpose counters, bits 47:32 fixed-function counters, bit 48
  * PERF_METRICS. Which of those exist depends on L1's CPUID leaf 0AH, which the library does
- * not see, so the reserved bits are those no processor defines: 63:49. */
+ * not see, so the reserved bits are those no processor defines: 63:49. The layout rests on
+ * memory (no stored SDM page with it); the choice only ever accepts more than a given PMU
+ * would, and "load IA32_PERF_GLOBAL_CTRL" is not exposed (lib/capabilities.c). */
 #define PERF_GLOBAL_CTRL_RESERVED (~0ull << 49)
 
 /* IA32_BNDCFGS (SDM Vol. 1, Intel MPX): EN, BNDPRESERVE, reserved 11:2, base in 63:12. */

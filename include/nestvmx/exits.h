@@ -71,6 +71,8 @@ typedef struct nvmx_next {
     /**
      * An instruction completed with RFLAGS.TF = 1: the embedder delivers the single-step
      * debug exception (#DB, DR6.BS = 1) before the next instruction (SDM Vol. 3B 18.3.1.4).
+     * Never set with an MTF VM exit to L1: that exit has priority and keeps the trap pending
+     * in vmcs12's pending debug exceptions (SDM 26.7.2, 28.3.4).
      */
     bool single_step_trap;
     /** For NVMX_RUN_L1 after an instruction: the exception injected, if any (vector), else -1. */

@@ -26,6 +26,13 @@
  *
  * An unblocked event that exits leaves the activity state as it was until the exit
  * completes (28.1), so the exit saves shutdown or wait-for-SIPI (28.3.4).
+ *
+ * Checked against SDM text: the events each state blocks (27.7.2: shutdown blocks external
+ * interrupts and SIPIs; wait-for-SIPI external interrupts, NMIs, INIT and SMIs), NMI blocking
+ * by interruptibility bit 3 (27.7.1), no valid pending debug exceptions after a non-vectoring
+ * entry into either state (27.7.3), and the pending debug exceptions an INIT exit saves
+ * (28.3.4: those pending at the exit, here none for a parked L2, and vmcs02's value otherwise;
+ * "may match that which was loaded on VM entry" right after an entry).
  */
 #include "vmx_outcome.h"
 

@@ -196,20 +196,33 @@ nvmx_status nested_exit_perform(nvmx_vcpu *vcpu, nvmx_next *next)
 
 /* SDM 26.7.2: with "monitor trap flag" an MTF VM exit occurs on the instruction boundary after
  * an instruction of L2 completes. The library completed this one (VMREAD/VMWRITE through the
- * shadow VMCS) without L2 executing it, so vmcs02's MTF did not see it: the exit is made here.
- * A single-step #DB trap the instruction raised comes first (it is delivered by L0 into L2,
- * and vmcs02's MTF then makes the MTF exit after its delivery, 27.7.2). */
-static bool mtf_after_emulated_instruction(const nvmx_vcpu *vcpu, const nvmx_next *next)
+ * shadow VMCS, an EPTP switch) without L2 executing it, so vmcs02's MTF did not see it: the
+ * exit is made here. */
+static bool mtf_after_emulated_instruction(const nvmx_vcpu *vcpu)
 {
     uint64_t proc = vmcs12_get(&vcpu->current->data, VMCS12_ORD_CPU_BASED_VM_EXEC_CONTROL);
-    return (proc & NVMX_CTL(MONITOR_TRAP_FLAG)) && !next->single_step_trap;
+    return (proc & NVMX_CTL(MONITOR_TRAP_FLAG)) != 0;
 }
 
-/* An MTF VM exit: no qualification or event information (SDM 28.2.1). */
+/* An MTF VM exit: no qualification or event information (SDM 28.2.1). SDM 26.7.2 (checked
+ * against SDM text): "MTF VM exits take priority over debug-trap exceptions", so a single-step
+ * trap the instruction raised is not delivered to L2 now; it is a debug exception pending at
+ * the exit, which the exit saves with BS (bit 14) in the pending debug exceptions field
+ * (28.3.4, an MTF exit saves the causes of pending debug exceptions). L1's next VM entry then
+ * delivers it (27.7.3). */
 static nvmx_status mtf_exit_to_l1(nvmx_vcpu *vcpu, nvmx_next *next)
 {
+    bool single_step = next->single_step_trap;
+    next->single_step_trap = false;
     vcpu->pending_exit = (nested_exit){.pending = true, .reason = NVMX_EXIT_MONITOR_TRAP_FLAG};
-    return nested_exit_perform(vcpu, next);
+    nvmx_status status = nested_exit_perform(vcpu, next);
+    if (status != NVMX_OK || !single_step)
+        return status;
+    const vmcs_field_info *field = &vmcs_field_table[VMCS12_ORD_GUEST_PENDING_DBG_EXCEPTIONS];
+    uint64_t pending = vmcs12_get(&vcpu->current->data, VMCS12_ORD_GUEST_PENDING_DBG_EXCEPTIONS);
+    vmcs12_write(&vcpu->current->data, field, field->encoding, pending | NVMX_PENDING_DBG_BS);
+    vcpu->current->memory_stale = true;
+    return NVMX_OK;
 }
 
 /* A VMX instruction of L2: completed for L2 (shadow VMCS), faulted, or an exit to L1. */
@@ -227,7 +240,7 @@ static nvmx_status l2_vmx_instruction(nvmx_vcpu *vcpu, const nvmx_exit *exit, nv
     vmx_outcome outcome = handler_for(insn.exit_reason)(&x);
     if (outcome == VMX_FAULT_TO_L1)
         return nested_exit_perform(vcpu, next);
-    if (outcome == VMX_COMPLETED && mtf_after_emulated_instruction(vcpu, next))
+    if (outcome == VMX_COMPLETED && mtf_after_emulated_instruction(vcpu))
         return mtf_exit_to_l1(vcpu, next);
     if (outcome != VMX_EXIT_TO_L1)
         return outcome_status(&x, outcome);

@@ -22,8 +22,10 @@
 #include "vmx_outcome.h"
 
 /* Table 28-7 bits of the hardware's qualification that describe L2's access itself, not the
- * EPT02 entries: they carry over to L1's exit. Bit 8 is defined only with bit 7 (it is 0
- * when bit 7 is 0, the PDPTE loads of MOV to CR3). */
+ * EPT02 entries: they carry over to L1's exit. Bit 8 has a meaning only with bit 7 (checked
+ * against SDM text, "If bit 7 is 1: ..."); with bit 7 clear (the PDPTE loads of MOV to CR3)
+ * L1 gets 0 for it, right whether the SDM leaves it undefined or reserved (the words for
+ * that case could not be read in the stored SDM pages). */
 #define QUAL_ACCESS_BITS (EPT_QUAL_READ | EPT_QUAL_WRITE | EPT_QUAL_FETCH)
 
 /* The access that faulted, from bits 0-2, 7 and 8 of the hardware's qualification. A write
@@ -68,9 +70,11 @@ static uint64_t l1_violation_qualification(uint64_t hardware, uint64_t walker)
 }
 
 /* The VM exit L1's EPT12 calls for: reason 48 with the qualification above, the L2 GPA and,
- * with bit 7, the guest-linear address; or reason 49 with the L2 GPA (its qualification is
- * undefined, 28.2.1: 0). Event information (IDT vectoring, instruction length during event
- * delivery) is the hardware's, as for every reflected exit. */
+ * with bit 7, the guest-linear address; or reason 49 with the L2 GPA (28.2.1 lists no
+ * qualification for EPT misconfigurations: 0, right whether the field is cleared or undefined
+ * for them; checked against SDM text, which lists EPT violations but not misconfigurations). Event
+ * information (IDT vectoring, instruction length during event delivery) is the hardware's, as for
+ * every reflected exit. */
 static nvmx_status reflect_walk(nvmx_vcpu *vcpu, const nvmx_exit *exit, const ept12_result *walk,
                                 nvmx_next *next)
 {

@@ -132,7 +132,8 @@ vmx_outcome handle_invept(vmx_exec *x)
     uint64_t desc[2];
     if (!read_descriptor(x, desc, &outcome))
         return outcome;
-    /* 31.3: the EPTP is in bits 63:0; bits 127:64 are reserved but not checked. */
+    /* 31.3: the EPTP is in bits 63:0. Checked against SDM text: the figure calls bits 127:64
+     * "reserved (must be zero)" but the Operation never reads them, so they are not checked. */
     if (type == INVEPT_SINGLE_CONTEXT) {
         /* "VM entry with enable EPT = 1 would fail due to the EPTP value" (27.2.1.1). */
         if (!eptp_valid(x->vcpu->vm, desc[0]))
@@ -156,7 +157,9 @@ static void flush_vpid12(nvmx_vcpu *vcpu, uint16_t vpid12, nvmx_tlb_flush_kind k
 }
 
 /* 31.3 INVVPID, after the descriptor is read: the descriptor checks of each type and the
- * invalidation. Returns the VM-instruction error, or 0 on success. */
+ * invalidation, in the Operation's order (checked against SDM text): bits 63:16 for every
+ * type, then VPID 0 (types 0, 1, 3), then a canonical address (type 0). Returns the
+ * VM-instruction error, or 0 on success. */
 static unsigned invvpid_execute(nvmx_vcpu *vcpu, uint64_t type, const uint64_t desc[2])
 {
     const unsigned invalid = NVMX_VMERR_INVALID_INVEPT_INVVPID_OPERAND;

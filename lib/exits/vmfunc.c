@@ -130,9 +130,11 @@ vmx_outcome handle_vmfunc(vmx_exec *x)
         return eptp_switch(x, &d);
     case VMFUNC_EXIT_TO_L1:
         /* Reason 59 with the instruction length (SDM 28.2.4 lists failing VMFUNCs: function
-         * not enabled, ECX >= 512, invalid tentative EPTP); the qualification is cleared
-         * (28.2.1 names no VMFUNC content) and the instruction information undefined
-         * (28.2.5): lib/exits/dispatch.c records it. */
+         * not enabled, ECX >= 512, invalid tentative EPTP; checked against SDM text); the
+         * qualification is cleared (28.2.1 names no VMFUNC content; that the field is
+         * "cleared" rather than undefined for unlisted exits rests on memory, 0 fits both)
+         * and the instruction information undefined (28.2.5): lib/exits/dispatch.c records
+         * it. */
         return VMX_EXIT_TO_L1;
     default:
         return vmx_raise_ud(x);

@@ -28,9 +28,12 @@
 
 /* "Other event" vector 0 is a pending MTF VM exit (27.2.1.3). */
 #define VECTOR_PENDING_MTF 0u
-/* Exceptions that deliver an error code, as the deliver-error-code rule lists them (27.2.1.3):
- * #DF, #TS, #NP, #SS, #GP, #PF, #AC. #CP (21) is not listed: with IA32_VMX_BASIC[56] 0 the rule
- * wants no error code for vectors 18-31, and processors with CET report BASIC[56] 1 (A.1). */
+/* Exceptions that deliver an error code, as the deliver-error-code rule lists them (27.2.1.3,
+ * checked against SDM text): #DF, #TS, #NP, #SS, #GP, #PF, #AC. #CP (21) is not in the SDM's
+ * list (KVM maintainers call that an SDM omission); the library follows the text. It matters
+ * only with IA32_VMX_BASIC[56] 0 (the library never exposes 1) and a #CP L1 injects on purpose:
+ * CET is not exposed, so L2 raises none. That CET processors report BASIC[56] 1 rests on
+ * memory. */
 #define VECTORS_WITH_ERROR_CODE                                                                    \
     ((1u << NVMX_VECTOR_DF) | (1u << NVMX_VECTOR_TS) | (1u << NVMX_VECTOR_NP) |                    \
      (1u << NVMX_VECTOR_SS) | (1u << NVMX_VECTOR_GP) | (1u << NVMX_VECTOR_PF) |                    \

@@ -15,8 +15,10 @@
  * intercepts (CVE-2019-3887: L2 reached L0's own APIC). What a pass-through access reaches is
  * L0's policy (its bitmap and the vmcs02 controls it sets in l0.proc2).
  *
- * When: SDM 25.11.4 (its wording from memory) forbids L1 to change a bitmap while a processor
- * runs with a VMCS referencing it, so reading L1's bitmap at every VM entry to L2 is exact.
+ * When: SDM 25.11.4 (checked against SDM text) says software should modify such a structure
+ * only while no processor with a current VMCS referencing it is in VMX non-root operation,
+ * and that doing otherwise "may lead to unpredictable behavior": reading L1's bitmap at every
+ * VM entry to L2 is one of the behaviors allowed.
  * Only the 64-bit words where L0's bitmap has a clear bit can differ from all ones: they are
  * listed (with the byte span from the first to the last) at the vCPU's first VM entry and at
  * the first after L0 says its policy changed (nvmx_vcpu_vmcs02_invalidate); every other word

@@ -18,7 +18,9 @@ void vmcs12_write(vmcs12 *v, const vmcs_field_info *field, uint64_t encoding, ui
         /* SDM 25.11.2: a high access writes bits 63:32 from bits 31:0, keeping bits 31:0. */
         *slot = (*slot & 0xFFFFFFFFull) | (value << 32);
     else
-        /* SDM 31.3 VMWRITE: the high bits of a longer source are ignored. */
+        /* SDM 31.3 VMWRITE: the high bits of a longer source are ignored; outside IA-32e mode
+         * the 32-bit source of a full access clears bits 63:32 (25.11.2, checked against SDM
+         * text: "establishing bits 31:0 of the field while clearing bits 63:32"). */
         *slot = value & vmcs_field_width_mask(field->encoding);
     v->dirty[field->ordinal / 64] |= 1ull << (field->ordinal % 64);
 }

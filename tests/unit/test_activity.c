@@ -206,6 +206,30 @@ Test(activity, init_while_l2_runs_exits_to_l1_26_2)
     exited_to_l1(NVMX_EXIT_INIT_SIGNAL, 0, NVMX_ACTIVITY_ACTIVE);
 }
 
+/* 28.3.4 (checked against SDM text): an INIT exit is one of the exits that keep the debug
+ * exceptions pending at the exit, here a single-step trap vmcs02 holds for an active L2. */
+Test(activity, init_exit_saves_the_pending_debug_exceptions_28_3_4)
+{
+    sec_launch(&h, NVMX_EXIT_VMLAUNCH);
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_PENDING_DBG_EXCEPTIONS] = NVMX_PENDING_DBG_BS;
+    cr_assert_eq(init_signal(), NVMX_OK, "%s", h.host.last_log);
+    exited_to_l1(NVMX_EXIT_INIT_SIGNAL, 0, NVMX_ACTIVITY_ACTIVE);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS), NVMX_PENDING_DBG_BS);
+}
+
+/* 27.7.3 and 28.3.4: after a non-vectoring entry into shutdown no debug exception is pending,
+ * so the INIT exit from the parked L2 saves none, whatever vmcs12 held at the entry. */
+Test(activity, init_exit_from_shutdown_saves_no_pending_debug_exceptions_28_3_4)
+{
+    sec_vmwrite(&h, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS, NVMX_PENDING_DBG_BS);
+    sec_vmwrite(&h, NVMX_FIELD_GUEST_RFLAGS,
+                sec_vmread(&h, NVMX_FIELD_GUEST_RFLAGS) | NVMX_RFLAGS_TF);
+    parks(NVMX_ACTIVITY_SHUTDOWN);
+    cr_assert_eq(init_signal(), NVMX_OK, "%s", h.host.last_log);
+    exited_to_l1(NVMX_EXIT_INIT_SIGNAL, 0, NVMX_ACTIVITY_SHUTDOWN);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS), 0);
+}
+
 Test(activity, init_in_hlt_exits_to_l1_saving_hlt_26_2)
 {
     cr_assert_eq(l1_enters(NVMX_EXIT_VMLAUNCH, NVMX_ACTIVITY_HLT), NVMX_RUN_L2);

@@ -208,6 +208,25 @@ Test(shadowing, fault_intercepted_by_l1_exits_with_interruption_information)
     cr_assert_eq(h.host.exception_count, 0, "not delivered to L2");
 }
 
+/* SDM 28.1 (checked against SDM text): a page fault that causes a VM exit directly does not
+ * write CR2; its linear address is the exit qualification (28.2.1). Here L2's VMWRITE reads
+ * its source from a page that faults and L1 intercepts #PF. */
+Test(shadowing, page_fault_intercepted_by_l1_puts_the_address_in_the_qualification_28_2_1)
+{
+    h.vcpu->guest_mode = false;
+    harness_vmwrite(&h, NVMX_FIELD_EXCEPTION_BITMAP, 1u << NVMX_VECTOR_PF);
+    h.vcpu->guest_mode = true;
+    h.host.fault_pages[h.host.fault_page_count++] = OPERAND;
+    h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
+    h.host.regs[NVMX_REG_RAX] = OPERAND;
+    nvmx_status status =
+        harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    assert_exited_to_l1(status, NVMX_EXIT_EXCEPTION_NMI);
+    cr_assert_eq(v12(VMCS12_ORD_EXIT_QUALIFICATION), OPERAND);
+    cr_assert_eq(v12(VMCS12_ORD_VM_EXIT_INTR_INFO), 0x80000B0Eu);
+    cr_assert_eq(h.host.exception_count, 0, "no #PF (and so no CR2 write) in L2");
+}
+
 /* SDM 26.2: the #UD of L2's VMCLEAR in compatibility mode exits to L1 when L1 intercepts #UD. */
 Test(shadowing, ud_intercepted_by_l1_exits_to_l1)
 {

@@ -451,8 +451,21 @@ Test(vmfunc, eptp_switch_with_monitor_trap_flag_exits_to_l1_after_it)
     cr_assert_eq(sec_vmread(&h, NVMX_FIELD_EPT_POINTER), EPTP_B);
 }
 
-/* RFLAGS.TF: the single-step trap is the embedder's to deliver, before any MTF exit. */
+/* RFLAGS.TF without MTF: the single-step trap is the embedder's to deliver. */
 Test(vmfunc, eptp_switch_with_tf_asks_for_the_single_step_trap)
+{
+    launch_with_eptp_switching();
+    h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RFLAGS] |= NVMX_RFLAGS_TF;
+    uint64_t rip = v02(VMCS12_ORD_GUEST_RIP);
+    cr_assert_eq(l2_vmfunc(0, 1), NVMX_OK);
+    cr_assert(h.next.single_step_trap);
+    assert_switched_to(EPTP_B, rip);
+}
+
+/* SDM 26.7.2: "MTF VM exits take priority over debug-trap exceptions". With MTF and TF the MTF
+ * exit comes first and no #DB reaches L2 (or L1); the trap stays pending and the exit saves it
+ * as BS in the pending debug exceptions field (28.3.4). */
+Test(vmfunc, mtf_exit_takes_priority_over_the_single_step_trap_26_7_2)
 {
     l1_enables_eptp_switching();
     sec_set_proc(&h, NVMX_CTL(MONITOR_TRAP_FLAG), 0);
@@ -460,8 +473,25 @@ Test(vmfunc, eptp_switch_with_tf_asks_for_the_single_step_trap)
     h.host.vmcs[NVMX_HW_VMCS02][VMCS12_ORD_GUEST_RFLAGS] |= NVMX_RFLAGS_TF;
     uint64_t rip = v02(VMCS12_ORD_GUEST_RIP);
     cr_assert_eq(l2_vmfunc(0, 1), NVMX_OK);
-    cr_assert(h.next.single_step_trap);
-    assert_switched_to(EPTP_B, rip);
+    cr_assert_eq(h.next.run, NVMX_RUN_L1, "%s", h.host.last_log);
+    cr_assert_not(h.next.single_step_trap, "the #DB is not delivered now");
+    cr_assert_eq(h.host.exception_count, 0);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_MONITOR_TRAP_FLAG);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_RIP), rip + VMFUNC_LENGTH);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_EPT_POINTER), EPTP_B);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS) & NVMX_PENDING_DBG_BS,
+                 NVMX_PENDING_DBG_BS, "the single-step trap is pending at the MTF exit");
+}
+
+/* Without TF the MTF exit saves no BS: nothing was pending. */
+Test(vmfunc, mtf_exit_without_tf_saves_no_pending_single_step)
+{
+    l1_enables_eptp_switching();
+    sec_set_proc(&h, NVMX_CTL(MONITOR_TRAP_FLAG), 0);
+    sec_launch(&h, NVMX_EXIT_VMLAUNCH);
+    cr_assert_eq(l2_vmfunc(0, 1), NVMX_OK);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_VM_EXIT_REASON), NVMX_EXIT_MONITOR_TRAP_FLAG);
+    cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS) & NVMX_PENDING_DBG_BS, 0);
 }
 
 /* ---- Host failures: an architectural no-op, an error for the embedder --------------------- */

@@ -234,6 +234,26 @@ Test(vmwrite, protected_mode_writes_32_bits)
     cr_assert_eq(value, 0xCCCCDDDDull);
 }
 
+/* SDM 25.11.2 (checked against SDM text): outside IA-32e mode a full-access VMWRITE of a
+ * 64-bit field establishes bits 31:0 "while clearing bits 63:32"; the high access then
+ * writes bits 63:32 and keeps bits 31:0. */
+Test(vmwrite, full_access_outside_ia32e_clears_bits_63_32_of_a_64bit_field_25_11_2)
+{
+    harness_vmxon_vmptrld(&h);
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, ~0ull);
+    fake_host_set_mode_protected32(&h.host);
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER, 0x12345000ull);
+    fake_host_set_mode_long64(&h.host);
+    uint64_t value;
+    harness_vmread(&h, NVMX_FIELD_VMCS_LINK_POINTER, &value);
+    cr_assert_eq(value, 0x12345000ull);
+    fake_host_set_mode_protected32(&h.host);
+    harness_vmwrite(&h, NVMX_FIELD_VMCS_LINK_POINTER | 1u, 0xABCDull);
+    fake_host_set_mode_long64(&h.host);
+    harness_vmread(&h, NVMX_FIELD_VMCS_LINK_POINTER, &value);
+    cr_assert_eq(value, 0x0000ABCD12345000ull);
+}
+
 /* SDM 31.3 VMREAD/VMWRITE: compatibility mode -> #UD. */
 Test(vmread, ud_in_compatibility_mode)
 {
