@@ -70,7 +70,9 @@ NVMX_API nvmx_status nvmx_vcpu_state_save(nvmx_vcpu *vcpu, void *buffer, size_t 
  *         NVMX_ERR_STATE_VERSION (a format this library cannot read);
  *         NVMX_ERR_INCOMPATIBLE_CAPS (saved under other capabilities); NVMX_ERR_NO_MEMORY;
  *         NVMX_ERR_INVALID_ARGUMENT; NVMX_ERR_UNSUPPORTED / NVMX_ERR_HOST (hardware-VMCS ops
- *         when L2 runs).
+ *         when L2 runs). After NVMX_ERR_HOST the library's state is as before but vmcs02 may
+ *         be partly rewritten: the embedder treats it as lost (restore again, or rebuild it
+ *         and call nvmx_vcpu_vmcs02_invalidate).
  */
 NVMX_API nvmx_status nvmx_vcpu_state_restore(nvmx_vcpu *vcpu, const void *buffer, size_t size);
 
