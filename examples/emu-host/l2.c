@@ -20,7 +20,7 @@
 static bool push(emu *e, uint64_t *rsp, uint64_t value)
 {
     *rsp -= 8;
-    return uc_vmem_write(e->uc, *rsp, UC_PROT_WRITE, &value, 8) == UC_ERR_OK;
+    return emu_vmem_write(e, *rsp, &value, 8, true);
 }
 
 /* The gate of a vector: a present 64-bit interrupt or trap gate, else false. */
@@ -29,7 +29,7 @@ static bool idt_gate(emu *e, unsigned vector, uint64_t gate[2])
     uc_x86_mmr idtr = {0};
     uc_reg_read(e->uc, UC_X86_REG_IDTR, &idtr);
     if ((uint64_t)vector * 16 + 15 > idtr.limit ||
-        uc_vmem_read(e->uc, idtr.base + vector * 16, UC_PROT_READ, gate, 16) != UC_ERR_OK)
+        !emu_vmem_read(e, idtr.base + vector * 16, UC_PROT_READ, gate, 16, true))
         return false;
     unsigned type = (gate[0] >> 40) & 0x1F; /* S and type */
     return (gate[0] & (1ull << 47)) && (type == 0xE || type == 0xF);
@@ -150,6 +150,7 @@ static void write_exit_information(emu *e)
     emu_vmcs_set(e, v, NVMX_FIELD_IDT_VECTORING_INFO_FIELD, x->idt_vectoring_info);
     emu_vmcs_set(e, v, NVMX_FIELD_IDT_VECTORING_ERROR_CODE, x->idt_vectoring_error_code);
     emu_vmcs_set(e, v, NVMX_FIELD_GUEST_LINEAR_ADDRESS, x->guest_linear_address);
+    emu_vmcs_set(e, v, NVMX_FIELD_GUEST_PHYSICAL_ADDRESS, x->guest_physical_address);
     uint64_t entry = emu_vmcs_get(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD);
     emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD,
                  entry & ~(uint64_t)NVMX_INTR_INFO_VALID);
@@ -203,9 +204,9 @@ int emu_enter_l2(emu *e)
 {
     if (!l2_state_supported(e))
         return EMU_STATUS_UNSUPPORTED;
+    e->in_l2 = true;
     if (!emu_state_load(e, NVMX_HW_VMCS02))
         return EMU_STATUS_HOST_FAILURE;
-    e->in_l2 = true;
     return inject_entry_event(e);
 }
 
@@ -274,6 +275,18 @@ static int l0_handles(emu *e)
         emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
         return emu_l2_handle_exit(e);
     }
+    case NVMX_EXIT_EPT_VIOLATION:
+    case NVMX_EXIT_EPT_MISCONFIG: {
+        /* L1's EPT12 sent L2 to an L1 guest-physical address without RAM: MMIO of L1's
+         * platform, which has none for L2 (a choice of this L0: a clear error, no guessing). */
+        fflush(stdout);
+        fprintf(stderr,
+                "nestvmx-emu: L2 accessed L2 guest-physical %#" PRIx64 " (at RIP %#" PRIx64
+                "), which L1's EPT maps to L1 guest-physical %#" PRIx64
+                ", not RAM; nestvmx-emu has no MMIO for L2\n",
+                e->exit_info.guest_physical_address, emu_reg(e, UC_X86_REG_RIP), e->l1_gpa);
+        return EMU_STATUS_HOST_FAILURE;
+    }
     default:
         fflush(stdout);
         fprintf(stderr,
@@ -311,6 +324,7 @@ int emu_l2_handle_exit(emu *e)
         fprintf(stderr, "nestvmx-emu: L2 parked in shutdown or wait-for-SIPI, not modelled\n");
         return EMU_STATUS_HOST_FAILURE;
     case NVMX_RUN_L0_HANDLES:
+        e->l1_gpa = next.l1_gpa_valid ? next.l1_gpa : e->exit_info.guest_physical_address;
         return l0_handles(e);
     case NVMX_RUN_SHUTDOWN_L1:
         fflush(stdout);

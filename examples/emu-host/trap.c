@@ -209,7 +209,7 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     e->budget--;
     uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH];
     if (size == 0 || size > sizeof(bytes) ||
-        uc_vmem_read(uc, address, UC_PROT_EXEC, bytes, size) != UC_ERR_OK)
+        !emu_vmem_read(e, address, UC_PROT_EXEC, bytes, size, false))
         return; /* Unicorn raises the fault or #UD itself */
     emu_insn insn;
     if (!emu_classify(bytes, (uint8_t)size, &insn))

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * L1 test image: L2 under L1's EPT (SDM Vol. 3C 29.3). L1 maps its first 64 MiB to L2 with
+ * 2 MiB EPT pages (identity) and a 2 MiB window at 48 MiB with 4 KiB pages; L2 runs a task
+ * loop (read, write, fetch of an address L1 chose, then VMCALL) and L1 checks each EPT
+ * violation (reason 48: qualification bits 0-2 the access, 3-5 EPT12's R/W/X, 7 linear
+ * address valid, 8 translation; guest-physical and guest-linear address, 28.2.1 Table 28-7),
+ * the misconfiguration (49) of a write-only entry (29.3.3.1), that L1's fix and INVEPT let
+ * L2 repeat the access, remapping after INVEPT, 1 GiB pages, EPT A/D flags, VPID with
+ * INVVPID, and two L2s on two VMCSs with different EPTs switched with VMPTRLD.
+ */
+#include "ept_setup.h"
+
+static uint8_t vmcs[2][4096] __attribute__((aligned(4096)));
+static uint8_t l2_stack[4096] __attribute__((aligned(16)));
+static ept12 ept, ept_b;
+static uint64_t pdpt_1g[512] __attribute__((aligned(4096)));
+static uint64_t pml4_1g[512] __attribute__((aligned(4096)));
+
+#define WINDOW (48ull << 20)
+#define PAGE(n) (WINDOW + 4096ull * (n))
+
+enum task { T_READ = 1, T_WRITE, T_FETCH };
+volatile uint64_t l2_task, l2_addr, l2_value;
+
+static void l2_main(void)
+{
+    for (;;) {
+        if (l2_task == T_READ)
+            l2_value = *(volatile uint64_t *)(uintptr_t)l2_addr;
+        else if (l2_task == T_WRITE)
+            *(volatile uint64_t *)(uintptr_t)l2_addr = l2_value;
+        else if (l2_task == T_FETCH)
+            ((void (*)(void))(uintptr_t)l2_addr)();
+        __asm__ volatile("vmcall" ::: "memory");
+    }
+}
+
+static uint64_t run_task(enum task task, uint64_t address, bool launch)
+{
+    l2_task = task;
+    l2_addr = address;
+    return ept_vm_enter(launch ? 0 : 1);
+}
+
+/* After a VMCALL exit: skip it so L2 takes the next task. */
+static void expect_vmcall(uint64_t entered, const char *what)
+{
+    check_eq2(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 18, what,
+              "L2 completed the access and exited with VMCALL");
+    vs_skip_instruction();
+}
+
+static void expect_violation(uint64_t entered, uint64_t qualification, uint64_t gpa,
+                             const char *what)
+{
+    check_eq2(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 48, what,
+              "EPT violation (exit reason 48)");
+    check_eq2(vmread_value(F_EXIT_QUALIFICATION), qualification, what, "exit qualification");
+    check_eq2(vmread_value(F_GUEST_PHYSICAL_ADDRESS), gpa, what, "guest-physical address");
+    check_eq2(vmread_value(F_GUEST_LINEAR_ADDRESS), gpa, what,
+              "guest-linear address (L2's paging is the identity)");
+}
+
+/* Give the window page back all rights and drop EPT02's stale view (INVEPT single-context). */
+static void fix_page(ept12 *t, uint64_t gpa, const char *what)
+{
+    *ept_window_entry(t, gpa) = gpa | EPT_WB | EPT_RWX;
+    check_eq2(invept(1, ept_eptp(t)), 0, what, "INVEPT single-context succeeds");
+}
+
+static void violations(void)
+{
+    /* not present: read, then write, then fetch (bits 3-5 = 0) */
+    *ept_window_entry(&ept, PAGE(1)) = 0;
+    expect_violation(run_task(T_READ, PAGE(1) + 8, true), 0x181, PAGE(1) + 8,
+                     "read of a page EPT12 does not map");
+    fix_page(&ept, PAGE(1), "read violation fixed");
+    expect_vmcall(ept_vm_enter(1), "the read repeats after L1 mapped the page");
+
+    *ept_window_entry(&ept, PAGE(2)) = PAGE(2) | EPT_WB | EPT_R;
+    l2_value = 0x1234;
+    expect_violation(run_task(T_WRITE, PAGE(2), false), 0x18A, PAGE(2),
+                     "write to a read-only EPT12 page (bits 3-5 = R)");
+    fix_page(&ept, PAGE(2), "write violation fixed");
+    expect_vmcall(ept_vm_enter(1), "the write repeats after L1 allowed it");
+    check_eq(*(volatile uint64_t *)(uintptr_t)PAGE(2), 0x1234, "L2's write reached L1's page");
+
+    *(volatile uint8_t *)(uintptr_t)PAGE(3) = 0xC3; /* ret */
+    *ept_window_entry(&ept, PAGE(3)) = PAGE(3) | EPT_WB | EPT_R | EPT_W;
+    expect_violation(run_task(T_FETCH, PAGE(3), false), 0x19C, PAGE(3),
+                     "instruction fetch from a non-executable EPT12 page (bits 3-5 = RW)");
+    check_eq(vmread_value(F_GUEST_RIP), PAGE(3), "fetch violation: guest RIP is the target");
+    fix_page(&ept, PAGE(3), "fetch violation fixed");
+    expect_vmcall(ept_vm_enter(1), "the fetch repeats after L1 made the page executable");
+
+    /* 29.3.3.1: write without read is a misconfiguration */
+    *ept_window_entry(&ept, PAGE(4)) = PAGE(4) | EPT_WB | EPT_W;
+    uint64_t entered = run_task(T_READ, PAGE(4), false);
+    check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 49,
+             "write-only EPT12 entry: EPT misconfiguration (exit reason 49)");
+    check_eq(vmread_value(F_GUEST_PHYSICAL_ADDRESS), PAGE(4),
+             "misconfiguration: guest-physical address");
+    fix_page(&ept, PAGE(4), "misconfiguration fixed");
+    expect_vmcall(ept_vm_enter(1), "the read repeats after L1 fixed the entry");
+}
+
+static void execute_only(uint64_t caps)
+{
+    if (!(caps & EPT_CAP_EXECONLY))
+        return;
+    *(volatile uint8_t *)(uintptr_t)PAGE(5) = 0xC3;
+    *ept_window_entry(&ept, PAGE(5)) = PAGE(5) | EPT_WB | EPT_X;
+    check(invept(1, ept_eptp(&ept)) == 0, "execute-only page: INVEPT");
+    expect_vmcall(run_task(T_FETCH, PAGE(5), false), "L2 runs code from an execute-only page");
+    expect_violation(run_task(T_READ, PAGE(5), false), 0x1A1, PAGE(5),
+                     "read of an execute-only page (bits 3-5 = X)");
+    fix_page(&ept, PAGE(5), "execute-only read fixed");
+    expect_vmcall(ept_vm_enter(1), "the read repeats");
+}
+
+/* L2 GPA PAGE(6) -> L1 page PAGE(7) (value 0x7777): INVEPT makes L2 see the new mapping. */
+static void remap(void)
+{
+    *(volatile uint64_t *)(uintptr_t)PAGE(6) = 0x6666;
+    *(volatile uint64_t *)(uintptr_t)PAGE(7) = 0x7777;
+    expect_vmcall(run_task(T_READ, PAGE(6), false), "read of PAGE(6) before remapping");
+    check_eq(l2_value, 0x6666, "L2 reads L1's PAGE(6)");
+    *ept_window_entry(&ept, PAGE(6)) = PAGE(7) | EPT_WB | EPT_RWX;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "INVEPT single-context after remapping");
+    expect_vmcall(run_task(T_READ, PAGE(6), false), "read of PAGE(6) after remapping");
+    check_eq(l2_value, 0x7777, "after INVEPT L2's PAGE(6) is L1's PAGE(7)");
+    *ept_window_entry(&ept, PAGE(6)) = PAGE(6) | EPT_WB | EPT_RWX;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "INVEPT after restoring PAGE(6)");
+}
+
+/* 29.3.4: with EPTP bit 6, L2's write sets accessed and dirty in the EPT12 leaf. */
+static void accessed_dirty(uint64_t caps)
+{
+    if (!(caps & EPT_CAP_AD))
+        return;
+    *ept_window_entry(&ept, PAGE(8)) = PAGE(8) | EPT_WB | EPT_RWX;
+    vmwrite(F_EPT_POINTER, ept_eptp(&ept) | EPTP_AD);
+    check_eq(invept(1, ept_eptp(&ept) | EPTP_AD), 0, "EPT A/D: INVEPT");
+    expect_vmcall(run_task(T_READ, PAGE(8), false), "EPT A/D: L2 reads PAGE(8)");
+    check_eq(*ept_window_entry(&ept, PAGE(8)) & (EPT_ACCESSED | EPT_DIRTY), EPT_ACCESSED,
+             "EPT A/D: a read sets the accessed flag only");
+    l2_value = 1;
+    expect_vmcall(run_task(T_WRITE, PAGE(8), false), "EPT A/D: L2 writes PAGE(8)");
+    check_eq(*ept_window_entry(&ept, PAGE(8)) & (EPT_ACCESSED | EPT_DIRTY),
+             EPT_ACCESSED | EPT_DIRTY, "EPT A/D: a write sets the dirty flag");
+    vmwrite(F_EPT_POINTER, ept_eptp(&ept));
+}
+
+/* One 1 GiB EPT page maps all of L2's memory (29.3.2, Table 29-2). */
+static void one_gib(uint64_t caps)
+{
+    if (!(caps & EPT_CAP_1G))
+        return;
+    pml4_1g[0] = ept_pa(pdpt_1g) | EPT_RWX;
+    pdpt_1g[0] = 0 | EPT_LARGE | EPT_WB | EPT_RWX;
+    vmwrite(F_EPT_POINTER, ept_pa(pml4_1g) | EPTP_WB_4LEVEL);
+    *(volatile uint64_t *)(uintptr_t)PAGE(9) = 0x9999;
+    expect_vmcall(run_task(T_READ, PAGE(9), false), "L2 runs on one 1 GiB EPT page");
+    check_eq(l2_value, 0x9999, "1 GiB page: L2 reads L1's page");
+    vmwrite(F_EPT_POINTER, ept_eptp(&ept));
+}
+
+static void vpid(void)
+{
+    check_eq(vmwrite(F_VPID, 5), 0, "VPID 5 for L2");
+    expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 runs with VPID 5");
+    check_eq(invvpid(1, 5, 0), 0, "INVVPID single-context of VPID 5 succeeds");
+    check_eq(invvpid(0, 5, PAGE(0)), 0, "INVVPID individual-address succeeds");
+    check_eq(invvpid(1, 0, 0), RFLAGS_ZF, "INVVPID single-context of VPID 0 fails with VMfailValid (31 INVVPID)");
+    check_eq(vmread_value(F_VM_INSTRUCTION_ERROR), 28, "INVVPID of VPID 0: VM-instruction error 28");
+    expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 runs after INVVPID");
+}
+
+/* Two L2s on two VMCSs: L2 GPA PAGE(10) is L1's PAGE(10) in the first EPT and PAGE(11) in
+ * the second; VMPTRLD switches between them. */
+static void two_guests(void)
+{
+    *(volatile uint64_t *)(uintptr_t)PAGE(10) = 0xAAAA;
+    *(volatile uint64_t *)(uintptr_t)PAGE(11) = 0xBBBB;
+    uint64_t pa[2] = {ept_pa(vmcs[0]), ept_pa(vmcs[1])};
+    check(vs_load_vmcs(vmcs[1]), "second VMCS: VMCLEAR and VMPTRLD");
+    vs_controls2(PROC_UNCOND_IO, PROC2_EPT);
+    vs_host_state();
+    vs_guest_state((uint64_t)(uintptr_t)l2_main, ept_pa(l2_stack + 2048),
+                   (uint64_t)(uintptr_t)rt_idt, sizeof(rt_idt) - 1);
+    ept_build(&ept_b, 64ull << 20, WINDOW);
+    *ept_window_entry(&ept_b, PAGE(10)) = PAGE(11) | EPT_WB | EPT_RWX;
+    vmwrite(F_EPT_POINTER, ept_eptp(&ept_b));
+    expect_vmcall(run_task(T_READ, PAGE(10), true), "second L2 launched on its own EPT");
+    check_eq(l2_value, 0xBBBB, "second L2 reads L1's PAGE(11) at PAGE(10)");
+    check_eq(vmptrld(&pa[0]), 0, "VMPTRLD of the first VMCS");
+    expect_vmcall(run_task(T_READ, PAGE(10), false), "first L2 resumed");
+    check_eq(l2_value, 0xAAAA, "first L2 reads L1's PAGE(10) at PAGE(10)");
+    check_eq(vmptrld(&pa[1]), 0, "VMPTRLD of the second VMCS");
+    expect_vmcall(run_task(T_READ, PAGE(10), false), "second L2 resumed");
+    check_eq(l2_value, 0xBBBB, "second L2 still reads PAGE(11)");
+}
+
+int l1_main(uint64_t memory_size)
+{
+    rt_load_gdt();
+    rt_load_idt();
+    check(memory_size >= (64ull << 20), "at least 64 MiB of memory");
+    check(vs_vmxon(), "VMXON");
+    uint64_t proc2_caps = rdmsr(0x48B) >> 32;
+    check((proc2_caps & PROC2_EPT) && (proc2_caps & PROC2_VPID), "EPT and VPID are offered");
+    uint64_t caps = rdmsr(0x48C);
+    check(caps & EPT_CAP_INVEPT_SINGLE, "INVEPT single-context is offered");
+    check(vs_load_vmcs(vmcs[0]), "VMCLEAR and VMPTRLD");
+    vs_controls2(PROC_UNCOND_IO, PROC2_EPT | PROC2_VPID);
+    vmwrite(F_VPID, 1);
+    vs_host_state();
+    vs_guest_state((uint64_t)(uintptr_t)l2_main, ept_pa(l2_stack + sizeof(l2_stack)),
+                   (uint64_t)(uintptr_t)rt_idt, sizeof(rt_idt) - 1);
+    ept_build(&ept, 64ull << 20, WINDOW);
+    vmwrite(F_EPT_POINTER, ept_eptp(&ept));
+    violations();
+    execute_only(caps);
+    remap();
+    accessed_dirty(caps);
+    one_gib(caps);
+    vpid();
+    two_guests();
+    check_eq(vmxoff(), 0, "VMXOFF");
+    return tap_done();
+}
