@@ -104,6 +104,13 @@ typedef struct emu {
     uint64_t vpid_used[65536 / 64];
     unsigned vpid_next;
     uint64_t l1_gpa; /* the L1 GPA of an EPT exit L0 handles (nvmx_next.l1_gpa) */
+    /* a failed TLB fill of L2 under EPT: Unicorn names only the page; l2_memory.c finds the
+     * byte (emu_l2_fault_address) before the fault is handled */
+    bool fill_fault, fill_fault_final, probing, probe_found;
+    unsigned fill_fault_access, probe_steps;
+    uint64_t fill_fault_page, probe_address;
+    uc_context *probe_context;
+    _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */
     bool l2_ept; /* L2 runs on vmcs02's EPT02: Unicorn in UC_TLB_VIRTUAL, l2_memory.c translates */
 } emu;
 
@@ -195,6 +202,9 @@ void emu_pool_destroy(emu *e);
 
 /* l2_memory.c: L2's memory under EPT02 (L2 linear -> L2 paging -> EPT02 -> L1 RAM). */
 bool emu_l2_memory_hook(emu *e);
+/* After a stop: make the address of a fault the TLB-fill hook reported byte-exact. */
+void emu_l2_fault_address(emu *e);
+void emu_l2_memory_destroy(emu *e);
 /* Unicorn's TLB mode for the guest just loaded (state.c calls it after a load). */
 bool emu_l2_memory_mode(emu *e);
 /* Reads/writes of the running guest's linear memory for nestvmx-emu itself (instruction

@@ -19,6 +19,10 @@
 #include <string.h>
 
 #define PAGE_SIZE 4096ull
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+/* Unicorn-physical address of the scratch page a replayed access is sent to (above anything
+ * L1 RAM or the 4 GiB L1 identity map reaches). */
+#define EMU_SCRATCH_PHYS (1ull << 45)
 #define ADDRESS_MASK 0x000FFFFFFFFFF000ull /* bits 51:12 of paging and EPT entries */
 #define EMU_MAXPHYADDR 46u                 /* CPUID 0x80000008 (cpu.c) */
 #define PHYS_RESERVED (ADDRESS_MASK & ~((1ull << EMU_MAXPHYADDR) - 1))
@@ -64,10 +68,11 @@ typedef struct walk {
     uint64_t la;
     unsigned access;
     walk_outcome outcome;
-    uint64_t gpa;         /* the guest-physical address that faulted in EPT (48/49) */
+    uint64_t gpa; /* the guest-physical address that faulted in EPT (48/49) */
     uint64_t qualification;
     nvmx_exception fault; /* WALK_PAGE_FAULT */
     unsigned ept_rwx;     /* WALK_OK: EPT02's R/W/X of the final page */
+    bool final;           /* the fault was at the final translation, not a paging entry */
     bool library;         /* guest-physical addresses through nvmx_l2_gpa_to_l1, not EPT02 */
 } walk;
 
@@ -87,12 +92,13 @@ static walk_outcome ept02_translate(emu *e, uint64_t gpa, unsigned access, bool 
         const uint64_t *entries = emu_pool_page(e, table);
         if (!entries || (gpa >> 48))
             return w->outcome = WALK_HOST_FAILURE;
-        uint64_t entry = __atomic_load_n(&entries[(gpa >> (12 + 9 * (level - 1))) & 511],
-                                         __ATOMIC_ACQUIRE);
+        uint64_t entry =
+            __atomic_load_n(&entries[(gpa >> (12 + 9 * (level - 1))) & 511], __ATOMIC_ACQUIRE);
         unsigned present = (unsigned)(entry & EPT_RWX);
         rwx &= present;
         bool leaf = level == 1 || (level <= 3 && (entry & EPT_PAGE_SIZE));
         w->gpa = gpa;
+        w->final = translation;
         if (present && (((present & ACC_WRITE) && !(present & ACC_READ)) ||
                         (level == 4 && (entry & EPT_PAGE_SIZE))))
             return w->outcome = WALK_EPT_MISCONFIG;
@@ -284,7 +290,7 @@ static bool on_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_
     (void)uc;
     emu *e = user;
     walk w = {.la = vaddr,
-              .access = type == UC_MEM_WRITE ? ACC_WRITE
+              .access = type == UC_MEM_WRITE   ? ACC_WRITE
                         : type == UC_MEM_FETCH ? ACC_FETCH
                                                : ACC_READ};
     uint64_t hpa;
@@ -294,8 +300,22 @@ static bool on_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_
         result->perms = UC_PROT_ALL;
         return true;
     }
+    if (e->probing && (vaddr & PAGE_MASK) == e->fill_fault_page) {
+        result->paddr = EMU_SCRATCH_PHYS;
+        result->perms = UC_PROT_ALL;
+        return true;
+    }
     if (translate(e, &w, &hpa, &perms) != WALK_OK) {
+        if (e->probing)
+            return false;
         report(e, &w);
+        e->fill_fault = true;
+        e->fill_fault_page = vaddr & PAGE_MASK;
+        e->fill_fault_access = w.access;
+        e->fill_fault_final =
+            w.outcome == WALK_PAGE_FAULT ||
+            (w.outcome == WALK_EPT_VIOLATION && (w.qualification & EPTQ_TRANSLATION)) ||
+            (w.outcome == WALK_EPT_MISCONFIG && w.final);
         return false;
     }
     result->paddr = hpa & ~(PAGE_SIZE - 1);
@@ -307,6 +327,10 @@ bool emu_l2_memory_hook(emu *e)
 {
     uc_hook h;
     uc_err err = uc_hook_add(e->uc, &h, UC_HOOK_TLB_FILL, on_tlb_fill, e, 1, 0);
+    if (!err)
+        err = uc_mem_map_ptr(e->uc, EMU_SCRATCH_PHYS, PAGE_SIZE, UC_PROT_ALL, e->scratch);
+    if (!err)
+        err = uc_context_alloc(e->uc, &e->probe_context);
     if (err)
         fprintf(stderr, "nestvmx-emu: cannot install the TLB-fill hook: %s\n", uc_strerror(err));
     return !err;
@@ -318,8 +342,7 @@ bool emu_l2_memory_mode(emu *e)
 {
     uint64_t proc = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL);
     uint64_t proc2 = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL);
-    e->l2_ept = e->in_l2 && (proc & NVMX_CTL(SECONDARY_CONTROLS)) &&
-                (proc2 & NVMX_CTL(EPT));
+    e->l2_ept = e->in_l2 && (proc & NVMX_CTL(SECONDARY_CONTROLS)) && (proc2 & NVMX_CTL(EPT));
     return uc_ctl_tlb_mode(e->uc, e->l2_ept ? UC_TLB_VIRTUAL : UC_TLB_CPU) == UC_ERR_OK &&
            uc_ctl_flush_tlb(e->uc) == UC_ERR_OK;
 }
@@ -372,8 +395,8 @@ bool emu_vmem_write(emu *e, uint64_t la, const void *buf, size_t len, bool repor
 nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *l1_gpa,
                              nvmx_exception *fault)
 {
-    walk w = {.la = la, .access = access == NVMX_ACCESS_WRITE ? ACC_WRITE : ACC_READ,
-              .library = true};
+    walk w = {
+        .la = la, .access = access == NVMX_ACCESS_WRITE ? ACC_WRITE : ACC_READ, .library = true};
     unsigned perms;
     switch (translate(e, &w, l1_gpa, &perms)) {
     case WALK_OK:
@@ -389,4 +412,78 @@ nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *
         break;
     }
     return NVMX_ERR_HOST;
+}
+
+/* ---- the byte a fault is about ---- */
+
+static void on_probe_access(uc_engine *uc, uc_mem_type type, uint64_t address, int size,
+                            int64_t value, void *user)
+{
+    (void)uc, (void)type, (void)value;
+    emu *e = user;
+    /* memory hooks see Unicorn-physical addresses: the scratch page stands for the page */
+    uint64_t last = address + (uint64_t)(size > 0 ? size - 1 : 0);
+    if (e->probe_found ||
+        ((address & PAGE_MASK) != EMU_SCRATCH_PHYS && (last & PAGE_MASK) != EMU_SCRATCH_PHYS))
+        return;
+    e->probe_found = true;
+    e->probe_address = e->fill_fault_page +
+                       ((address & PAGE_MASK) == EMU_SCRATCH_PHYS ? (address & ~PAGE_MASK) : 0);
+}
+
+/* Unicorn's TLB-fill hook gets the page, not the byte (measured on 2.1.4), while CR2 and the
+ * exit's guest-linear and guest-physical addresses name the byte (SDM Vol. 3A 4.7, Vol. 3C
+ * 28.2.1). So the instruction is replayed once with the faulting page sent to a scratch page
+ * and a memory hook noting the first access to it; then Unicorn's state is put back. A
+ * replay that touches other memory first writes what the real execution writes again after
+ * the fault is resolved (a limit, documented in the README). For a fetch the byte is RIP when
+ * the instruction starts on the page, else the page's first byte (it crosses into it). */
+static uint64_t exact_address(emu *e)
+{
+    uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
+    if (e->fill_fault_access == ACC_FETCH)
+        return (rip & PAGE_MASK) == e->fill_fault_page ? rip : e->fill_fault_page;
+    uc_hook h;
+    if (uc_context_save(e->uc, e->probe_context) != UC_ERR_OK ||
+        uc_hook_add(e->uc, &h, UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_probe_access, e, 1, 0) !=
+            UC_ERR_OK)
+        return e->fill_fault_page;
+    e->probing = true;
+    e->probe_found = false;
+    uc_ctl_flush_tlb(e->uc);
+    e->probe_steps = 0;
+    uc_emu_start(e->uc, rip, 0, 0, 0); /* trap.c stops it before the next instruction */
+    e->probing = false;
+    uc_hook_del(e->uc, h);
+    uc_context_restore(e->uc, e->probe_context);
+    uc_ctl_flush_tlb(e->uc);
+    return e->probe_found ? e->probe_address : e->fill_fault_page;
+}
+
+void emu_l2_fault_address(emu *e)
+{
+    if (!e->fill_fault)
+        return;
+    e->fill_fault = false;
+    emu_stop stop = e->stop;
+    nvmx_exit saved_exit = e->exit_info;
+    nvmx_exception saved_fault = e->pending;
+    uint64_t exact = exact_address(e);
+    e->stop = stop;
+    e->exit_info = saved_exit;
+    e->pending = saved_fault;
+    if (stop == EMU_STOP_EXCEPTION) {
+        e->pending.cr2 = exact;
+        return;
+    }
+    e->exit_info.guest_linear_address = exact;
+    if (e->fill_fault_final) /* else the GPA is the paging-structure entry's, already exact */
+        e->exit_info.guest_physical_address =
+            (e->exit_info.guest_physical_address & PAGE_MASK) | (exact & ~PAGE_MASK);
+}
+
+void emu_l2_memory_destroy(emu *e)
+{
+    if (e->probe_context)
+        uc_context_free(e->probe_context);
 }

@@ -262,6 +262,8 @@ static bool on_invalid(uc_engine *uc, void *user)
 {
     (void)uc;
     emu *e = user;
+    if (e->probing) /* a replay of L2's faulting instruction (l2_memory.c) ends here */
+        return false;
     /* A trapped instruction counts against the budget too: Unicorn raises #UD for it without
      * calling the code hook, so a VMX instruction that leaves RIP alone would repeat forever. */
     if (e->budget < EMU_TRAP_COST) {
@@ -372,6 +374,7 @@ static int exception(emu *e)
 /* What one uc_emu_start ended with: -1 to go on, else the program's exit status. */
 static int after_stop(emu *e, uc_err err)
 {
+    emu_l2_fault_address(e); /* the byte of a fault of L2 under EPT (l2_memory.c) */
     switch (e->stop) {
     case EMU_STOP_EXIT:
         return e->exit_status;
@@ -579,6 +582,7 @@ static void destroy_machine(emu *e)
     nvmx_vcpu_destroy(e->vcpu);
     nvmx_vm_destroy(e->vm);
     emu_pool_destroy(e);
+    emu_l2_memory_destroy(e);
     if (e->uc)
         uc_close(e->uc);
     free(e->vmcs[0]);

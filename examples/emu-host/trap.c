@@ -201,6 +201,11 @@ static void l2_instruction(emu *e, const emu_insn *insn)
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     emu *e = user;
+    if (e->probing) { /* replaying one instruction to find an address (l2_memory.c) */
+        if (e->probe_steps++)
+            uc_emu_stop(uc);
+        return;
+    }
     if (e->budget == 0) {
         e->stop = EMU_STOP_BUDGET;
         uc_emu_stop(uc);

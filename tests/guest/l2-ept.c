@@ -51,15 +51,21 @@ static void expect_vmcall(uint64_t entered, const char *what)
     vs_skip_instruction();
 }
 
-static void expect_violation(uint64_t entered, uint64_t qualification, uint64_t gpa,
-                             const char *what)
+static void expect_violation_at(uint64_t entered, uint64_t qualification, uint64_t gpa,
+                                uint64_t gla, const char *what)
 {
     check_eq2(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 48, what,
               "EPT violation (exit reason 48)");
     check_eq2(vmread_value(F_EXIT_QUALIFICATION), qualification, what, "exit qualification");
     check_eq2(vmread_value(F_GUEST_PHYSICAL_ADDRESS), gpa, what, "guest-physical address");
-    check_eq2(vmread_value(F_GUEST_LINEAR_ADDRESS), gpa, what,
-              "guest-linear address (L2's paging is the identity)");
+    check_eq2(vmread_value(F_GUEST_LINEAR_ADDRESS), gla, what, "guest-linear address");
+}
+
+/* While L2 runs on L1's identity paging: linear = guest-physical. */
+static void expect_violation(uint64_t entered, uint64_t qualification, uint64_t gpa,
+                             const char *what)
+{
+    expect_violation_at(entered, qualification, gpa, gpa, what);
 }
 
 /* Give the window page back all rights and drop EPT02's stale view (INVEPT single-context). */
@@ -166,14 +172,91 @@ static void one_gib(uint64_t caps)
     vmwrite(F_EPT_POINTER, ept_eptp(&ept));
 }
 
+/* L2 with its own paging (non-identity): linear 512 GiB + n * 4 KiB -> the page table at
+ * PAGE(23); L2's tables are L2 guest-physical addresses, translated by EPT12 too. */
+#define L2_LINEAR 0x8000000000ull
+#define PTE_P 1ull
+#define PTE_RW 2ull
+#define CR0_WP (1ull << 16)
+
+static void expect_page_fault(uint64_t entered, uint64_t error_code, uint64_t linear,
+                              const char *what)
+{
+    check_eq2(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 0, what,
+              "exception exit (reason 0) through the exception bitmap");
+    check_eq2(vmread_value(F_EXIT_INTR_INFO), 0x80000B0E, what,
+              "interruption information: valid, hardware exception, error code, vector 14");
+    check_eq2(vmread_value(F_EXIT_INTR_ERROR), error_code, what, "#PF error code");
+    check_eq2(vmread_value(F_EXIT_QUALIFICATION), linear, what,
+              "exit qualification is the faulting linear address (28.2.1)");
+}
+
+static void own_paging(void)
+{
+    uint64_t *pml4 = (uint64_t *)(uintptr_t)PAGE(20), *pdpt = (uint64_t *)(uintptr_t)PAGE(21);
+    uint64_t *pd = (uint64_t *)(uintptr_t)PAGE(22), *pt = (uint64_t *)(uintptr_t)PAGE(23);
+    for (unsigned i = 0; i < 512; i++)
+        pml4[i] = pdpt[i] = pd[i] = pt[i] = 0;
+    pml4[0] = *(uint64_t *)(uintptr_t)(read_cr3() & ~0xFFFull); /* L1's identity map, shared */
+    pml4[1] = PAGE(21) | PTE_P | PTE_RW;
+    pdpt[0] = PAGE(22) | PTE_P | PTE_RW;
+    pd[0] = PAGE(23) | PTE_P | PTE_RW;
+    pd[1] = PAGE(27) | PTE_P | PTE_RW; /* a page table EPT12 does not map */
+    pt[0] = PAGE(24) | PTE_P | PTE_RW;
+    pt[2] = PAGE(25) | PTE_P; /* read-only */
+    pt[3] = PAGE(26) | PTE_P | PTE_RW;
+    *ept_window_entry(&ept, PAGE(26)) = 0;
+    *ept_window_entry(&ept, PAGE(27)) = 0;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "own paging: INVEPT");
+    *(volatile uint64_t *)(uintptr_t)(PAGE(24) + 0x10) = 0x2424;
+    vmwrite(F_GUEST_CR3, PAGE(20));
+    vmwrite(F_GUEST_CR0, read_cr0() | CR0_WP); /* supervisor writes obey R/W (Vol. 3A 4.6) */
+    vmwrite(F_EXCEPTION_BITMAP, 1u << 14);
+
+    expect_vmcall(run_task(T_READ, L2_LINEAR + 0x10, false), "L2 on its own page tables");
+    check_eq(l2_value, 0x2424, "L2 linear 512 GiB reads L1's PAGE(24)");
+    expect_page_fault(run_task(T_READ, L2_LINEAR + 0x1010, false), 0, L2_LINEAR + 0x1010,
+                      "L2 reads a linear page its paging does not map");
+    pt[1] = PAGE(24) | PTE_P | PTE_RW;
+    expect_vmcall(ept_vm_enter(1), "the read repeats after L1 mapped the linear page");
+    l2_value = 5;
+    expect_page_fault(run_task(T_WRITE, L2_LINEAR + 0x2018, false), 3, L2_LINEAR + 0x2018,
+                      "L2 writes a read-only page with CR0.WP (error code P|W)");
+    pt[2] |= PTE_RW;
+    expect_vmcall(ept_vm_enter(1), "the write repeats after L1 made the page writable");
+    expect_violation_at(run_task(T_READ, L2_LINEAR + 0x3020, false), 0x181, PAGE(26) + 0x20,
+                        L2_LINEAR + 0x3020,
+                        "own paging: EPT violation of the final access (GPA and L2's linear)");
+    fix_page(&ept, PAGE(26), "own paging: final-access violation fixed");
+    expect_vmcall(ept_vm_enter(1), "own paging: the read repeats");
+    uint64_t entered = run_task(T_READ, L2_LINEAR + 0x200008, false);
+    check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 48,
+             "L2's page table outside EPT12: EPT violation");
+    check_eq(vmread_value(F_EXIT_QUALIFICATION), 0x81,
+             "paging-structure access: read, linear address valid, bit 8 clear");
+    check_eq(vmread_value(F_GUEST_PHYSICAL_ADDRESS), PAGE(27),
+             "paging-structure access: the GPA of the page-table entry");
+    check_eq(vmread_value(F_GUEST_LINEAR_ADDRESS), L2_LINEAR + 0x200008,
+             "paging-structure access: the linear address being translated");
+    fix_page(&ept, PAGE(27), "paging-structure violation fixed");
+    expect_page_fault(ept_vm_enter(1), 0, L2_LINEAR + 0x200008,
+                      "then L2's empty page table gives #PF");
+    vmwrite(F_GUEST_CR3, read_cr3());
+    vmwrite(F_GUEST_CR0, read_cr0());
+    vmwrite(F_EXCEPTION_BITMAP, 0);
+    expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 back on L1's paging");
+}
+
 static void vpid(void)
 {
     check_eq(vmwrite(F_VPID, 5), 0, "VPID 5 for L2");
     expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 runs with VPID 5");
     check_eq(invvpid(1, 5, 0), 0, "INVVPID single-context of VPID 5 succeeds");
     check_eq(invvpid(0, 5, PAGE(0)), 0, "INVVPID individual-address succeeds");
-    check_eq(invvpid(1, 0, 0), RFLAGS_ZF, "INVVPID single-context of VPID 0 fails with VMfailValid (31 INVVPID)");
-    check_eq(vmread_value(F_VM_INSTRUCTION_ERROR), 28, "INVVPID of VPID 0: VM-instruction error 28");
+    check_eq(invvpid(1, 0, 0), RFLAGS_ZF,
+             "INVVPID single-context of VPID 0 fails with VMfailValid (31 INVVPID)");
+    check_eq(vmread_value(F_VM_INSTRUCTION_ERROR), 28,
+             "INVVPID of VPID 0: VM-instruction error 28");
     expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 runs after INVVPID");
 }
 
@@ -225,6 +308,7 @@ int l1_main(uint64_t memory_size)
     remap();
     accessed_dirty(caps);
     one_gib(caps);
+    own_paging();
     vpid();
     two_guests();
     check_eq(vmxoff(), 0, "VMXOFF");
