@@ -304,7 +304,12 @@ int emu_l2_handle_exit(emu *e)
     write_exit_information(e);
     nvmx_next next;
     uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
+    uint64_t eptp = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER);
     nvmx_status status = nvmx_on_l2_exit(e->vcpu, &e->exit_info, &next);
+    /* EPTP switching (VMFUNC 0) changed vmcs02's EPTP: hardware tags its TLB by EPTP, Unicorn's
+     * one TLB must forget the old EPT02's translations (29.4) */
+    if (eptp != emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER))
+        uc_ctl_flush_tlb(e->uc);
     if (status == NVMX_OK)
         emu_note_l2_exit(e, rip, &e->exit_info, next.run);
     if (status != NVMX_OK) {

@@ -20,8 +20,8 @@ static uint64_t pml4_1g[512] __attribute__((aligned(4096)));
 #define WINDOW (48ull << 20)
 #define PAGE(n) (WINDOW + 4096ull * (n))
 
-enum task { T_READ = 1, T_WRITE, T_FETCH };
-volatile uint64_t l2_task, l2_addr, l2_value;
+enum task { T_READ = 1, T_WRITE, T_FETCH, T_VMFUNC, T_READ_SWITCH_READ };
+volatile uint64_t l2_task, l2_addr, l2_value, l2_value_before;
 
 static void l2_main(void)
 {
@@ -32,6 +32,13 @@ static void l2_main(void)
             *(volatile uint64_t *)(uintptr_t)l2_addr = l2_value;
         else if (l2_task == T_FETCH)
             ((void (*)(void))(uintptr_t)l2_addr)();
+        else if (l2_task == T_VMFUNC) /* EAX = function (bits 63:32 of l2_addr), ECX = index */
+            __asm__ volatile("vmfunc" : : "a"(l2_addr >> 32), "c"(l2_addr & 0xFFFFFFFF) : "memory");
+        else if (l2_task == T_READ_SWITCH_READ) { /* PAGE(10), EPTP switch, PAGE(10) again */
+            l2_value_before = *(volatile uint64_t *)(uintptr_t)PAGE(10);
+            __asm__ volatile("vmfunc" : : "a"(0), "c"(l2_addr) : "memory");
+            l2_value = *(volatile uint64_t *)(uintptr_t)PAGE(10);
+        }
         __asm__ volatile("vmcall" ::: "memory");
     }
 }
@@ -247,6 +254,50 @@ static void own_paging(void)
     expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 back on L1's paging");
 }
 
+/* VMFUNC 0, EPTP switching (SDM 26.5.6.3): L2 moves between the EPTPs of L1's list without
+ * an exit; an invalid list entry or a function L1 did not enable exits (reason 59). */
+static uint64_t eptp_list[512] __attribute__((aligned(4096)));
+
+static void eptp_switching(void)
+{
+    if (!(rdmsr(0x48B) >> 32 & PROC2_VMFUNC) || !(rdmsr(0x491) & 1))
+        return;
+    *(volatile uint64_t *)(uintptr_t)PAGE(10) = 0xAAAA;
+    *(volatile uint64_t *)(uintptr_t)PAGE(11) = 0xBBBB;
+    ept_build(&ept_b, 64ull << 20, WINDOW);
+    *ept_window_entry(&ept_b, PAGE(10)) = PAGE(11) | EPT_WB | EPT_RWX;
+    eptp_list[0] = ept_eptp(&ept);
+    eptp_list[1] = ept_eptp(&ept_b);
+    vmwrite(F_PROC2, vs_control(0x48B, 0x48B, PROC2_EPT | PROC2_VPID | PROC2_VMFUNC));
+    vmwrite(F_VMFUNC_CONTROLS, 1);
+    vmwrite(F_EPTP_LIST, ept_pa(eptp_list));
+    expect_vmcall(run_task(T_VMFUNC, 1, false), "VMFUNC 0 to EPTP list entry 1 does not exit");
+    check_eq(vmread_value(F_EPT_POINTER), ept_eptp(&ept_b),
+             "EPTP switching wrote the new EPTP into the VMCS");
+    expect_vmcall(run_task(T_READ, PAGE(10), false), "L2 reads PAGE(10) on the second EPT");
+    check_eq(l2_value, 0xBBBB, "after the switch PAGE(10) is L1's PAGE(11)");
+    expect_vmcall(run_task(T_VMFUNC, 0, false), "VMFUNC 0 back to entry 0");
+    expect_vmcall(run_task(T_READ, PAGE(10), false), "L2 reads PAGE(10) on the first EPT");
+    check_eq(l2_value, 0xAAAA, "back on the first EPT, PAGE(10) is L1's PAGE(10)");
+    expect_vmcall(run_task(T_READ_SWITCH_READ, 1, false), "read, EPTP switch, read, in L2");
+    check_eq(l2_value_before, 0xAAAA, "before the switch: PAGE(10)");
+    check_eq(l2_value, 0xBBBB, "right after the switch L2 sees the new EPT (no stale TLB)");
+    expect_vmcall(run_task(T_VMFUNC, 0, false), "VMFUNC 0 back to entry 0 again");
+    uint64_t entered = run_task(T_VMFUNC, 5, false); /* entry 5 is 0: not a valid EPTP */
+    check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 59,
+             "VMFUNC to an invalid list entry exits (reason 59)");
+    check_eq(vmread_value(F_EXIT_INSTRUCTION_LEN), 3, "VMFUNC exit: instruction length 3");
+    check_eq(vmread_value(F_EPT_POINTER), ept_eptp(&ept), "the failed switch left the EPTP");
+    vs_skip_instruction();
+    expect_vmcall(ept_vm_enter(1), "L2 continues after L1 skipped the VMFUNC");
+    entered = run_task(T_VMFUNC, 1ull << 32, false); /* function 1: not enabled */
+    check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 59,
+             "VMFUNC of a function L1 did not enable exits (reason 59)");
+    vs_skip_instruction();
+    expect_vmcall(ept_vm_enter(1), "L2 continues");
+    vmwrite(F_PROC2, vs_control(0x48B, 0x48B, PROC2_EPT | PROC2_VPID));
+}
+
 static void vpid(void)
 {
     check_eq(vmwrite(F_VPID, 5), 0, "VPID 5 for L2");
@@ -309,6 +360,7 @@ int l1_main(uint64_t memory_size)
     accessed_dirty(caps);
     one_gib(caps);
     own_paging();
+    eptp_switching();
     vpid();
     two_guests();
     check_eq(vmxoff(), 0, "VMXOFF");
