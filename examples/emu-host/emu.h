@@ -108,6 +108,7 @@ typedef struct emu {
      * byte (emu_l2_fault_address) before the fault is handled */
     bool fill_fault, fill_fault_final, probing, probe_found;
     unsigned fill_fault_access, probe_steps;
+    unsigned exit_depth; /* nested L2 exits during event delivery (l2.c) */
     uint64_t fill_fault_page, probe_address;
     uc_context *probe_context;
     _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */

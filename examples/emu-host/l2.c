@@ -80,6 +80,27 @@ void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t len
     e->stop = EMU_STOP_L2_EXIT;
 }
 
+/* The delivery of an event to L2 failed. When an access of the delivery (IDT gate, stack)
+ * met an EPT violation or misconfiguration, that is the exit, with the event in the
+ * IDT-vectoring information (SDM 28.2.4; for software events the VM-exit instruction length
+ * is the instruction's, 28.2.5); else the event could not be delivered: a triple fault (#DF
+ * escalation is not modelled, README). */
+static void delivery_failed(emu *e, uint32_t type, uint8_t vector, bool has_error,
+                            uint32_t error_code, uint8_t length)
+{
+    bool ept = e->stop == EMU_STOP_L2_EXIT && (e->exit_info.reason == NVMX_EXIT_EPT_VIOLATION ||
+                                               e->exit_info.reason == NVMX_EXIT_EPT_MISCONFIG);
+    if (!ept) {
+        emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0); /* 28.2.1: no information */
+        return;
+    }
+    e->exit_info.idt_vectoring_info = NVMX_INTR_INFO_VALID | vector |
+                                      (type << NVMX_INTR_INFO_TYPE_SHIFT) |
+                                      (has_error ? NVMX_INTR_INFO_DELIVER_ERROR_CODE : 0);
+    e->exit_info.idt_vectoring_error_code = has_error ? error_code : 0;
+    e->exit_info.instruction_length = length;
+}
+
 /* SDM 26.2, 25.2: an exception exits when its bit in the exception bitmap is set; for #PF the
  * bit is compared with whether PFEC & mask == match. */
 static bool exception_exits(emu *e, const nvmx_exception *x)
@@ -99,7 +120,8 @@ void emu_l2_exception(emu *e, const nvmx_exception *x)
 {
     if (!exception_exits(e, x)) {
         if (!emu_deliver_exception(e, x))
-            emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0); /* 28.2.1: no information */
+            delivery_failed(e, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, x->vector, x->has_error_code,
+                            x->error_code, 0);
         else
             e->stop = EMU_RUNNING;
         return;
@@ -131,7 +153,10 @@ int emu_l2_software_event(emu *e)
     }
     if (deliver(e, x.vector, false, 0, emu_reg(e, UC_X86_REG_RIP) + length))
         return -1;
-    emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+    delivery_failed(e,
+                    e->soft_is_exception ? NVMX_INTR_TYPE_SOFTWARE_EXCEPTION
+                                         : NVMX_INTR_TYPE_SOFTWARE_INTERRUPT,
+                    x.vector, false, 0, length);
     return emu_l2_handle_exit(e);
 }
 
@@ -177,7 +202,8 @@ static int inject_entry_event(emu *e)
         (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_EXCEPTION_ERROR_CODE);
     if (deliver(e, (unsigned)(info & NVMX_INTR_INFO_VECTOR_MASK), has_error, error, rip))
         return -1;
-    emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+    delivery_failed(e, type, (uint8_t)(info & NVMX_INTR_INFO_VECTOR_MASK), has_error, error,
+                    (uint8_t)emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_INSTRUCTION_LEN));
     return emu_l2_handle_exit(e);
 }
 
@@ -272,7 +298,8 @@ static int l0_handles(emu *e)
                             .cr2 = e->exit_info.qualification};
         if (emu_deliver_exception(e, &x))
             return -1;
-        emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+        delivery_failed(e, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, x.vector, x.has_error_code,
+                        x.error_code, 0);
         return emu_l2_handle_exit(e);
     }
     case NVMX_EXIT_EPT_VIOLATION:
@@ -297,7 +324,43 @@ static int l0_handles(emu *e)
     }
 }
 
+/* An exit L0 handled (an EPT02 fill) interrupted the delivery of an event: L0 delivers it
+ * again through vmcs02's VM-entry interruption information (exits.h, SDM 27.6). Bit 12 of
+ * the IDT-vectoring information (NMI unblocking) is not an entry field bit. */
+static void reinject_vectored_event(emu *e)
+{
+    uint32_t info = e->exit_info.idt_vectoring_info;
+    if (!(info & NVMX_INTR_INFO_VALID))
+        return;
+    nvmx_hw_vmcs v = NVMX_HW_VMCS02;
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12));
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_EXCEPTION_ERROR_CODE,
+                 e->exit_info.idt_vectoring_error_code);
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INSTRUCTION_LEN, e->exit_info.instruction_length);
+}
+
+static int handle_exit(emu *e);
+
+/* Exits can nest: an event re-injected after an exit L0 handled may meet another EPT02 fill.
+ * Each level either installs an EPT02 entry or goes to L1, so the depth is bounded by the
+ * accesses one delivery makes; a hostile L1 cannot make it unbounded (a limit, not a loop). */
+#define EMU_MAX_EXIT_DEPTH 16
+
 int emu_l2_handle_exit(emu *e)
+{
+    if (e->exit_depth >= EMU_MAX_EXIT_DEPTH) {
+        fflush(stdout);
+        fprintf(stderr, "nestvmx-emu: L2's event delivery keeps exiting (%u nested exits)\n",
+                e->exit_depth);
+        return EMU_STATUS_HOST_FAILURE;
+    }
+    e->exit_depth++;
+    int status = handle_exit(e);
+    e->exit_depth--;
+    return status;
+}
+
+static int handle_exit(emu *e)
 {
     e->stop = EMU_RUNNING;
     emu_state_save(e, NVMX_HW_VMCS02);
@@ -323,6 +386,7 @@ int emu_l2_handle_exit(emu *e)
         e->in_l2 = false;
         return emu_state_load(e, NVMX_HW_VMCS01) ? -1 : EMU_STATUS_HOST_FAILURE;
     case NVMX_RUN_L2: /* completed for L2 by the library (its registers are Unicorn's) */
+        reinject_vectored_event(e);
         return inject_entry_event(e);
     case NVMX_RUN_L2_PARKED: /* activity states are not exposed by this L0 (main.c) */
         fflush(stdout);

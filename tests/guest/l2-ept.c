@@ -20,7 +20,7 @@ static uint64_t pml4_1g[512] __attribute__((aligned(4096)));
 #define WINDOW (48ull << 20)
 #define PAGE(n) (WINDOW + 4096ull * (n))
 
-enum task { T_READ = 1, T_WRITE, T_FETCH, T_VMFUNC, T_READ_SWITCH_READ };
+enum task { T_READ = 1, T_WRITE, T_FETCH, T_VMFUNC, T_READ_SWITCH_READ, T_INT3 };
 volatile uint64_t l2_task, l2_addr, l2_value, l2_value_before;
 
 static void l2_main(void)
@@ -34,6 +34,8 @@ static void l2_main(void)
             ((void (*)(void))(uintptr_t)l2_addr)();
         else if (l2_task == T_VMFUNC) /* EAX = function (bits 63:32 of l2_addr), ECX = index */
             __asm__ volatile("vmfunc" : : "a"(l2_addr >> 32), "c"(l2_addr & 0xFFFFFFFF) : "memory");
+        else if (l2_task == T_INT3)
+            __asm__ volatile("int3" ::: "memory");
         else if (l2_task == T_READ_SWITCH_READ) { /* PAGE(10), EPTP switch, PAGE(10) again */
             l2_value_before = *(volatile uint64_t *)(uintptr_t)PAGE(10);
             __asm__ volatile("vmfunc" : : "a"(0), "c"(l2_addr) : "memory");
@@ -298,6 +300,51 @@ static void eptp_switching(void)
     vmwrite(F_PROC2, vs_control(0x48B, 0x48B, PROC2_EPT | PROC2_VPID));
 }
 
+/* 28.2.4: an EPT violation while delivering an event through L2's IDT records the event in
+ * the IDT-vectoring information; L1 maps the page and re-injects the event (27.6). An IDT
+ * page EPT12 maps but L2 never touched is delivered through without any exit to L1. */
+static void delivery(void)
+{
+    uint8_t *idt = (uint8_t *)(uintptr_t)PAGE(30);
+    for (unsigned i = 0; i < sizeof(rt_idt); i++)
+        idt[i] = ((const uint8_t *)rt_idt)[i];
+    *ept_window_entry(&ept, PAGE(30)) = 0;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "event delivery: INVEPT");
+    vmwrite(F_GUEST_IDTR_BASE, PAGE(30));
+    uint64_t faults = rt_fault_count;
+    rt_fault_skip = 0; /* the handler returns to the instruction after INT3 */
+    expect_violation(run_task(T_INT3, 0, false), 0x181, PAGE(30) + 3 * 16,
+                     "INT3 in L2, L2's IDT page not in EPT12");
+    check_eq(vmread_value(F_IDT_VECTORING_INFO), 0x80000603,
+             "IDT-vectoring information: valid, software exception, vector 3");
+    check_eq(vmread_value(F_EXIT_INSTRUCTION_LEN), 1,
+             "VM-exit instruction length is INT3's (28.2.5)");
+    fix_page(&ept, PAGE(30), "IDT page mapped");
+    vmwrite(F_ENTRY_INTR_INFO, vmread_value(F_IDT_VECTORING_INFO));
+    vmwrite(F_ENTRY_INSTRUCTION_LEN, 1);
+    rt_fault_skip = 0;
+    expect_vmcall(ept_vm_enter(1), "L1 re-injects the #BP; L2's handler runs, L2 goes on");
+    check_eq(rt_fault_count - faults, 1, "L2's #BP handler ran once");
+    check_eq(rt_fault_vector, 3, "L2's handler saw vector 3");
+    *(volatile uint64_t *)(uintptr_t)PAGE(31) = 0;
+    for (unsigned i = 0; i < sizeof(rt_idt); i++)
+        ((uint8_t *)(uintptr_t)PAGE(31))[i] = ((const uint8_t *)rt_idt)[i];
+    vmwrite(F_GUEST_IDTR_BASE, PAGE(31)); /* mapped in EPT12, never touched by L2 */
+    rt_fault_skip = 0;
+    expect_vmcall(run_task(T_INT3, 0, false),
+                  "INT3 through an IDT page L2 never touched: no exit to L1");
+    check_eq(rt_fault_count - faults, 2, "L2's #BP handler ran again");
+    vmwrite(F_GUEST_IDTR_BASE, (uint64_t)(uintptr_t)rt_idt);
+    vmwrite(F_GUEST_IDTR_LIMIT, 0); /* no gate: the #BP cannot be delivered */
+    uint64_t entered = run_task(T_INT3, 0, false);
+    check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 2,
+             "INT3 with an empty IDT under EPT: triple fault (reason 2)");
+    vmwrite(F_GUEST_IDTR_LIMIT, sizeof(rt_idt) - 1);
+    vmwrite(F_GUEST_RIP, (uint64_t)(uintptr_t)l2_main);
+    vmwrite(F_GUEST_RSP, ept_pa(l2_stack + sizeof(l2_stack)));
+    expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 restarted after the triple fault");
+}
+
 static void vpid(void)
 {
     check_eq(vmwrite(F_VPID, 5), 0, "VPID 5 for L2");
@@ -361,6 +408,7 @@ int l1_main(uint64_t memory_size)
     one_gib(caps);
     own_paging();
     eptp_switching();
+    delivery();
     vpid();
     two_guests();
     check_eq(vmxoff(), 0, "VMXOFF");
