@@ -108,7 +108,9 @@ typedef struct emu {
      * byte (emu_l2_fault_address) before the fault is handled */
     bool fill_fault, fill_fault_final, probing, probe_found;
     unsigned fill_fault_access, probe_steps;
-    unsigned exit_depth; /* nested L2 exits during event delivery (l2.c) */
+    bool timer_armed, l2_halted; /* timer.c: L1's timer deadline for L2; L2 in HLT */
+    uint64_t timer_deadline;     /* in L1's TSC */
+    unsigned exit_depth;         /* nested L2 exits during event delivery (l2.c) */
     uint64_t fill_fault_page, probe_address;
     uc_context *probe_context;
     _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */
@@ -217,6 +219,14 @@ bool emu_vmem_write(emu *e, uint64_t la, const void *buf, size_t len, bool repor
 /* The translate op for L2 under EPT (L2 paging, nvmx_l2_gpa_to_l1 per guest-physical address). */
 nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *l1_gpa,
                              nvmx_exception *fault);
+
+/* timer.c: L1's VMX-preemption timer for L2 and a halted L2. */
+void emu_timer_refresh(emu *e);
+bool emu_timer_expired(emu *e);
+/* L2 halts: wait for the timer (true: the exit is recorded, L2 halted), else false. */
+bool emu_l2_halt(emu *e);
+/* L1's time-stamp counter (msr.c), whoever runs. */
+uint64_t emu_l1_tsc(emu *e);
 
 /* elf.c: load a static ELF64 x86-64 image into RAM; prints what is wrong and returns false. */
 bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry);

@@ -142,12 +142,7 @@ static void op_vpid_free(void *ctx, uint16_t vpid)
 /* L1's TSC: the host's with vmcs01's offset (msr.c), whoever runs. */
 static uint64_t op_tsc_read(void *ctx)
 {
-    emu *e = ctx;
-    bool in_l2 = e->in_l2;
-    e->in_l2 = false;
-    uint64_t tsc = emu_tsc(e);
-    e->in_l2 = in_l2;
-    return tsc;
+    return emu_l1_tsc(ctx);
 }
 
 void emu_host_memory_ops(nvmx_host_ops *ops)

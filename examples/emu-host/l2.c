@@ -226,13 +226,32 @@ static bool l2_state_supported(emu *e)
     return false;
 }
 
+/* A VM entry in the HLT activity state without an event to inject (SDM 27.7.2: an injected
+ * event is delivered and L2 is active) leaves L2 halted: its timer is the only wake-up here. */
+static int enter_halted(emu *e)
+{
+    e->l2_halted = true;
+    emu_timer_refresh(e);
+    if (emu_l2_halt(e))
+        return emu_l2_handle_exit(e);
+    fflush(stdout);
+    fprintf(stderr, "nestvmx-emu: L1 entered L2 in the HLT activity state and nothing can wake "
+                    "it (no VMX-preemption timer; nestvmx-emu has no interrupt sources)\n");
+    return EMU_STATUS_L2_HALTED;
+}
+
 int emu_enter_l2(emu *e)
 {
     if (!l2_state_supported(e))
         return EMU_STATUS_UNSUPPORTED;
     e->in_l2 = true;
+    e->l2_halted = false;
     if (!emu_state_load(e, NVMX_HW_VMCS02))
         return EMU_STATUS_HOST_FAILURE;
+    uint64_t entry_info = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD);
+    if (emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_ACTIVITY_STATE) == NVMX_ACTIVITY_HLT &&
+        !(entry_info & NVMX_INTR_INFO_VALID))
+        return enter_halted(e);
     return inject_entry_event(e);
 }
 
@@ -369,6 +388,7 @@ static int handle_exit(emu *e)
     uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
     uint64_t eptp = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER);
     nvmx_status status = nvmx_on_l2_exit(e->vcpu, &e->exit_info, &next);
+    e->l2_halted = false; /* the exit saved it (state.c); whoever runs next starts active */
     /* EPTP switching (VMFUNC 0) changed vmcs02's EPTP: hardware tags its TLB by EPTP, Unicorn's
      * one TLB must forget the old EPT02's translations (29.4) */
     if (eptp != emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER))

@@ -416,6 +416,7 @@ static int run(emu *e)
     for (;;) {
         if (e->in_l2 && nvmx_before_l2_resume(e->vcpu) != NVMX_OK)
             return stopped_with_message(e, EMU_STATUS_HOST_FAILURE, "nvmx_before_l2_resume failed");
+        emu_timer_refresh(e);          /* L1's timer deadline for L2 (timer.c) */
         if (e->budget < EMU_TRAP_COST) /* each restart counts: a guest that only faults ends */
             return after_stop(e, (e->stop = EMU_STOP_BUDGET, UC_ERR_OK));
         e->budget -= EMU_TRAP_COST;
@@ -530,7 +531,6 @@ static const char *const emu_disabled_features[] = {
     /* L2 behaviour it does not model: single-step, halted entry, windows, RDTSCP/INVPCID
      * enabling, INS/OUTS instruction information, TPR shadow, TSC scaling */
     "vmx-mtf",
-    "vmx-activity-hlt",
     "vmx-activity-shutdown",
     "vmx-activity-wait-sipi",
     "vmx-vintr-pending",
@@ -543,9 +543,6 @@ static const char *const emu_disabled_features[] = {
     /* L2 in real mode or unpaged protected mode: Unicorn cannot load such a vmcs02 state in
      * place (segment hidden parts, see state.c), so L2 stays 64-bit */
     "vmx-unrestricted-guest",
-    /* the VMX-preemption timer: nestvmx-emu does not count it down in L2 yet */
-    "vmx-preemption-timer",
-    "vmx-exit-save-preemption-timer",
 };
 
 static bool create_machine(emu *e)

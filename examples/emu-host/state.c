@@ -121,7 +121,9 @@ void emu_state_save(emu *e, nvmx_hw_vmcs which)
     save_table(e, which, UC_X86_REG_IDTR, NVMX_FIELD_GUEST_IDTR_BASE, NVMX_FIELD_GUEST_IDTR_LIMIT);
     emu_vmcs_set(e, which, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, 0);
     emu_vmcs_set(e, which, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS, 0);
-    emu_vmcs_set(e, which, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_ACTIVE);
+    emu_vmcs_set(e, which, NVMX_FIELD_GUEST_ACTIVITY_STATE,
+                 which == NVMX_HW_VMCS02 && e->l2_halted ? NVMX_ACTIVITY_HLT
+                                                         : NVMX_ACTIVITY_ACTIVE);
 }
 
 static bool put(emu *e, int reg, const void *value)
