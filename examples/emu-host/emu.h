@@ -114,7 +114,8 @@ typedef struct emu {
     uint64_t fill_fault_page, probe_address;
     uc_context *probe_context;
     _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */
-    bool l2_ept; /* L2 runs on vmcs02's EPT02: Unicorn in UC_TLB_VIRTUAL, l2_memory.c translates */
+    bool l2_ept; /* L2 runs on vmcs02's EPT02 (else L2 GPA = L1 GPA); either way Unicorn is in
+                    UC_TLB_VIRTUAL for L2 and l2_memory.c translates */
 } emu;
 
 /* What a trapped instruction is, from its bytes (trap.c). */

@@ -4,9 +4,9 @@
  * inject its event (SDM 27.3.2, 27.6); every exit of L2 saves L2's state and writes the
  * exit-information fields into vmcs02 (28.2, 28.3) and goes to nvmx_on_l2_exit; the library's
  * answer says whether L1 runs (its state from vmcs01), L2 goes on, or L0 (this program)
- * handles the exit itself. L2 runs in L1's guest-physical space: this version supports L2
- * without EPT in vmcs12 only (vmcs02 has no EPT, so L2's physical addresses are L1's; that is
- * exact for such an L2), in 64-bit mode with flat segments (see state.c).
+ * handles the exit itself. L2's memory goes through l2_memory.c (its paging, then EPT02 when
+ * vmcs12 enables EPT, else L1's guest-physical space); L2 runs in 64-bit mode at CPL 0 with
+ * flat segments (see state.c).
  */
 #include "emu.h"
 

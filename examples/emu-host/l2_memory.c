@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * L2's memory when vmcs02 runs L2 under EPT (L1 enabled EPT in vmcs12; the library put the
- * root of EPT02 into vmcs02's EPT pointer). Unicorn then runs in UC_TLB_VIRTUAL and every TLB
- * miss comes here, as a hardware page walk would (SDM Vol. 3C 29.3, Vol. 3A 4.5):
+ * L2's memory. While L2 runs, Unicorn is in UC_TLB_VIRTUAL and every TLB miss comes here, as
+ * a hardware page walk would (SDM Vol. 3C 29.3, Vol. 3A 4.5). When vmcs02 has EPT (L1 enabled
+ * EPT in vmcs12; the library put the root of EPT02 into vmcs02's EPT pointer):
  *   L2 linear -> L2's 4-level paging (L2 runs in 64-bit mode, so paging is on; the entries
  *   live at L2 guest-physical addresses, each translated through EPT02 too)
  *   -> L2 guest-physical -> EPT02 (the library's tables, walked with their R/W/X)
@@ -10,7 +10,8 @@
  * A missing or insufficient EPT02 entry is an EPT violation (exit reason 48) reported to the
  * library as hardware reports it (28.2.1, Table 28-7); L2's own paging faults are #PF with
  * the error code computed here (Vol. 3A 4.7), through the exception bitmap (l2.c).
- * Without EPT in vmcs02, Unicorn's own MMU walks L2's paging (L2 GPA = L1 GPA).
+ * Without EPT in vmcs02 the same walk runs with L2 GPA = L1 GPA (an L1 RAM offset), so #PF
+ * error codes are exact for every L2. L1 itself runs on Unicorn's own MMU (UC_TLB_CPU).
  */
 #include "emu.h"
 
@@ -62,6 +63,7 @@ typedef enum walk_outcome {
     WALK_EPT_MISCONFIG,
     WALK_PAGE_FAULT, /* fault below */
     WALK_HOST_FAILURE,
+    WALK_NO_RAM, /* L2 without EPT reached an L1 guest-physical address without RAM */
 } walk_outcome;
 
 typedef struct walk {
@@ -153,8 +155,14 @@ static bool reserved_bits(uint64_t entry, unsigned level, bool nxe)
 static walk_outcome gpa_to_host(emu *e, uint64_t gpa, unsigned access, bool translation,
                                 uint64_t *hpa, walk *w)
 {
-    if (!w->library)
+    if (!w->library && e->l2_ept)
         return ept02_translate(e, gpa, access, translation, hpa, w);
+    if (!w->library) { /* no EPT in vmcs02: L2's guest-physical addresses are L1's (L1 RAM) */
+        *hpa = gpa;
+        w->ept_rwx = (unsigned)EPT_RWX;
+        w->gpa = gpa;
+        return gpa < e->ram_size ? WALK_OK : (w->outcome = WALK_NO_RAM);
+    }
     nvmx_access kind = access == ACC_WRITE ? NVMX_ACCESS_WRITE : NVMX_ACCESS_READ;
     nvmx_status status = nvmx_l2_gpa_to_l1(e->vcpu, gpa, w->la, kind, !translation, hpa);
     w->ept_rwx = (unsigned)EPT_RWX;
@@ -272,6 +280,14 @@ static void report(emu *e, const walk *w)
                 w->la);
         e->stop = EMU_STOP_FAILURE;
         break;
+    case WALK_NO_RAM:
+        fflush(stdout);
+        fprintf(stderr,
+                "nestvmx-emu: L2 accessed guest-physical %#" PRIx64 " (linear %#" PRIx64
+                "), which is not L1 RAM; nestvmx-emu has no MMIO for L2\n",
+                w->gpa, w->la);
+        e->stop = EMU_STOP_FAILURE;
+        break;
     case WALK_OK:
         break;
     }
@@ -295,7 +311,7 @@ static bool on_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_
                                                : ACC_READ};
     uint64_t hpa;
     unsigned perms;
-    if (!e->in_l2 || !e->l2_ept) { /* not ours: identity, as UC_TLB_VIRTUAL defaults */
+    if (!e->in_l2) { /* not ours: identity, as UC_TLB_VIRTUAL defaults */
         result->paddr = vaddr & ~(PAGE_SIZE - 1);
         result->perms = UC_PROT_ALL;
         return true;
@@ -343,7 +359,7 @@ bool emu_l2_memory_mode(emu *e)
     uint64_t proc = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_CPU_BASED_VM_EXEC_CONTROL);
     uint64_t proc2 = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL);
     e->l2_ept = e->in_l2 && (proc & NVMX_CTL(SECONDARY_CONTROLS)) && (proc2 & NVMX_CTL(EPT));
-    return uc_ctl_tlb_mode(e->uc, e->l2_ept ? UC_TLB_VIRTUAL : UC_TLB_CPU) == UC_ERR_OK &&
+    return uc_ctl_tlb_mode(e->uc, e->in_l2 ? UC_TLB_VIRTUAL : UC_TLB_CPU) == UC_ERR_OK &&
            uc_ctl_flush_tlb(e->uc) == UC_ERR_OK;
 }
 
@@ -377,14 +393,14 @@ static bool copy(emu *e, uint64_t la, unsigned access, void *buf, const void *sr
 
 bool emu_vmem_read(emu *e, uint64_t la, uc_prot prot, void *buf, size_t len, bool report_fault)
 {
-    if (!e->in_l2 || !e->l2_ept)
+    if (!e->in_l2)
         return uc_vmem_read(e->uc, la, prot, buf, len) == UC_ERR_OK;
     return copy(e, la, access_of(prot), buf, NULL, len, report_fault);
 }
 
 bool emu_vmem_write(emu *e, uint64_t la, const void *buf, size_t len, bool report_fault)
 {
-    if (!e->in_l2 || !e->l2_ept)
+    if (!e->in_l2)
         return uc_vmem_write(e->uc, la, UC_PROT_WRITE, (void *)(uintptr_t)buf, len) == UC_ERR_OK;
     if (!copy(e, la, ACC_WRITE, NULL, buf, len, report_fault))
         return false;
@@ -408,6 +424,7 @@ nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *
     case WALK_EPT_MISCONFIG:
         *fault = (nvmx_exception){0}; /* ignored: the library exits to L1 (exits.h) */
         return NVMX_ERR_BAD_L1_ADDRESS;
+    case WALK_NO_RAM:
     case WALK_HOST_FAILURE:
         break;
     }

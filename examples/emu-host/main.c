@@ -61,7 +61,7 @@ static nvmx_status op_translate(void *ctx, uint64_t la, nvmx_access access, uint
                                 nvmx_exception *fault)
 {
     emu *e = ctx;
-    if (e->in_l2 && e->l2_ept) /* L2 under EPT: its paging, then L1's EPT12 (l2_memory.c) */
+    if (e->in_l2) /* L2's paging, then L1's EPT12 when vmcs12 has EPT (l2_memory.c) */
         return emu_l2_translate(e, la, access, gpa, fault);
     uc_prot prot = access == NVMX_ACCESS_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
     if (uc_vmem_translate(e->uc, la, prot, gpa) == UC_ERR_OK)
