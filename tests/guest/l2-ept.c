@@ -167,6 +167,33 @@ static void accessed_dirty(uint64_t caps)
     vmwrite(F_EPT_POINTER, ept_eptp(&ept));
 }
 
+/* A 2 MiB EPT12 page that does not map to itself (29.3.2, Table 29-4): L2 GPA 40 MiB -> L1
+ * 42 MiB; taken away, the violation names the byte; given back after INVEPT. */
+#define REGION_L2 (40ull << 20)
+#define REGION_L1 (42ull << 20)
+
+static void two_mib(void)
+{
+    *(volatile uint64_t *)(uintptr_t)(REGION_L1 + 0x1F1238) = 0x4242;
+    *(volatile uint64_t *)(uintptr_t)(REGION_L2 + 0x1F1238) = 0x4040;
+    ept.pd[REGION_L2 / MIB2] = REGION_L1 | EPT_LARGE | EPT_WB | EPT_RWX;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "2 MiB remap: INVEPT");
+    expect_vmcall(run_task(T_READ, REGION_L2 + 0x1F1238, false), "L2 reads through a 2 MiB page");
+    check_eq(l2_value, 0x4242, "2 MiB page: L2 GPA 40 MiB + x is L1's 42 MiB + x");
+    ept.pd[REGION_L2 / MIB2] = REGION_L1 | EPT_LARGE | EPT_WB | EPT_X;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "2 MiB page made execute-only or taken away: INVEPT");
+    uint64_t caps = rdmsr(0x48C);
+    uint64_t expected_q = (caps & EPT_CAP_EXECONLY) ? 0x1A1 : 0;
+    if (!(caps & EPT_CAP_EXECONLY))
+        ept.pd[REGION_L2 / MIB2] = 0;
+    expect_violation(run_task(T_READ, REGION_L2 + 0x1F1238, false), expected_q ? expected_q : 0x181,
+                     REGION_L2 + 0x1F1238, "read of a 2 MiB page without read permission");
+    ept.pd[REGION_L2 / MIB2] = REGION_L2 | EPT_LARGE | EPT_WB | EPT_RWX;
+    check_eq(invept(1, ept_eptp(&ept)), 0, "2 MiB page back to the identity: INVEPT");
+    expect_vmcall(ept_vm_enter(1), "the read repeats on the identity 2 MiB page");
+    check_eq(l2_value, 0x4040, "identity again: L2 reads L1's 40 MiB + x");
+}
+
 /* One 1 GiB EPT page maps all of L2's memory (29.3.2, Table 29-2). */
 static void one_gib(uint64_t caps)
 {
@@ -405,6 +432,7 @@ int l1_main(uint64_t memory_size)
     execute_only(caps);
     remap();
     accessed_dirty(caps);
+    two_mib();
     one_gib(caps);
     own_paging();
     eptp_switching();
