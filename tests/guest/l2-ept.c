@@ -215,6 +215,13 @@ static void one_gib(uint64_t caps)
 #define PTE_RW 2ull
 #define CR0_WP (1ull << 16)
 
+/* L2 from the top of its task loop, on a fresh stack. */
+static void restart_l2(void)
+{
+    vmwrite(F_GUEST_RIP, (uint64_t)(uintptr_t)l2_main);
+    vmwrite(F_GUEST_RSP, ept_pa(l2_stack + sizeof(l2_stack)));
+}
+
 static void expect_page_fault(uint64_t entered, uint64_t error_code, uint64_t linear,
                               const char *what)
 {
@@ -277,6 +284,18 @@ static void own_paging(void)
     fix_page(&ept, PAGE(27), "paging-structure violation fixed");
     expect_page_fault(ept_vm_enter(1), 0, L2_LINEAR + 0x200008,
                       "then L2's empty page table gives #PF");
+    restart_l2(); /* L1 does not resolve that #PF: L2 starts over */
+    /* the same paging without EPT (L2 GPA = L1 GPA): #PF error codes are as exact */
+    vmwrite(F_PROC2, vs_control(0x48B, 0x48B, PROC2_VPID));
+    pt[2] &= ~PTE_RW;
+    l2_value = 6;
+    expect_page_fault(run_task(T_WRITE, L2_LINEAR + 0x2020, false), 3, L2_LINEAR + 0x2020,
+                      "without EPT: L2 writes a read-only page (error code P|W)");
+    pt[2] |= PTE_RW;
+    expect_vmcall(ept_vm_enter(1), "without EPT: the write repeats once writable");
+    check_eq(*(volatile uint64_t *)(uintptr_t)(PAGE(25) + 0x20), 6,
+             "without EPT: L2's linear page 2 is L1's PAGE(25)");
+    vmwrite(F_PROC2, vs_control(0x48B, 0x48B, PROC2_EPT | PROC2_VPID));
     vmwrite(F_GUEST_CR3, read_cr3());
     vmwrite(F_GUEST_CR0, read_cr0());
     vmwrite(F_EXCEPTION_BITMAP, 0);
@@ -367,8 +386,7 @@ static void delivery(void)
     check_eq(entered == 0 ? vmread_value(F_EXIT_REASON) : entered, 2,
              "INT3 with an empty IDT under EPT: triple fault (reason 2)");
     vmwrite(F_GUEST_IDTR_LIMIT, sizeof(rt_idt) - 1);
-    vmwrite(F_GUEST_RIP, (uint64_t)(uintptr_t)l2_main);
-    vmwrite(F_GUEST_RSP, ept_pa(l2_stack + sizeof(l2_stack)));
+    restart_l2();
     expect_vmcall(run_task(T_READ, PAGE(0), false), "L2 restarted after the triple fault");
 }
 
