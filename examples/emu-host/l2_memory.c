@@ -168,8 +168,14 @@ static walk_outcome gpa_to_host(emu *e, uint64_t gpa, unsigned access, bool tran
     w->ept_rwx = (unsigned)EPT_RWX;
     if (status == NVMX_ERR_BAD_L1_ADDRESS)
         return w->outcome = WALK_EPT_VIOLATION; /* the library performs the exit */
-    if (status != NVMX_OK || *hpa >= e->ram_size)
+    if (status != NVMX_OK)
         return w->outcome = WALK_HOST_FAILURE;
+    /* the final address may lie outside L1 RAM: the library's l1_read/l1_write then answer
+     * NVMX_ERR_BAD_L1_ADDRESS; a paging-structure entry there cannot be read here */
+    if (*hpa >= e->ram_size && !translation) {
+        w->gpa = gpa;
+        return w->outcome = WALK_NO_RAM;
+    }
     return WALK_OK;
 }
 
@@ -426,6 +432,7 @@ nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *
         return NVMX_ERR_BAD_L1_ADDRESS;
     case WALK_NO_RAM:
     case WALK_HOST_FAILURE:
+        report(e, &w); /* the message; the library's call fails with NVMX_ERR_HOST */
         break;
     }
     return NVMX_ERR_HOST;
