@@ -132,8 +132,8 @@ static uint64_t gdt_descriptor(emu *e, uint16_t selector)
     if (offset == 0 || (selector & 4) || uc_reg_read(e->uc, UC_X86_REG_GDTR, &gdtr) != UC_ERR_OK ||
         offset + 7u > gdtr.limit)
         return 0;
-    if (uc_vmem_read(e->uc, gdtr.base + offset, UC_PROT_READ, &descriptor, 8) != UC_ERR_OK)
-        return 0;
+    if (!emu_vmem_read(e, gdtr.base + offset, UC_PROT_READ, &descriptor, 8, false))
+        return 0; /* L2's GDT through L2's paging and EPT02 (l2_memory.c) */
     return descriptor;
 }
 

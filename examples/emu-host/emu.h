@@ -71,6 +71,15 @@ typedef enum emu_stop {
     EMU_STOP_FAILURE,           /* the host failed (message printed) */
 } emu_stop;
 
+/* host_memory.c: pages from page_alloc (EPT02 tables), at host-physical EMU_POOL_BASE + 4 KiB *
+ * slot, outside L1 RAM (which sits at host-physical 0). */
+#define EMU_POOL_BASE (1ull << 40)
+#define EMU_POOL_MAX_PAGES (1u << 20)
+typedef struct emu_page_pool {
+    void **pages; /* by slot; NULL = free */
+    size_t count, capacity;
+} emu_page_pool;
+
 typedef struct emu {
     uc_engine *uc;
     uint8_t *ram;
@@ -90,6 +99,23 @@ typedef struct emu {
     bool trace, stats_print;
     const char *stats_json;
     emu_stats stats;
+    /* EPT for L2 (host_memory.c, l2_memory.c) */
+    emu_page_pool pool;
+    uint64_t vpid_used[65536 / 64];
+    unsigned vpid_next;
+    uint64_t l1_gpa; /* the L1 GPA of an EPT exit L0 handles (nvmx_next.l1_gpa) */
+    /* a failed TLB fill of L2 under EPT: Unicorn names only the page; l2_memory.c finds the
+     * byte (emu_l2_fault_address) before the fault is handled */
+    bool fill_fault, fill_fault_final, probing, probe_found;
+    unsigned fill_fault_access, probe_steps;
+    bool timer_armed, l2_halted; /* timer.c: L1's timer deadline for L2; L2 in HLT */
+    uint64_t timer_deadline;     /* in L1's TSC */
+    unsigned exit_depth;         /* nested L2 exits during event delivery (l2.c) */
+    uint64_t fill_fault_page, probe_address;
+    uc_context *probe_context;
+    _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */
+    bool l2_ept; /* L2 runs on vmcs02's EPT02 (else L2 GPA = L1 GPA); either way Unicorn is in
+                    UC_TLB_VIRTUAL for L2 and l2_memory.c translates */
 } emu;
 
 /* What a trapped instruction is, from its bytes (trap.c). */
@@ -171,6 +197,37 @@ int emu_l2_software_event(emu *e);
 void emu_l2_exception(emu *e, const nvmx_exception *x);
 bool emu_deliver_exception(emu *e, const nvmx_exception *x);
 uint64_t emu_reg(emu *e, int uc_reg);
+
+/* host_memory.c: the EPT ops (ept01_lookup, page_alloc/free, tlb_flush, l1_cmpxchg64,
+ * vpid_alloc/free, tsc_read) and the page pool. */
+void emu_host_memory_ops(nvmx_host_ops *ops);
+void *emu_pool_page(const emu *e, uint64_t host_phys);
+void emu_pool_destroy(emu *e);
+
+/* l2_memory.c: L2's memory under EPT02 (L2 linear -> L2 paging -> EPT02 -> L1 RAM). */
+bool emu_l2_memory_hook(emu *e);
+/* After a stop: make the address of a fault the TLB-fill hook reported byte-exact. */
+void emu_l2_fault_address(emu *e);
+void emu_l2_memory_destroy(emu *e);
+/* Unicorn's TLB mode for the guest just loaded (state.c calls it after a load). */
+bool emu_l2_memory_mode(emu *e);
+/* Reads/writes of the running guest's linear memory for nestvmx-emu itself (instruction
+ * bytes, IDT gates, event frames): through Unicorn, or for L2 under EPT through the walk.
+ * On an EPT violation or #PF the access fails; with `report` the fault is recorded as the
+ * hardware would raise it (e->stop, exit_info / pending). */
+bool emu_vmem_read(emu *e, uint64_t la, uc_prot prot, void *buf, size_t len, bool report);
+bool emu_vmem_write(emu *e, uint64_t la, const void *buf, size_t len, bool report);
+/* The translate op for L2 under EPT (L2 paging, nvmx_l2_gpa_to_l1 per guest-physical address). */
+nvmx_status emu_l2_translate(emu *e, uint64_t la, nvmx_access access, uint64_t *l1_gpa,
+                             nvmx_exception *fault);
+
+/* timer.c: L1's VMX-preemption timer for L2 and a halted L2. */
+void emu_timer_refresh(emu *e);
+bool emu_timer_expired(emu *e);
+/* L2 halts: wait for the timer (true: the exit is recorded, L2 halted), else false. */
+bool emu_l2_halt(emu *e);
+/* L1's time-stamp counter (msr.c), whoever runs. */
+uint64_t emu_l1_tsc(emu *e);
 
 /* elf.c: load a static ELF64 x86-64 image into RAM; prints what is wrong and returns false. */
 bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *entry);

@@ -4,9 +4,9 @@
  * inject its event (SDM 27.3.2, 27.6); every exit of L2 saves L2's state and writes the
  * exit-information fields into vmcs02 (28.2, 28.3) and goes to nvmx_on_l2_exit; the library's
  * answer says whether L1 runs (its state from vmcs01), L2 goes on, or L0 (this program)
- * handles the exit itself. L2 runs in L1's guest-physical space: this version supports L2
- * without EPT in vmcs12 only (vmcs02 has no EPT, so L2's physical addresses are L1's; that is
- * exact for such an L2), in 64-bit mode with flat segments (see state.c).
+ * handles the exit itself. L2's memory goes through l2_memory.c (its paging, then EPT02 when
+ * vmcs12 enables EPT, else L1's guest-physical space); L2 runs in 64-bit mode at CPL 0 with
+ * flat segments (see state.c).
  */
 #include "emu.h"
 
@@ -20,7 +20,7 @@
 static bool push(emu *e, uint64_t *rsp, uint64_t value)
 {
     *rsp -= 8;
-    return uc_vmem_write(e->uc, *rsp, UC_PROT_WRITE, &value, 8) == UC_ERR_OK;
+    return emu_vmem_write(e, *rsp, &value, 8, true);
 }
 
 /* The gate of a vector: a present 64-bit interrupt or trap gate, else false. */
@@ -29,7 +29,7 @@ static bool idt_gate(emu *e, unsigned vector, uint64_t gate[2])
     uc_x86_mmr idtr = {0};
     uc_reg_read(e->uc, UC_X86_REG_IDTR, &idtr);
     if ((uint64_t)vector * 16 + 15 > idtr.limit ||
-        uc_vmem_read(e->uc, idtr.base + vector * 16, UC_PROT_READ, gate, 16) != UC_ERR_OK)
+        !emu_vmem_read(e, idtr.base + vector * 16, UC_PROT_READ, gate, 16, true))
         return false;
     unsigned type = (gate[0] >> 40) & 0x1F; /* S and type */
     return (gate[0] & (1ull << 47)) && (type == 0xE || type == 0xF);
@@ -80,6 +80,27 @@ void emu_l2_exit_at(emu *e, uint32_t reason, uint64_t qualification, uint8_t len
     e->stop = EMU_STOP_L2_EXIT;
 }
 
+/* The delivery of an event to L2 failed. When an access of the delivery (IDT gate, stack)
+ * met an EPT violation or misconfiguration, that is the exit, with the event in the
+ * IDT-vectoring information (SDM 28.2.4; for software events the VM-exit instruction length
+ * is the instruction's, 28.2.5); else the event could not be delivered: a triple fault (#DF
+ * escalation is not modelled, README). */
+static void delivery_failed(emu *e, uint32_t type, uint8_t vector, bool has_error,
+                            uint32_t error_code, uint8_t length)
+{
+    bool ept = e->stop == EMU_STOP_L2_EXIT && (e->exit_info.reason == NVMX_EXIT_EPT_VIOLATION ||
+                                               e->exit_info.reason == NVMX_EXIT_EPT_MISCONFIG);
+    if (!ept) {
+        emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0); /* 28.2.1: no information */
+        return;
+    }
+    e->exit_info.idt_vectoring_info = NVMX_INTR_INFO_VALID | vector |
+                                      (type << NVMX_INTR_INFO_TYPE_SHIFT) |
+                                      (has_error ? NVMX_INTR_INFO_DELIVER_ERROR_CODE : 0);
+    e->exit_info.idt_vectoring_error_code = has_error ? error_code : 0;
+    e->exit_info.instruction_length = length;
+}
+
 /* SDM 26.2, 25.2: an exception exits when its bit in the exception bitmap is set; for #PF the
  * bit is compared with whether PFEC & mask == match. */
 static bool exception_exits(emu *e, const nvmx_exception *x)
@@ -99,7 +120,8 @@ void emu_l2_exception(emu *e, const nvmx_exception *x)
 {
     if (!exception_exits(e, x)) {
         if (!emu_deliver_exception(e, x))
-            emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0); /* 28.2.1: no information */
+            delivery_failed(e, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, x->vector, x->has_error_code,
+                            x->error_code, 0);
         else
             e->stop = EMU_RUNNING;
         return;
@@ -131,7 +153,10 @@ int emu_l2_software_event(emu *e)
     }
     if (deliver(e, x.vector, false, 0, emu_reg(e, UC_X86_REG_RIP) + length))
         return -1;
-    emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+    delivery_failed(e,
+                    e->soft_is_exception ? NVMX_INTR_TYPE_SOFTWARE_EXCEPTION
+                                         : NVMX_INTR_TYPE_SOFTWARE_INTERRUPT,
+                    x.vector, false, 0, length);
     return emu_l2_handle_exit(e);
 }
 
@@ -150,6 +175,7 @@ static void write_exit_information(emu *e)
     emu_vmcs_set(e, v, NVMX_FIELD_IDT_VECTORING_INFO_FIELD, x->idt_vectoring_info);
     emu_vmcs_set(e, v, NVMX_FIELD_IDT_VECTORING_ERROR_CODE, x->idt_vectoring_error_code);
     emu_vmcs_set(e, v, NVMX_FIELD_GUEST_LINEAR_ADDRESS, x->guest_linear_address);
+    emu_vmcs_set(e, v, NVMX_FIELD_GUEST_PHYSICAL_ADDRESS, x->guest_physical_address);
     uint64_t entry = emu_vmcs_get(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD);
     emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD,
                  entry & ~(uint64_t)NVMX_INTR_INFO_VALID);
@@ -176,7 +202,8 @@ static int inject_entry_event(emu *e)
         (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_EXCEPTION_ERROR_CODE);
     if (deliver(e, (unsigned)(info & NVMX_INTR_INFO_VECTOR_MASK), has_error, error, rip))
         return -1;
-    emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+    delivery_failed(e, type, (uint8_t)(info & NVMX_INTR_INFO_VECTOR_MASK), has_error, error,
+                    (uint8_t)emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_INSTRUCTION_LEN));
     return emu_l2_handle_exit(e);
 }
 
@@ -199,13 +226,32 @@ static bool l2_state_supported(emu *e)
     return false;
 }
 
+/* A VM entry in the HLT activity state without an event to inject (SDM 27.7.2: an injected
+ * event is delivered and L2 is active) leaves L2 halted: its timer is the only wake-up here. */
+static int enter_halted(emu *e)
+{
+    e->l2_halted = true;
+    emu_timer_refresh(e);
+    if (emu_l2_halt(e))
+        return emu_l2_handle_exit(e);
+    fflush(stdout);
+    fprintf(stderr, "nestvmx-emu: L1 entered L2 in the HLT activity state and nothing can wake "
+                    "it (no VMX-preemption timer; nestvmx-emu has no interrupt sources)\n");
+    return EMU_STATUS_L2_HALTED;
+}
+
 int emu_enter_l2(emu *e)
 {
     if (!l2_state_supported(e))
         return EMU_STATUS_UNSUPPORTED;
+    e->in_l2 = true;
+    e->l2_halted = false;
     if (!emu_state_load(e, NVMX_HW_VMCS02))
         return EMU_STATUS_HOST_FAILURE;
-    e->in_l2 = true;
+    uint64_t entry_info = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD);
+    if (emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_ACTIVITY_STATE) == NVMX_ACTIVITY_HLT &&
+        !(entry_info & NVMX_INTR_INFO_VALID))
+        return enter_halted(e);
     return inject_entry_event(e);
 }
 
@@ -271,8 +317,21 @@ static int l0_handles(emu *e)
                             .cr2 = e->exit_info.qualification};
         if (emu_deliver_exception(e, &x))
             return -1;
-        emu_l2_exit_at(e, NVMX_EXIT_TRIPLE_FAULT, 0, 0);
+        delivery_failed(e, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, x.vector, x.has_error_code,
+                        x.error_code, 0);
         return emu_l2_handle_exit(e);
+    }
+    case NVMX_EXIT_EPT_VIOLATION:
+    case NVMX_EXIT_EPT_MISCONFIG: {
+        /* L1's EPT12 sent L2 to an L1 guest-physical address without RAM: MMIO of L1's
+         * platform, which has none for L2 (a choice of this L0: a clear error, no guessing). */
+        fflush(stdout);
+        fprintf(stderr,
+                "nestvmx-emu: L2 accessed L2 guest-physical %#" PRIx64 " (at RIP %#" PRIx64
+                "), which L1's EPT maps to L1 guest-physical %#" PRIx64
+                ", not RAM; nestvmx-emu has no MMIO for L2\n",
+                e->exit_info.guest_physical_address, emu_reg(e, UC_X86_REG_RIP), e->l1_gpa);
+        return EMU_STATUS_HOST_FAILURE;
     }
     default:
         fflush(stdout);
@@ -284,14 +343,56 @@ static int l0_handles(emu *e)
     }
 }
 
+/* An exit L0 handled (an EPT02 fill) interrupted the delivery of an event: L0 delivers it
+ * again through vmcs02's VM-entry interruption information (exits.h, SDM 27.6). Bit 12 of
+ * the IDT-vectoring information (NMI unblocking) is not an entry field bit. */
+static void reinject_vectored_event(emu *e)
+{
+    uint32_t info = e->exit_info.idt_vectoring_info;
+    if (!(info & NVMX_INTR_INFO_VALID))
+        return;
+    nvmx_hw_vmcs v = NVMX_HW_VMCS02;
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD, info & ~(1u << 12));
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_EXCEPTION_ERROR_CODE,
+                 e->exit_info.idt_vectoring_error_code);
+    emu_vmcs_set(e, v, NVMX_FIELD_VM_ENTRY_INSTRUCTION_LEN, e->exit_info.instruction_length);
+}
+
+static int handle_exit(emu *e);
+
+/* Exits can nest: an event re-injected after an exit L0 handled may meet another EPT02 fill.
+ * Each level either installs an EPT02 entry or goes to L1, so the depth is bounded by the
+ * accesses one delivery makes; a hostile L1 cannot make it unbounded (a limit, not a loop). */
+#define EMU_MAX_EXIT_DEPTH 16
+
 int emu_l2_handle_exit(emu *e)
+{
+    if (e->exit_depth >= EMU_MAX_EXIT_DEPTH) {
+        fflush(stdout);
+        fprintf(stderr, "nestvmx-emu: L2's event delivery keeps exiting (%u nested exits)\n",
+                e->exit_depth);
+        return EMU_STATUS_HOST_FAILURE;
+    }
+    e->exit_depth++;
+    int status = handle_exit(e);
+    e->exit_depth--;
+    return status;
+}
+
+static int handle_exit(emu *e)
 {
     e->stop = EMU_RUNNING;
     emu_state_save(e, NVMX_HW_VMCS02);
     write_exit_information(e);
     nvmx_next next;
     uint64_t rip = emu_reg(e, UC_X86_REG_RIP);
+    uint64_t eptp = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER);
     nvmx_status status = nvmx_on_l2_exit(e->vcpu, &e->exit_info, &next);
+    e->l2_halted = false; /* the exit saved it (state.c); whoever runs next starts active */
+    /* EPTP switching (VMFUNC 0) changed vmcs02's EPTP: hardware tags its TLB by EPTP, Unicorn's
+     * one TLB must forget the old EPT02's translations (29.4) */
+    if (eptp != emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_EPT_POINTER))
+        uc_ctl_flush_tlb(e->uc);
     if (status == NVMX_OK)
         emu_note_l2_exit(e, rip, &e->exit_info, next.run);
     if (status != NVMX_OK) {
@@ -305,12 +406,14 @@ int emu_l2_handle_exit(emu *e)
         e->in_l2 = false;
         return emu_state_load(e, NVMX_HW_VMCS01) ? -1 : EMU_STATUS_HOST_FAILURE;
     case NVMX_RUN_L2: /* completed for L2 by the library (its registers are Unicorn's) */
+        reinject_vectored_event(e);
         return inject_entry_event(e);
     case NVMX_RUN_L2_PARKED: /* activity states are not exposed by this L0 (main.c) */
         fflush(stdout);
         fprintf(stderr, "nestvmx-emu: L2 parked in shutdown or wait-for-SIPI, not modelled\n");
         return EMU_STATUS_HOST_FAILURE;
     case NVMX_RUN_L0_HANDLES:
+        e->l1_gpa = next.l1_gpa_valid ? next.l1_gpa : e->exit_info.guest_physical_address;
         return l0_handles(e);
     case NVMX_RUN_SHUTDOWN_L1:
         fflush(stdout);

@@ -61,6 +61,8 @@ static nvmx_status op_translate(void *ctx, uint64_t la, nvmx_access access, uint
                                 nvmx_exception *fault)
 {
     emu *e = ctx;
+    if (e->in_l2) /* L2's paging, then L1's EPT12 when vmcs12 has EPT (l2_memory.c) */
+        return emu_l2_translate(e, la, access, gpa, fault);
     uc_prot prot = access == NVMX_ACCESS_WRITE ? UC_PROT_WRITE : UC_PROT_READ;
     if (uc_vmem_translate(e->uc, la, prot, gpa) == UC_ERR_OK)
         return NVMX_OK;
@@ -249,7 +251,7 @@ static void on_interrupt(uc_engine *uc, uint32_t vector, void *user)
 static uint8_t fetch_instruction(emu *e, uint64_t rip, uint8_t *bytes)
 {
     for (uint8_t n = NVMX_MAX_INSTRUCTION_LENGTH; n > 0; n--)
-        if (uc_vmem_read(e->uc, rip, UC_PROT_EXEC, bytes, n) == UC_ERR_OK)
+        if (emu_vmem_read(e, rip, UC_PROT_EXEC, bytes, n, false))
             return n;
     return 0;
 }
@@ -260,6 +262,8 @@ static bool on_invalid(uc_engine *uc, void *user)
 {
     (void)uc;
     emu *e = user;
+    if (e->probing) /* a replay of L2's faulting instruction (l2_memory.c) ends here */
+        return false;
     /* A trapped instruction counts against the budget too: Unicorn raises #UD for it without
      * calling the code hook, so a VMX instruction that leaves RIP alone would repeat forever. */
     if (e->budget < EMU_TRAP_COST) {
@@ -326,7 +330,7 @@ static bool add_hooks(emu *e)
         err = uc_hook_add(e->uc, &h, UC_HOOK_INSN_INVALID, on_invalid, e, 1, 0);
     if (err)
         fprintf(stderr, "nestvmx-emu: cannot install the hooks: %s\n", uc_strerror(err));
-    return !err && emu_add_code_hook(e);
+    return !err && emu_add_code_hook(e) && emu_l2_memory_hook(e);
 }
 
 /* ---- the run ---- */
@@ -370,6 +374,7 @@ static int exception(emu *e)
 /* What one uc_emu_start ended with: -1 to go on, else the program's exit status. */
 static int after_stop(emu *e, uc_err err)
 {
+    emu_l2_fault_address(e); /* the byte of a fault of L2 under EPT (l2_memory.c) */
     switch (e->stop) {
     case EMU_STOP_EXIT:
         return e->exit_status;
@@ -411,6 +416,7 @@ static int run(emu *e)
     for (;;) {
         if (e->in_l2 && nvmx_before_l2_resume(e->vcpu) != NVMX_OK)
             return stopped_with_message(e, EMU_STATUS_HOST_FAILURE, "nvmx_before_l2_resume failed");
+        emu_timer_refresh(e);          /* L1's timer deadline for L2 (timer.c) */
         if (e->budget < EMU_TRAP_COST) /* each restart counts: a guest that only faults ends */
             return after_stop(e, (e->stop = EMU_STOP_BUDGET, UC_ERR_OK));
         e->budget -= EMU_TRAP_COST;
@@ -525,7 +531,6 @@ static const char *const emu_disabled_features[] = {
     /* L2 behaviour it does not model: single-step, halted entry, windows, RDTSCP/INVPCID
      * enabling, INS/OUTS instruction information, TPR shadow, TSC scaling */
     "vmx-mtf",
-    "vmx-activity-hlt",
     "vmx-activity-shutdown",
     "vmx-activity-wait-sipi",
     "vmx-vintr-pending",
@@ -535,11 +540,9 @@ static const char *const emu_disabled_features[] = {
     "vmx-ins-outs",
     "vmx-flexpriority",
     "vmx-tsc-scaling",
-    /* L2 memory through EPT02 (the TLB-fill translation is not there yet), and what needs it */
-    "vmx-ept",
+    /* L2 in real mode or unpaged protected mode: Unicorn cannot load such a vmcs02 state in
+     * place (segment hidden parts, see state.c), so L2 stays 64-bit */
     "vmx-unrestricted-guest",
-    "vmx-vpid",
-    "vmx-vmfunc",
 };
 
 static bool create_machine(emu *e)
@@ -559,9 +562,11 @@ static bool create_machine(emu *e)
     /* L1's TSC is the host's plus vmcs01's offset (WRMSR to the TSC sets it), so vmcs02 always
      * offsets too, by vmcs01's + vmcs12's (SDM 25.6.5): L2 sees L1's TSC. */
     config.l0.proc = (uint32_t)NVMX_CTL(TSC_OFFSETTING);
+    nvmx_host_ops host_ops = ops;
+    emu_host_memory_ops(&host_ops); /* EPT, VPID, tsc_read (host_memory.c) */
     e->vmcs[0] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
     e->vmcs[1] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
-    if (!e->vmcs[0] || !e->vmcs[1] || nvmx_vm_create(&config, &ops, e, &e->vm) != NVMX_OK ||
+    if (!e->vmcs[0] || !e->vmcs[1] || nvmx_vm_create(&config, &host_ops, e, &e->vm) != NVMX_OK ||
         nvmx_vcpu_create(e->vm, e, &e->vcpu) != NVMX_OK) {
         fprintf(stderr, "nestvmx-emu: cannot create the VM\n");
         return false;
@@ -573,6 +578,8 @@ static void destroy_machine(emu *e)
 {
     nvmx_vcpu_destroy(e->vcpu);
     nvmx_vm_destroy(e->vm);
+    emu_pool_destroy(e);
+    emu_l2_memory_destroy(e);
     if (e->uc)
         uc_close(e->uc);
     free(e->vmcs[0]);

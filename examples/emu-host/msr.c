@@ -30,6 +30,11 @@ static uint64_t host_tsc(void)
 /* SDM 25.6.5: RDTSC and RDMSR of the TSC return the host's TSC plus the offset of the VMCS
  * that runs the guest (vmcs01's offset is L1's: WRMSR to the TSC sets it); in L2 the offset
  * applies only with "use TSC offsetting". */
+uint64_t emu_l1_tsc(emu *e)
+{
+    return host_tsc() + emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_TSC_OFFSET);
+}
+
 uint64_t emu_tsc(emu *e)
 {
     if (!e->in_l2)

@@ -121,7 +121,9 @@ void emu_state_save(emu *e, nvmx_hw_vmcs which)
     save_table(e, which, UC_X86_REG_IDTR, NVMX_FIELD_GUEST_IDTR_BASE, NVMX_FIELD_GUEST_IDTR_LIMIT);
     emu_vmcs_set(e, which, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO, 0);
     emu_vmcs_set(e, which, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS, 0);
-    emu_vmcs_set(e, which, NVMX_FIELD_GUEST_ACTIVITY_STATE, NVMX_ACTIVITY_ACTIVE);
+    emu_vmcs_set(e, which, NVMX_FIELD_GUEST_ACTIVITY_STATE,
+                 which == NVMX_HW_VMCS02 && e->l2_halted ? NVMX_ACTIVITY_HLT
+                                                         : NVMX_ACTIVITY_ACTIVE);
 }
 
 static bool put(emu *e, int reg, const void *value)
@@ -172,8 +174,9 @@ bool emu_state_load(emu *e, nvmx_hw_vmcs which)
                        .limit = (uint32_t)emu_vmcs_get(e, which, NVMX_FIELD_GUEST_GDTR_LIMIT)};
     uc_x86_mmr idtr = {.base = emu_vmcs_get(e, which, NVMX_FIELD_GUEST_IDTR_BASE),
                        .limit = (uint32_t)emu_vmcs_get(e, which, NVMX_FIELD_GUEST_IDTR_LIMIT)};
+    /* the TLB mode (and a flush) for the guest loaded: L2 under EPT translates in l2_memory.c */
     ok = ok && put(e, UC_X86_REG_GDTR, &gdtr) && put(e, UC_X86_REG_IDTR, &idtr) &&
-         uc_ctl_flush_tlb(e->uc) == UC_ERR_OK;
+         emu_l2_memory_mode(e);
     if (!ok)
         fprintf(stderr, "nestvmx-emu: Unicorn refused %s's state\n",
                 which == NVMX_HW_VMCS02 ? "L2" : "L1");

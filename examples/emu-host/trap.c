@@ -163,10 +163,15 @@ static void l2_instruction(emu *e, const emu_insn *insn)
                 emu_reg(e, insn->io_in ? UC_X86_REG_RDI : UC_X86_REG_RSI);
         break;
     case EMU_INSN_HLT:
-        if (vmcs02_control(e, NVMX_CTL(HLT_EXITING)))
+        if (vmcs02_control(e, NVMX_CTL(HLT_EXITING))) {
             emu_l2_exit_at(e, NVMX_EXIT_HLT, 0, insn->length);
-        else
-            e->stop = EMU_STOP_L2_HALTED;
+        } else { /* L2 halts after the HLT: only its timer wakes it here (timer.c) */
+            uint64_t rip = emu_reg(e, UC_X86_REG_RIP) + insn->length;
+            uc_reg_write(e->uc, UC_X86_REG_RIP, &rip);
+            e->l2_halted = true;
+            if (!emu_l2_halt(e))
+                e->stop = EMU_STOP_L2_HALTED;
+        }
         break;
     case EMU_INSN_RDTSC:
         if (vmcs02_control(e, NVMX_CTL(RDTSC_EXITING)))
@@ -201,15 +206,25 @@ static void l2_instruction(emu *e, const emu_insn *insn)
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
 {
     emu *e = user;
+    if (e->probing) { /* replaying one instruction to find an address (l2_memory.c) */
+        if (e->probe_steps++)
+            uc_emu_stop(uc);
+        return;
+    }
     if (e->budget == 0) {
         e->stop = EMU_STOP_BUDGET;
         uc_emu_stop(uc);
         return;
     }
     e->budget--;
+    if (emu_timer_expired(e)) { /* 26.7.1: before this instruction of L2 (timer.c) */
+        emu_l2_exit_at(e, NVMX_EXIT_PREEMPTION_TIMER, 0, 0);
+        uc_emu_stop(uc);
+        return;
+    }
     uint8_t bytes[NVMX_MAX_INSTRUCTION_LENGTH];
     if (size == 0 || size > sizeof(bytes) ||
-        uc_vmem_read(uc, address, UC_PROT_EXEC, bytes, size) != UC_ERR_OK)
+        !emu_vmem_read(e, address, UC_PROT_EXEC, bytes, size, false))
         return; /* Unicorn raises the fault or #UD itself */
     emu_insn insn;
     if (!emu_classify(bytes, (uint8_t)size, &insn))
