@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* L1's CPU at entry (the contract of docs/ARCHITECTURE.md), its CPUID and its segments. */
-#include "emu.h"
+#include "pc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +111,7 @@ void emu_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
     default:
         break;
     }
+    emu_pc_cpuid(e, leaf, subleaf, regs);
     /* regs: EAX EBX ECX EDX */
     nvmx_cpuid_adjust(e->vm, leaf, subleaf, &regs[0], &regs[1], &regs[2], &regs[3]);
 }

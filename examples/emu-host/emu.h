@@ -75,6 +75,8 @@ typedef struct emu {
     uc_engine *uc;
     uint8_t *ram;
     uint64_t ram_size;
+    uint64_t ram_low;  /* RAM below 4 GiB; the rest is at 4 GiB (memory.c) */
+    struct emu_pc *pc; /* the multiboot PC's devices, NULL for an ELF64 image (pc.c) */
     nvmx_vm *vm;
     nvmx_vcpu *vcpu;
     uint64_t *vmcs[2];    /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
