@@ -57,9 +57,9 @@ if [ $# -eq 0 ]; then
         ept_access_test_paddr_read_write_execute ept_access_test_paddr_read_execute_ad_disabled \
         ept_access_test_paddr_read_execute_ad_enabled \
         ept_access_test_paddr_not_present_page_fault ept_access_test_force_2m_page \
-        ept_access_test_1g_page_not_present ept_access_test_1g_page_read_only \
-        ept_access_test_1g_page_read_write ept_access_test_1g_page_read_execute \
-        ept_access_test_1g_page_paddr_not_present ept_access_test_1g_page_paddr_read_only \
+        ept_access_test_execute_user_only ept_access_test_execute_both \
+        ept_access_test_read_execute_user_only ept_access_test_read_execute_both \
+        ept_access_test_read_write_execute_user_only ept_access_test_read_write_execute_both \
         atomic_switch_max_msrs_test vmx_mtf_test vmx_mtf_pdpte_test vmx_pae_test vmx_pse_test \
         vmx_pf_exception_test vmx_pf_no_vpid_test vmx_pf_invvpid_test vmx_pf_vpid_test \
         vmx_exception_test vmx_canonical_test
