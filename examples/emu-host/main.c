@@ -155,6 +155,27 @@ static nvmx_status op_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field, 
     *slot = NVMX_FIELD_HIGH_ACCESS(field) ? (*slot & 0xFFFFFFFFull) | (value << 32) : value;
     return NVMX_OK;
 }
+/* VM-entry and VM-exit MSR lists (SDM 27.4, 28.4, 28.6): the MSRs of the guest Unicorn runs
+ * at that moment, through the same model as RDMSR/WRMSR (msr.c). A limit: an entry list's value
+ * for an MSR that vmcs02's guest-state area also holds (EFER, PAT, SYSENTER, FS/GS base) is
+ * overwritten when L2's state is loaded from vmcs02 afterwards. */
+static nvmx_status op_msr_read(void *ctx, uint32_t index, uint64_t *value)
+{
+    emu *e = ctx;
+    if (index == 0x10u) { /* IA32_TSC in a list is the TSC itself, L1's: TSC offsetting applies
+                             only to L2's RDTSC, RDTSCP and RDMSR (SDM 25.6.5) */
+        bool in_l2 = e->in_l2;
+        e->in_l2 = false;
+        *value = emu_tsc(e);
+        e->in_l2 = in_l2;
+        return NVMX_OK;
+    }
+    return emu_msr_read(e, index, value) ? NVMX_OK : NVMX_ERR_HOST;
+}
+static nvmx_status op_msr_write(void *ctx, uint32_t index, uint64_t value)
+{
+    return emu_msr_write(ctx, index, value) ? NVMX_OK : NVMX_ERR_HOST;
+}
 static void op_log(void *ctx, nvmx_log_level level, const char *message)
 {
     (void)ctx;
@@ -174,6 +195,8 @@ static const nvmx_host_ops ops = {
     .inject_exception = op_inject,
     .hw_vmcs_read = op_vmcs_read,
     .hw_vmcs_write = op_vmcs_write,
+    .msr_read = op_msr_read,
+    .msr_write = op_msr_write,
     .log = op_log,
 };
 
