@@ -116,6 +116,25 @@ void emu_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
     nvmx_cpuid_adjust(e->vm, leaf, subleaf, &regs[0], &regs[1], &regs[2], &regs[3]);
 }
 
+/* ---- reserved control-register bits of this CPU ---- */
+
+/* CR4 bits this CPU has (SDM Vol. 3A 2.5; each one needs the CPUID feature above, or none):
+ * TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT, VMXE. The rest (VME and PVI: no VME
+ * in CPUID; UMIP, LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE, CET, PKS: leaf 7 and the
+ * XSAVE/PCID bits are absent) are reserved. */
+#define CR4_SUPPORTED 0x27FCull
+
+bool emu_cr_reserved(uint8_t cr, uint64_t value)
+{
+    /* 2.5: CR0 and CR4 bits 63:32 are reserved; MOV to CR with one of them set is #GP(0).
+     * Unicorn truncates the value to 32 bits instead. */
+    if (cr == 0)
+        return value >> 32 != 0;
+    if (cr == 4)
+        return (value & ~CR4_SUPPORTED) != 0;
+    return false;
+}
+
 /* ---- segments: the selector from Unicorn, the hidden part from L1's GDT (64-bit mode: the
  * bases of ES, CS, SS and DS are 0) ---- */
 

@@ -180,6 +180,8 @@ bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *e
 /* cpu.c: the CPU as the contract describes it at L1's entry, and CPUID. */
 bool emu_cpu_reset(emu *e, uint64_t entry);
 void emu_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+/* True when a MOV to CR0/CR4 of that value sets a bit this CPU reserves (#GP(0)). */
+bool emu_cr_reserved(uint8_t cr, uint64_t value);
 /* A segment register of L1 with its hidden part, from the selector and L1's GDT. */
 void emu_segment(emu *e, nvmx_seg seg, nvmx_segment *out);
 
