@@ -172,6 +172,21 @@ void emu_segment(emu *e, nvmx_seg seg, nvmx_segment *out)
     }
     uint64_t selector = 0;
     uc_reg_read(e->uc, segment_regs[seg], &selector);
+    /* L1's CS after a VM exit is what the exit loaded (SDM 28.5.2: L from the host address-space
+     * size, flat, whatever L1's GDT holds for that selector), and Unicorn keeps that hidden
+     * part: loading L1 from vmcs01 writes only the selector (emulators.md, pitfall 7). While the
+     * selector is the one vmcs01 holds, vmcs01's CS is L1's. */
+    if (seg == NVMX_SEG_CS && !e->in_l2 &&
+        emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_SELECTOR) == selector &&
+        emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_AR_BYTES) != 0) {
+        *out = (nvmx_segment){
+            .selector = (uint16_t)selector,
+            .base = emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_BASE),
+            .limit = (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_LIMIT),
+            .access_rights =
+                (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_AR_BYTES)};
+        return;
+    }
     uint64_t d = gdt_descriptor(e, (uint16_t)selector);
     out->selector = (uint16_t)selector;
     if (!d)
