@@ -110,6 +110,7 @@ typedef enum emu_insn_kind {
     EMU_INSN_INVPCID,     /* 66 0F 38 82 /r */
     EMU_INSN_INT3,        /* CC */
     EMU_INSN_INTN,        /* CD ib */
+    EMU_INSN_INVD,        /* 0F 08 */
 } emu_insn_kind;
 
 typedef struct emu_insn {

@@ -89,6 +89,9 @@ bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out)
     case 0x06:
         out->kind = EMU_INSN_CLTS;
         return true;
+    case 0x08:
+        out->kind = EMU_INSN_INVD;
+        return true;
     case 0x20:
     case 0x22: /* MOV CR: ModRM.reg (+REX.R) is the CR, ModRM.rm (+REX.B) the GPR; mod is
                   ignored (SDM Vol. 2B MOV-Move to/from Control Registers) */
@@ -185,6 +188,9 @@ static void l2_instruction(emu *e, const emu_insn *insn)
          * expose) they raise #UD in L2. */
         e->pending = (nvmx_exception){.vector = NVMX_VECTOR_UD};
         e->stop = EMU_STOP_EXCEPTION;
+        break;
+    case EMU_INSN_INVD: /* 26.1.2: exits unconditionally */
+        emu_l2_exit_at(e, NVMX_EXIT_INVD, 0, insn->length);
         break;
     case EMU_INSN_INT3:
     case EMU_INSN_INTN:
