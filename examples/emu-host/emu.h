@@ -88,7 +88,9 @@ typedef struct emu {
     nvmx_exit exit_info;              /* valid with EMU_STOP_L2_EXIT */
     uint8_t soft_vector, soft_length; /* valid with EMU_STOP_L2_SOFTWARE_EVENT */
     bool soft_is_exception;
-    uint64_t budget; /* instructions left */
+    uint64_t l1_mov_ss_end; /* RIP after L1's last MOV SS / POP SS: the next instruction is
+                               in its shadow (blocking by MOV SS), else 0 */
+    uint64_t budget;        /* instructions left */
     bool trace, stats_print;
     const char *stats_json;
     emu_stats stats;
@@ -133,6 +135,8 @@ bool emu_port_out(emu *e, unsigned port, uint32_t value);
  * for L2 also CPUID, RDTSC, I/O) and counts the instruction budget. */
 bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out);
 bool emu_add_code_hook(emu *e);
+/* main.c: every L1 instruction before it executes (notes a MOV SS / POP SS shadow). */
+void emu_note_l1_instruction(emu *e, uint64_t rip, const uint8_t *bytes, uint32_t length);
 
 /* cr.c: L2's MOV to/from CR0, CR3, CR4 and CLTS as vmcs02 has them behave (SDM 26.1.3,
  * 26.3): an exit (emu_l2_exit_at), or the instruction completed here, or false: Unicorn runs

@@ -281,6 +281,22 @@ static uint8_t fetch_instruction(emu *e, uint64_t rip, uint8_t *bytes)
     return 0;
 }
 
+/* MOV SS (8E /2) and POP SS (17) block events until the next instruction ends (SDM Vol. 3A
+ * 6.8.3); VMLAUNCH/VMRESUME there fail with error 26 (SDM 31.3, 27.1). Unicorn does not show
+ * this blocking, so the code hook notes where L1's last such instruction ends. */
+void emu_note_l1_instruction(emu *e, uint64_t rip, const uint8_t *bytes, uint32_t length)
+{
+    uint32_t i = 0;
+    while (i < length &&
+           (bytes[i] == 0x66 || bytes[i] == 0x67 || bytes[i] == 0xF0 || bytes[i] == 0xF2 ||
+            bytes[i] == 0xF3 || bytes[i] == 0x2E || bytes[i] == 0x36 || bytes[i] == 0x3E ||
+            bytes[i] == 0x26 || bytes[i] == 0x64 || bytes[i] == 0x65 || (bytes[i] & 0xF0) == 0x40))
+        i++; /* legacy prefixes and REX (MOV SS in 32-bit code has no REX) */
+    bool mov_ss = i + 1 < length && bytes[i] == 0x8E && ((bytes[i + 1] >> 3) & 7) == 2;
+    bool pop_ss = i < length && bytes[i] == 0x17;
+    e->l1_mov_ss_end = mov_ss || pop_ss ? rip + length : 0;
+}
+
 /* #UD in L1: a VMX instruction for the library, or a real #UD. Returning false stops Unicorn;
  * the main loop looks at e->stop. */
 static bool on_invalid(uc_engine *uc, void *user)
@@ -304,6 +320,10 @@ static bool on_invalid(uc_engine *uc, void *user)
     }
     /* vmcs01 holds L1's state for the library: VMLAUNCH/VMRESUME read it (27.2, 27.3) */
     emu_state_save(e, NVMX_HW_VMCS01);
+    if (e->l1_mov_ss_end == rip) /* Unicorn saved no interruptibility: add MOV-SS blocking */
+        emu_vmcs_set(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO,
+                     emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO) | 2u);
+    e->l1_mov_ss_end = 0;
     nvmx_next next = {0};
     e->l1_state_loaded = false;
     nvmx_status status = nvmx_on_l1_exit(e->vcpu, &exit, &next);

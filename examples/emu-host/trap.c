@@ -217,6 +217,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     if (size == 0 || size > sizeof(bytes) ||
         uc_vmem_read(uc, address, UC_PROT_EXEC, bytes, size) != UC_ERR_OK)
         return; /* Unicorn raises the fault or #UD itself */
+    if (!e->in_l2)
+        emu_note_l1_instruction(e, address, bytes, size);
     emu_insn insn;
     if (!emu_classify(bytes, (uint8_t)size, &insn))
         return;

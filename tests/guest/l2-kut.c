@@ -3,7 +3,8 @@
  * Rules kvm-unit-tests' vmx.flat found nestvmx-emu breaking (docs/KVM-UNIT-TESTS.md), as L1
  * checks in TAP: MOV to CR0/CR4 with a reserved bit raises #GP(0) (SDM Vol. 3A 2.5); INVD in
  * L2 exits unconditionally (SDM 26.1.2); L1's CS after a VM exit is the one the exit loaded
- * (SDM 28.5.2), whatever L1's GDT holds for that selector afterwards.
+ * (SDM 28.5.2), whatever L1's GDT holds for that selector afterwards; VMRESUME in the shadow
+ * of MOV SS fails with error 26 (SDM 31.3).
  */
 #include "vmcs_setup.h"
 
@@ -85,6 +86,16 @@ int l1_main(uint64_t memory_size)
     vs_skip_instruction();
     check_eq(l1_vm_enter(1), 0, "VMRESUME after INVD");
     check_eq(vmread_value(F_EXIT_REASON), 18, "L2 VMCALL exits");
+
+    /* 31.3 VMRESUME: in the shadow of MOV SS, VMfailValid with error 26 (27.1) */
+    uint64_t flags;
+    __asm__ volatile("mov %%ss, %%ax\n\tmov %%ax, %%ss\n\tvmresume\n\tpushf\n\tpop %0"
+                     : "=r"(flags)
+                     :
+                     : "rax", "cc", "memory");
+    check_eq(flags & 0x41, 0x40, "VMRESUME right after MOV SS: VMfailValid");
+    check_eq(vmread_value(F_VM_INSTRUCTION_ERROR), 26,
+             "VM-instruction error 26: events blocked by MOV SS");
     check_eq(vmxoff(), 0, "VMXOFF");
     return tap_done();
 }
