@@ -404,7 +404,8 @@ static int exception(emu *e)
         emu_l2_exception(e, &e->pending);
         return e->stop == EMU_STOP_L2_EXIT ? emu_l2_handle_exit(e) : -1;
     }
-    if (emu_deliver_exception(e, &e->pending))
+    bool legacy = emu_l1_in_legacy_protected_mode(e); /* a multiboot kernel's first steps */
+    if (legacy ? emu_deliver_exception32(e, &e->pending) : emu_deliver_exception(e, &e->pending))
         return -1;
     fflush(stdout);
     fprintf(stderr,

@@ -67,4 +67,10 @@ void emu_pc_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4
 /* Map the xAPIC page (after the RAM). */
 bool emu_pc_map_devices(emu *e);
 
+/* ---- events32.c ---- */
+/* L1 runs in 32-bit protected mode (EFER.LMA clear, CR0.PE set). */
+bool emu_l1_in_legacy_protected_mode(emu *e);
+/* Deliver an exception through L1's 32-bit IDT; false: not deliverable (a triple fault). */
+bool emu_deliver_exception32(emu *e, const nvmx_exception *x);
+
 #endif
