@@ -88,6 +88,7 @@ for test in "$@"; do
         # vmx.flat ran no check: a feature the test needs is not offered (its message says which)
         result=SKIP detail=$(grep -iE 'not supported|skipping|skip' "$log" | grep -v '^filter' |
             tail -n 1 | sed 's/^[[:space:]]*//' | cut -c 1-80)
+        [ -n "$detail" ] || detail="no checks ran: the test's set-up declined (a feature is missing)"
     elif [ "$nfail" -gt 0 ] || echo "$summary" | grep -q '[1-9][0-9]* unexpected failures'; then
         first=$(grep '^FAIL: ' "$log" | head -n 1 | cut -c 7-90)
         result=FAIL detail="$nfail FAIL: $first"
