@@ -281,8 +281,25 @@ bool emu_pc_map_devices(emu *e)
 
 /* ---- MSRs, CPUID ---- */
 
+/* IA32_DEBUGCTL (SDM Vol. 3B 17.4.1), for ELF64 images too: the running guest's value is the
+ * one in the guest-state area of the VMCS that runs it (vmcs01 for L1, vmcs02 for L2), which
+ * the library loads, saves and clears as VM entries and exits do (27.3.2, 28.3.1, 28.5.1).
+ * This CPU has only LBR (0) and BTF (1), other bits #GP; the flags are kept, not acted on (no
+ * last-branch records, single-step on branches is not emulated). */
+#define MSR_DEBUGCTL 0x1D9u
+#define DEBUGCTL_WRITABLE 0x3ull
+
+static nvmx_hw_vmcs running_vmcs(const emu *e)
+{
+    return e->in_l2 ? NVMX_HW_VMCS02 : NVMX_HW_VMCS01;
+}
+
 bool emu_pc_msr_read(emu *e, uint32_t index, uint64_t *value)
 {
+    if (index == MSR_DEBUGCTL) {
+        *value = emu_vmcs_get(e, running_vmcs(e), NVMX_FIELD_GUEST_IA32_DEBUGCTL);
+        return true;
+    }
     if (!e->pc || index != MSR_APIC_BASE)
         return false;
     *value = e->pc->apic_base;
@@ -294,6 +311,12 @@ bool emu_pc_msr_read(emu *e, uint32_t index, uint64_t *value)
  * PC; kvm-unit-tests never moves it). */
 bool emu_pc_msr_write(emu *e, uint32_t index, uint64_t value, bool *ok)
 {
+    if (index == MSR_DEBUGCTL) {
+        *ok = !(value & ~DEBUGCTL_WRITABLE);
+        if (*ok)
+            emu_vmcs_set(e, running_vmcs(e), NVMX_FIELD_GUEST_IA32_DEBUGCTL, value);
+        return true;
+    }
     if (!e->pc || index != MSR_APIC_BASE)
         return false;
     uint64_t reserved = 0xFFull | (1ull << 9) | APIC_BASE_EXTD | ~((1ull << PC_MAXPHYADDR) - 1);

@@ -4,7 +4,7 @@
  * checks in TAP: MOV to CR0/CR4 with a reserved bit raises #GP(0) (SDM Vol. 3A 2.5); INVD in
  * L2 exits unconditionally (SDM 26.1.2); L1's CS after a VM exit is the one the exit loaded
  * (SDM 28.5.2), whatever L1's GDT holds for that selector afterwards; VMRESUME in the shadow
- * of MOV SS fails with error 26 (SDM 31.3).
+ * of MOV SS fails with error 26 (SDM 31.3); IA32_DEBUGCTL follows VM entries and exits.
  */
 #include "vmcs_setup.h"
 
@@ -67,7 +67,22 @@ int l1_main(uint64_t memory_size)
     uint64_t l2_rsp = (uint64_t)(uintptr_t)(l2_stack + sizeof(l2_stack));
     vs_guest_state(addr(l2_code), l2_rsp, (uint64_t)(uintptr_t)rt_idt, sizeof(rt_idt) - 1);
 
+    /* IA32_DEBUGCTL (17.4.1): LBR and BTF only; the entry loads vmcs12's value (load debug
+     * controls), the exit saves L2's (save debug controls) and
+     * clears L1's (28.5.1). */
+    wrmsr(0x1D9, 1);
+    check_eq(rdmsr(0x1D9), 1, "IA32_DEBUGCTL.LBR is writable");
+    wrmsr(0x1D9, 1u << 6);
+    check_eq((uint64_t)rt_fault(), 13, "IA32_DEBUGCTL bit 6 (a feature this CPU lacks) #GP");
+    vmwrite(0x4012, vmread_value(0x4012) | 4); /* VM-entry controls: load debug controls */
+    vmwrite(0x400C, vmread_value(0x400C) | 4); /* VM-exit controls: save debug controls */
+    check((vmread_value(0x4012) & 4) && (vmread_value(0x400C) & 4),
+          "load and save debug controls are set");
+    vmwrite(0x2802, 2); /* GUEST_IA32_DEBUGCTL: BTF */
     check_eq(l1_vm_enter(0), 0, "VMLAUNCH");
+    uint64_t debugctl = rdmsr(0x1D9);
+    check(debugctl == 0 && rt_fault() == -1, "IA32_DEBUGCTL reads 0 after the exit (28.5.1)");
+    check_eq(vmread_value(0x2802), 2, "the exit saved L2's IA32_DEBUGCTL (save debug controls)");
     check_eq(vmread_value(F_EXIT_REASON), 13, "L2 INVD exits with reason 13 (26.1.2)");
     check_eq(vmread_value(F_EXIT_INSTRUCTION_LEN), 2, "INVD exit: instruction length 2");
     check_eq(vmread_value(F_GUEST_RIP), addr(l2_invd), "INVD exit: guest RIP at INVD");
