@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* L1's CPU at entry (the contract of docs/ARCHITECTURE.md), its CPUID and its segments. */
-#include "emu.h"
+#include "pc.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -111,8 +111,28 @@ void emu_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
     default:
         break;
     }
+    emu_pc_cpuid(e, leaf, subleaf, regs);
     /* regs: EAX EBX ECX EDX */
     nvmx_cpuid_adjust(e->vm, leaf, subleaf, &regs[0], &regs[1], &regs[2], &regs[3]);
+}
+
+/* ---- reserved control-register bits of this CPU ---- */
+
+/* CR4 bits this CPU has (SDM Vol. 3A 2.5; each one needs the CPUID feature above, or none):
+ * TSD, DE, PSE, PAE, MCE, PGE, PCE, OSFXSR, OSXMMEXCPT, VMXE. The rest (VME and PVI: no VME
+ * in CPUID; UMIP, LA57, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP, PKE, CET, PKS: leaf 7 and the
+ * XSAVE/PCID bits are absent) are reserved. */
+#define CR4_SUPPORTED 0x27FCull
+
+bool emu_cr_reserved(uint8_t cr, uint64_t value)
+{
+    /* 2.5: CR0 and CR4 bits 63:32 are reserved; MOV to CR with one of them set is #GP(0).
+     * Unicorn truncates the value to 32 bits instead. */
+    if (cr == 0)
+        return value >> 32 != 0;
+    if (cr == 4)
+        return (value & ~CR4_SUPPORTED) != 0;
+    return false;
 }
 
 /* ---- segments: the selector from Unicorn, the hidden part from L1's GDT (64-bit mode: the
@@ -152,6 +172,21 @@ void emu_segment(emu *e, nvmx_seg seg, nvmx_segment *out)
     }
     uint64_t selector = 0;
     uc_reg_read(e->uc, segment_regs[seg], &selector);
+    /* L1's CS after a VM exit is what the exit loaded (SDM 28.5.2: L from the host address-space
+     * size, flat, whatever L1's GDT holds for that selector), and Unicorn keeps that hidden
+     * part: loading L1 from vmcs01 writes only the selector (emulators.md, pitfall 7). While the
+     * selector is the one vmcs01 holds, vmcs01's CS is L1's. */
+    if (seg == NVMX_SEG_CS && !e->in_l2 &&
+        emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_SELECTOR) == selector &&
+        emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_AR_BYTES) != 0) {
+        *out = (nvmx_segment){
+            .selector = (uint16_t)selector,
+            .base = emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_BASE),
+            .limit = (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_LIMIT),
+            .access_rights =
+                (uint32_t)emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_CS_AR_BYTES)};
+        return;
+    }
     uint64_t d = gdt_descriptor(e, (uint16_t)selector);
     out->selector = (uint16_t)selector;
     if (!d)

@@ -161,7 +161,8 @@ void emu_l1_cr_write(emu *e, const emu_insn *insn)
 {
     if (insn->kind != EMU_INSN_MOV_TO_CR || (insn->cr != 0 && insn->cr != 4))
         return;
-    if (!nvmx_cr_write_allowed(e->vcpu, insn->cr, emu_reg(e, emu_uc_gpr(insn->gpr)))) {
+    uint64_t value = emu_reg(e, emu_uc_gpr(insn->gpr));
+    if (emu_cr_reserved(insn->cr, value) || !nvmx_cr_write_allowed(e->vcpu, insn->cr, value)) {
         e->pending = (nvmx_exception){.vector = NVMX_VECTOR_GP, .has_error_code = true};
         e->stop = EMU_STOP_EXCEPTION;
     }

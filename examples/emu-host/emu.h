@@ -84,6 +84,8 @@ typedef struct emu {
     uc_engine *uc;
     uint8_t *ram;
     uint64_t ram_size;
+    uint64_t ram_low;  /* RAM below 4 GiB; the rest is at 4 GiB (memory.c) */
+    struct emu_pc *pc; /* the multiboot PC's devices, NULL for an ELF64 image (pc.c) */
     nvmx_vm *vm;
     nvmx_vcpu *vcpu;
     uint64_t *vmcs[2];    /* vmcs01 and vmcs02 as field stores, indexed by nvmx_hw_vmcs */
@@ -95,7 +97,9 @@ typedef struct emu {
     nvmx_exit exit_info;              /* valid with EMU_STOP_L2_EXIT */
     uint8_t soft_vector, soft_length; /* valid with EMU_STOP_L2_SOFTWARE_EVENT */
     bool soft_is_exception;
-    uint64_t budget; /* instructions left */
+    uint64_t l1_mov_ss_end; /* RIP after L1's last MOV SS / POP SS: the next instruction is
+                               in its shadow (blocking by MOV SS), else 0 */
+    uint64_t budget;        /* instructions left */
     bool trace, stats_print;
     const char *stats_json;
     emu_stats stats;
@@ -134,6 +138,7 @@ typedef enum emu_insn_kind {
     EMU_INSN_INVPCID,     /* 66 0F 38 82 /r */
     EMU_INSN_INT3,        /* CC */
     EMU_INSN_INTN,        /* CD ib */
+    EMU_INSN_INVD,        /* 0F 08 */
 } emu_insn_kind;
 
 typedef struct emu_insn {
@@ -156,6 +161,8 @@ bool emu_port_out(emu *e, unsigned port, uint32_t value);
  * for L2 also CPUID, RDTSC, I/O) and counts the instruction budget. */
 bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out);
 bool emu_add_code_hook(emu *e);
+/* main.c: every L1 instruction before it executes (notes a MOV SS / POP SS shadow). */
+void emu_note_l1_instruction(emu *e, uint64_t rip, const uint8_t *bytes, uint32_t length);
 
 /* cr.c: L2's MOV to/from CR0, CR3, CR4 and CLTS as vmcs02 has them behave (SDM 26.1.3,
  * 26.3): an exit (emu_l2_exit_at), or the instruction completed here, or false: Unicorn runs
@@ -235,6 +242,8 @@ bool emu_load_elf(const char *path, uint8_t *ram, uint64_t ram_size, uint64_t *e
 /* cpu.c: the CPU as the contract describes it at L1's entry, and CPUID. */
 bool emu_cpu_reset(emu *e, uint64_t entry);
 void emu_cpuid(const emu *e, uint32_t leaf, uint32_t subleaf, uint32_t regs[4]);
+/* True when a MOV to CR0/CR4 of that value sets a bit this CPU reserves (#GP(0)). */
+bool emu_cr_reserved(uint8_t cr, uint64_t value);
 /* A segment register of L1 with its hidden part, from the selector and L1's GDT. */
 void emu_segment(emu *e, nvmx_seg seg, nvmx_segment *out);
 

@@ -2,9 +2,10 @@
 /*
  * L0's memory for EPT: the ops the library needs to build EPT02 for an L2 that L1 runs under
  * EPT (ops.h). nestvmx-emu's host-physical address space is its own choice:
- *   - L1 RAM (one host buffer) sits at host-physical 0 .. ram_size: EPT01 is the identity on
- *     L1 RAM, 2 MiB pages (ram_size is a multiple of 2 MiB), RWX, write-back; nothing beyond
- *     (a hole: L1 has no MMIO that L2 could reach);
+ *   - L1 RAM (one host buffer) sits at host-physical 0 .. ram_size, the offset in that buffer:
+ *     EPT01 maps each L1 GPA of RAM (below 4 GiB, and above it for a multiboot PC with more
+ *     than 3 GiB, memory.c) to its offset, in 2 MiB pages (both layouts are 2-MiB aligned),
+ *     RWX, write-back; nothing else (a hole: L1 has no MMIO that L2 could reach);
  *   - pages from page_alloc (EPT02 tables) live in host memory outside L1 RAM, at host-physical
  *     EMU_POOL_BASE + 4 KiB * slot, so the EPT02 walk (l2_memory.c) maps them back to the
  *     pointer. L2 never reaches them: EPT02 leaves point into L1 RAM only.
@@ -12,6 +13,7 @@
  * than asked is always correct, ops.h).
  */
 #include "emu.h"
+#include "pc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +25,10 @@
 static nvmx_status op_ept01_lookup(void *ctx, uint64_t l1_gpa, nvmx_ept01_mapping *out)
 {
     emu *e = ctx;
-    if (l1_gpa >= e->ram_size)
+    const uint8_t *byte = emu_ram_at(e, l1_gpa, 1);
+    if (!byte)
         return NVMX_ERR_BAD_L1_ADDRESS;
-    *out = (nvmx_ept01_mapping){.host_phys = l1_gpa,
+    *out = (nvmx_ept01_mapping){.host_phys = (uint64_t)(byte - e->ram),
                                 .page_size = PAGE_2M,
                                 .read = true,
                                 .write = true,
@@ -109,9 +112,10 @@ static void op_tlb_flush(void *ctx, const nvmx_tlb_flush *request)
 static nvmx_status op_l1_cmpxchg64(void *ctx, uint64_t gpa, uint64_t expected, uint64_t desired)
 {
     emu *e = ctx;
-    if (gpa % 8 || gpa >= e->ram_size || e->ram_size - gpa < 8)
+    uint8_t *bytes = gpa % 8 ? NULL : emu_ram_at(e, gpa, 8);
+    if (!bytes)
         return NVMX_ERR_BAD_L1_ADDRESS;
-    uint64_t *word = (uint64_t *)(void *)(e->ram + gpa);
+    uint64_t *word = (uint64_t *)(void *)bytes;
     if (__atomic_compare_exchange_n(word, &expected, desired, false, __ATOMIC_SEQ_CST,
                                     __ATOMIC_SEQ_CST))
         return NVMX_OK;

@@ -14,6 +14,7 @@
  * error codes are exact for every L2. L1 itself runs on Unicorn's own MMU (UC_TLB_CPU).
  */
 #include "emu.h"
+#include "pc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -150,18 +151,21 @@ static bool reserved_bits(uint64_t entry, unsigned level, bool nxe)
     return false;
 }
 
-/* An L2 guest-physical address -> L1 RAM offset: through EPT02 as the hardware walks it, or
- * (the library's translate op) through nvmx_l2_gpa_to_l1, which walks L1's EPT12 itself. */
+/* An L2 guest-physical address -> offset in the RAM buffer (host-physical addresses are those
+ * offsets, host_memory.c): through EPT02 as the hardware walks it, or (the library's translate
+ * op) through nvmx_l2_gpa_to_l1, which walks L1's EPT12 itself — there the final address stays
+ * the L1 GPA the op answers. */
 static walk_outcome gpa_to_host(emu *e, uint64_t gpa, unsigned access, bool translation,
                                 uint64_t *hpa, walk *w)
 {
     if (!w->library && e->l2_ept)
         return ept02_translate(e, gpa, access, translation, hpa, w);
     if (!w->library) { /* no EPT in vmcs02: L2's guest-physical addresses are L1's (L1 RAM) */
-        *hpa = gpa;
+        const uint8_t *byte = emu_ram_at(e, gpa, 1);
+        *hpa = byte ? (uint64_t)(byte - e->ram) : 0;
         w->ept_rwx = (unsigned)EPT_RWX;
         w->gpa = gpa;
-        return gpa < e->ram_size ? WALK_OK : (w->outcome = WALK_NO_RAM);
+        return byte ? WALK_OK : (w->outcome = WALK_NO_RAM);
     }
     nvmx_access kind = access == ACC_WRITE ? NVMX_ACCESS_WRITE : NVMX_ACCESS_READ;
     nvmx_status status = nvmx_l2_gpa_to_l1(e->vcpu, gpa, w->la, kind, !translation, hpa);
@@ -172,10 +176,14 @@ static walk_outcome gpa_to_host(emu *e, uint64_t gpa, unsigned access, bool tran
         return w->outcome = WALK_HOST_FAILURE;
     /* the final address may lie outside L1 RAM: the library's l1_read/l1_write then answer
      * NVMX_ERR_BAD_L1_ADDRESS; a paging-structure entry there cannot be read here */
-    if (*hpa >= e->ram_size && !translation) {
+    if (translation)
+        return WALK_OK; /* an L1 GPA, what the translate op answers */
+    const uint8_t *byte = emu_ram_at(e, *hpa, 8);
+    if (!byte) {
         w->gpa = gpa;
         return w->outcome = WALK_NO_RAM;
     }
+    *hpa = (uint64_t)(byte - e->ram); /* a paging-structure entry, read from the buffer */
     return WALK_OK;
 }
 

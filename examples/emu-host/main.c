@@ -8,7 +8,7 @@
  * RDMSR/WRMSR, HLT and (in L2) CPUID, RDTSC and I/O are found by a code hook (trap.c); L2
  * runs from vmcs02 and its exits go to nvmx_on_l2_exit (l2.c, state.c).
  */
-#include "emu.h"
+#include "pc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -40,18 +40,18 @@ static void op_free(void *ctx, void *p, size_t size)
 }
 static nvmx_status op_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
-    emu *e = ctx;
-    if (gpa > e->ram_size || len > e->ram_size - gpa)
+    uint8_t *ram = emu_ram_at(ctx, gpa, len);
+    if (!ram)
         return NVMX_ERR_BAD_L1_ADDRESS;
-    memcpy(buf, e->ram + gpa, len);
+    memcpy(buf, ram, len);
     return NVMX_OK;
 }
 static nvmx_status op_write(void *ctx, uint64_t gpa, const void *buf, size_t len)
 {
-    emu *e = ctx;
-    if (gpa > e->ram_size || len > e->ram_size - gpa)
+    uint8_t *ram = emu_ram_at(ctx, gpa, len);
+    if (!ram)
         return NVMX_ERR_BAD_L1_ADDRESS;
-    memcpy(e->ram + gpa, buf, len);
+    memcpy(ram, buf, len);
     return NVMX_OK;
 }
 
@@ -157,6 +157,27 @@ static nvmx_status op_vmcs_write(void *ctx, nvmx_hw_vmcs which, uint32_t field, 
     *slot = NVMX_FIELD_HIGH_ACCESS(field) ? (*slot & 0xFFFFFFFFull) | (value << 32) : value;
     return NVMX_OK;
 }
+/* VM-entry and VM-exit MSR lists (SDM 27.4, 28.4, 28.6): the MSRs of the guest Unicorn runs
+ * at that moment, through the same model as RDMSR/WRMSR (msr.c). A limit: an entry list's value
+ * for an MSR that vmcs02's guest-state area also holds (EFER, PAT, SYSENTER, FS/GS base) is
+ * overwritten when L2's state is loaded from vmcs02 afterwards. */
+static nvmx_status op_msr_read(void *ctx, uint32_t index, uint64_t *value)
+{
+    emu *e = ctx;
+    if (index == 0x10u) { /* IA32_TSC in a list is the TSC itself, L1's: TSC offsetting applies
+                             only to L2's RDTSC, RDTSCP and RDMSR (SDM 25.6.5) */
+        bool in_l2 = e->in_l2;
+        e->in_l2 = false;
+        *value = emu_tsc(e);
+        e->in_l2 = in_l2;
+        return NVMX_OK;
+    }
+    return emu_msr_read(e, index, value) ? NVMX_OK : NVMX_ERR_HOST;
+}
+static nvmx_status op_msr_write(void *ctx, uint32_t index, uint64_t value)
+{
+    return emu_msr_write(ctx, index, value) ? NVMX_OK : NVMX_ERR_HOST;
+}
 static void op_log(void *ctx, nvmx_log_level level, const char *message)
 {
     (void)ctx;
@@ -176,6 +197,8 @@ static const nvmx_host_ops ops = {
     .inject_exception = op_inject,
     .hw_vmcs_read = op_vmcs_read,
     .hw_vmcs_write = op_vmcs_write,
+    .msr_read = op_msr_read,
+    .msr_write = op_msr_write,
     .log = op_log,
 };
 
@@ -192,6 +215,8 @@ uint32_t emu_port_in(unsigned port, int size)
 
 bool emu_port_out(emu *e, unsigned port, uint32_t value)
 {
+    if (emu_pc_out(e, port, value)) /* the multiboot PC's devices */
+        return false;
     if (port == COM1_DATA) {
         putchar((int)(value & 0xFF));
     } else if (port == EXIT_PORT) {
@@ -205,7 +230,9 @@ bool emu_port_out(emu *e, unsigned port, uint32_t value)
 static uint32_t on_in(uc_engine *uc, uint32_t port, int size, void *user)
 {
     (void)uc;
-    (void)user;
+    uint32_t value;
+    if (emu_pc_in(user, port, size, &value)) /* the multiboot PC's devices */
+        return value;
     return emu_port_in(port, size);
 }
 
@@ -256,6 +283,22 @@ static uint8_t fetch_instruction(emu *e, uint64_t rip, uint8_t *bytes)
     return 0;
 }
 
+/* MOV SS (8E /2) and POP SS (17) block events until the next instruction ends (SDM Vol. 3A
+ * 6.8.3); VMLAUNCH/VMRESUME there fail with error 26 (SDM 31.3, 27.1). Unicorn does not show
+ * this blocking, so the code hook notes where L1's last such instruction ends. */
+void emu_note_l1_instruction(emu *e, uint64_t rip, const uint8_t *bytes, uint32_t length)
+{
+    uint32_t i = 0;
+    while (i < length &&
+           (bytes[i] == 0x66 || bytes[i] == 0x67 || bytes[i] == 0xF0 || bytes[i] == 0xF2 ||
+            bytes[i] == 0xF3 || bytes[i] == 0x2E || bytes[i] == 0x36 || bytes[i] == 0x3E ||
+            bytes[i] == 0x26 || bytes[i] == 0x64 || bytes[i] == 0x65 || (bytes[i] & 0xF0) == 0x40))
+        i++; /* legacy prefixes and REX (MOV SS in 32-bit code has no REX) */
+    bool mov_ss = i + 1 < length && bytes[i] == 0x8E && ((bytes[i + 1] >> 3) & 7) == 2;
+    bool pop_ss = i < length && bytes[i] == 0x17;
+    e->l1_mov_ss_end = mov_ss || pop_ss ? rip + length : 0;
+}
+
 /* #UD in L1: a VMX instruction for the library, or a real #UD. Returning false stops Unicorn;
  * the main loop looks at e->stop. */
 static bool on_invalid(uc_engine *uc, void *user)
@@ -281,6 +324,10 @@ static bool on_invalid(uc_engine *uc, void *user)
     }
     /* vmcs01 holds L1's state for the library: VMLAUNCH/VMRESUME read it (27.2, 27.3) */
     emu_state_save(e, NVMX_HW_VMCS01);
+    if (e->l1_mov_ss_end == rip) /* Unicorn saved no interruptibility: add MOV-SS blocking */
+        emu_vmcs_set(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO,
+                     emu_vmcs_get(e, NVMX_HW_VMCS01, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO) | 2u);
+    e->l1_mov_ss_end = 0;
     nvmx_next next = {0};
     e->l1_state_loaded = false;
     nvmx_status status = nvmx_on_l1_exit(e->vcpu, &exit, &next);
@@ -361,7 +408,8 @@ static int exception(emu *e)
         emu_l2_exception(e, &e->pending);
         return e->stop == EMU_STOP_L2_EXIT ? emu_l2_handle_exit(e) : -1;
     }
-    if (emu_deliver_exception(e, &e->pending))
+    bool legacy = emu_l1_in_legacy_protected_mode(e); /* a multiboot kernel's first steps */
+    if (legacy ? emu_deliver_exception32(e, &e->pending) : emu_deliver_exception(e, &e->pending))
         return -1;
     fflush(stdout);
     fprintf(stderr,
@@ -459,7 +507,13 @@ static int usage(const char *error)
         fprintf(stderr, "nestvmx-emu: %s\n", error);
     fprintf(stderr, "usage: nestvmx-emu IMAGE [--mem SIZE] [--budget N] [--trace] [--stats] "
                     "[--stats-json FILE]\n"
-                    "  IMAGE       a static ELF64 x86-64 L1 image, loaded at or above 1 MiB\n"
+                    "                   [--append ARGS] [--module FILE] [--feature-control "
+                    "unlocked]\n"
+                    "  IMAGE       a static ELF64 x86-64 L1 image, loaded at or above 1 MiB, or\n"
+                    "              an ELF32 multiboot kernel (booted on a minimal PC)\n"
+                    "  --append ARGS  the multiboot kernel's command line (after its name)\n"
+                    "  --module FILE  a multiboot module (repeatable, up to 8)\n"
+                    "  --feature-control unlocked  IA32_FEATURE_CONTROL starts at 0 (multiboot)\n"
                     "  --mem SIZE  guest memory, e.g. 64M (default), 2M to 4G, a multiple of "
                     "2 MiB\n"
                     "  --budget N  instructions L1 and L2 may run, a trap or event counting as 64\n"
@@ -470,8 +524,32 @@ static int usage(const char *error)
     return EMU_STATUS_BAD_INPUT;
 }
 
+/* The multiboot options: 0 taken, -1 not one of them, else a usage error's status. */
+static int parse_pc_arg(int argc, char **argv, int *i, emu_pc_options *pc)
+{
+    if (strcmp(argv[*i], "--append") == 0) {
+        if (++*i == argc)
+            return usage("--append needs the kernel's arguments");
+        pc->append = argv[*i];
+        return 0;
+    }
+    if (strcmp(argv[*i], "--module") == 0) {
+        if (++*i == argc || pc->module_count == EMU_PC_MAX_MODULES)
+            return usage("--module needs a file name (at most 8 modules)");
+        pc->modules[pc->module_count++] = argv[*i];
+        return 0;
+    }
+    if (strcmp(argv[*i], "--feature-control") == 0) {
+        if (++*i == argc || strcmp(argv[*i], "unlocked") != 0)
+            return usage("--feature-control takes one value: unlocked");
+        pc->feature_control_unlocked = true;
+        return 0;
+    }
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_t *mem,
-                      uint64_t *budget)
+                      uint64_t *budget, emu_pc_options *pc)
 {
     *image = NULL;
     *mem = DEFAULT_MEM;
@@ -491,6 +569,11 @@ static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_
             e->stats_json = argv[i];
             continue;
         }
+        int pc_arg = parse_pc_arg(argc, argv, &i, pc);
+        if (pc_arg > 0)
+            return pc_arg;
+        if (pc_arg == 0)
+            continue;
         if (strcmp(argv[i], "--budget") == 0) {
             if (++i == argc || !parse_size(argv[i], budget) || *budget == 0)
                 return usage("--budget needs a positive instruction count such as 10M");
@@ -548,12 +631,12 @@ static const char *const emu_disabled_features[] = {
 static bool create_machine(emu *e)
 {
     uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &e->uc);
-    if (!err)
-        err = uc_mem_map_ptr(e->uc, 0, e->ram_size, UC_PROT_ALL, e->ram);
     if (err) {
         fprintf(stderr, "nestvmx-emu: Unicorn: %s\n", uc_strerror(err));
         return false;
     }
+    if (!emu_ram_map(e) || !emu_pc_map_devices(e))
+        return false;
     nvmx_vm_config config;
     nvmx_vm_config_init(&config);
     config.disabled_features = emu_disabled_features;
@@ -564,6 +647,7 @@ static bool create_machine(emu *e)
     config.l0.proc = (uint32_t)NVMX_CTL(TSC_OFFSETTING);
     nvmx_host_ops host_ops = ops;
     emu_host_memory_ops(&host_ops); /* EPT, VPID, tsc_read (host_memory.c) */
+    emu_pc_config(e, &config);
     e->vmcs[0] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
     e->vmcs[1] = calloc(nvmx_vmcs_field_count(), sizeof(uint64_t));
     if (!e->vmcs[0] || !e->vmcs[1] || nvmx_vm_create(&config, &host_ops, e, &e->vm) != NVMX_OK ||
@@ -584,26 +668,31 @@ static void destroy_machine(emu *e)
         uc_close(e->uc);
     free(e->vmcs[0]);
     free(e->vmcs[1]);
-    free(e->ram);
+    emu_ram_destroy(e);
+    emu_pc_destroy(e);
 }
 
 int main(int argc, char **argv)
 {
     const char *image;
     emu e = {0};
-    int status = parse_args(argc, argv, &e, &image, &e.ram_size, &e.budget);
+    emu_pc_options pc = {0};
+    int status = parse_args(argc, argv, &e, &image, &e.ram_size, &e.budget, &pc);
     if (status)
         return status;
-    e.ram = calloc(1, e.ram_size);
-    if (!e.ram) {
-        fprintf(stderr, "nestvmx-emu: cannot allocate %llu MiB of guest memory\n",
-                (unsigned long long)(e.ram_size / EMU_MIB));
+    bool multiboot = emu_is_multiboot(image);
+    if (!multiboot && (pc.append || pc.module_count || pc.feature_control_unlocked))
+        return usage("--append, --module and --feature-control need a multiboot kernel");
+    if ((multiboot && !emu_pc_create(&e, &pc)) || !emu_ram_create(&e)) {
+        destroy_machine(&e);
         return EMU_STATUS_HOST_FAILURE;
     }
     uint64_t entry;
-    if (!emu_load_elf(image, e.ram, e.ram_size, &entry))
+    if (multiboot ? !emu_multiboot_load(&e, image, &pc, &entry)
+                  : !emu_load_elf(image, e.ram, e.ram_size, &entry))
         status = EMU_STATUS_BAD_INPUT;
-    else if (!create_machine(&e) || !emu_cpu_reset(&e, entry))
+    else if (!create_machine(&e) ||
+             !(multiboot ? emu_multiboot_reset(&e, entry) : emu_cpu_reset(&e, entry)))
         status = EMU_STATUS_HOST_FAILURE;
     else {
         emu_stats_start(&e);

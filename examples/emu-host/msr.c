@@ -8,7 +8,7 @@
  * WRMSR). Unicorn does not check written values against reserved bits: a WRMSR of a
  * reserved EFER or PAT bit is not #GP here (a known deviation).
  */
-#include "emu.h"
+#include "pc.h"
 
 #include <time.h>
 
@@ -78,6 +78,8 @@ static bool modelled(uint32_t index)
 
 bool emu_msr_read(emu *e, uint32_t index, uint64_t *value)
 {
+    if (emu_pc_msr_read(e, index, value)) /* the multiboot PC's IA32_APIC_BASE */
+        return true;
     if (index == MSR_TSC) {
         *value = emu_tsc(e);
         return true;
@@ -93,6 +95,9 @@ bool emu_msr_read(emu *e, uint32_t index, uint64_t *value)
 
 bool emu_msr_write(emu *e, uint32_t index, uint64_t value)
 {
+    bool pc_ok;
+    if (emu_pc_msr_write(e, index, value, &pc_ok))
+        return pc_ok;
     if (index == MSR_TSC) {
         set_tsc(e, value);
         return true;

@@ -89,6 +89,9 @@ bool emu_classify(const uint8_t *bytes, uint8_t length, emu_insn *out)
     case 0x06:
         out->kind = EMU_INSN_CLTS;
         return true;
+    case 0x08:
+        out->kind = EMU_INSN_INVD;
+        return true;
     case 0x20:
     case 0x22: /* MOV CR: ModRM.reg (+REX.R) is the CR, ModRM.rm (+REX.B) the GPR; mod is
                   ignored (SDM Vol. 2B MOV-Move to/from Control Registers) */
@@ -191,6 +194,9 @@ static void l2_instruction(emu *e, const emu_insn *insn)
         e->pending = (nvmx_exception){.vector = NVMX_VECTOR_UD};
         e->stop = EMU_STOP_EXCEPTION;
         break;
+    case EMU_INSN_INVD: /* 26.1.2: exits unconditionally */
+        emu_l2_exit_at(e, NVMX_EXIT_INVD, 0, insn->length);
+        break;
     case EMU_INSN_INT3:
     case EMU_INSN_INTN:
         e->soft_vector = insn->kind == EMU_INSN_INT3 ? 3 : insn->vector;
@@ -226,6 +232,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *user)
     if (size == 0 || size > sizeof(bytes) ||
         !emu_vmem_read(e, address, UC_PROT_EXEC, bytes, size, false))
         return; /* Unicorn raises the fault or #UD itself */
+    if (!e->in_l2)
+        emu_note_l1_instruction(e, address, bytes, size);
     emu_insn insn;
     if (!emu_classify(bytes, (uint8_t)size, &insn))
         return;
