@@ -74,6 +74,9 @@ uint32_t vmcs12_layout_fingerprint(void);
 typedef struct vmcs12 {
     uint64_t field[VMCS12_FIELD_COUNT];
     uint64_t dirty[VMCS12_FIELD_WORDS]; /* fields written since vmcs02 was last built from it */
+    /* Fields whose value changed since the control and host-state entry checks last passed
+     * on it (lib/vmcs/entry_checks.c, "the memo"); all ones after a load or a restore. */
+    uint64_t unchecked[VMCS12_FIELD_WORDS];
 } vmcs12;
 
 /* The bits a field of this encoding holds: 16, 32 or 64 (64-bit and natural width, since the
