@@ -108,8 +108,7 @@ _Static_assert(NVMX_ARRAY_SIZE(exit_saved_fields) <= SAVED_MAX, "guest_state hol
  * the next VM entry). */
 static void field_set(vmcs12 *v, unsigned ordinal, uint64_t value)
 {
-    const vmcs_field_info *field = &vmcs_field_table[ordinal];
-    vmcs12_write(v, field, field->encoding, value);
+    vmcs12_store(v, ordinal, vmcs_field_table[ordinal].encoding, value);
 }
 
 static bool field_exists(const nvmx_vm *vm, unsigned ordinal)
@@ -194,13 +193,18 @@ typedef struct guest_state {
     uint64_t efer; /* IA32_EFER of L2, saved or not: LMA decides 28.2 and VMX abort 6 */
 } guest_state;
 
-static bool is_saved(const nvmx_vm *vm, const vmcs12 *v, const exit_saved_field *f)
+/* The controls that decide which fields are saved, read once per exit. */
+typedef struct save_controls {
+    uint32_t exit, proc2;
+} save_controls;
+
+static bool is_saved(const nvmx_vm *vm, save_controls s, const exit_saved_field *f)
 {
     if (!field_exists(vm, f->ordinal))
         return false;
-    if (f->exit_control && !(VMCS12_GET(v, VM_EXIT_CONTROLS) & f->exit_control))
+    if (f->exit_control && !(s.exit & f->exit_control))
         return false;
-    return !f->proc2_control || (secondary_controls(v) & f->proc2_control);
+    return !f->proc2_control || (s.proc2 & f->proc2_control);
 }
 
 static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_state *out)
@@ -209,9 +213,10 @@ static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_stat
     if (ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_IA32_EFER, &out->efer) !=
         NVMX_OK)
         return NVMX_ERR_HOST;
+    save_controls s = {(uint32_t)VMCS12_GET(v, VM_EXIT_CONTROLS), secondary_controls(v)};
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(exit_saved_fields); i++) {
         const exit_saved_field *f = &exit_saved_fields[i];
-        out->saved[i] = is_saved(vcpu->vm, v, f);
+        out->saved[i] = is_saved(vcpu->vm, s, f);
         /* 28.3.4: the timer value saved is L1's timer's, from L1's deadline; vmcs02's counts
          * at the host's rate toward a deadline that may also be L0's. */
         if (out->saved[i] && f->ordinal == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) {

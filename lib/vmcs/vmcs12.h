@@ -86,6 +86,18 @@ static inline uint64_t vmcs_field_width_mask(uint32_t encoding)
     return NVMX_FIELD_WIDTH_MASK(encoding);
 }
 
+/* Store a whole field by ordinal, cut to the field's width (a full access, SDM 25.11.2), and
+ * mark it dirty, and unchecked when its value changes (vmcs12.unchecked). */
+static inline void vmcs12_store(vmcs12 *v, unsigned ordinal, uint32_t encoding, uint64_t value)
+{
+    uint64_t stored = value & vmcs_field_width_mask(encoding);
+    uint64_t bit = 1ull << (ordinal % 64);
+    if (stored != v->field[ordinal])
+        v->unchecked[ordinal / 64] |= bit;
+    v->field[ordinal] = stored;
+    v->dirty[ordinal / 64] |= bit;
+}
+
 /* Read a field by encoding, with width and high-access semantics (SDM 25.11.2, 31.3 VMREAD):
  * a high access returns bits 63:32 of a 64-bit field; other widths return the slot value.
  * The caller has checked the field exists. */
