@@ -137,6 +137,9 @@ typedef struct benchmark {
     void (*setup)(world *w);   /* brings the world to where the first op starts */
     void (*prepare)(world *w); /* untimed, before each op; NULL: ops are timed in batches */
     void (*op)(world *w);      /* the timed operation; checks its own outcome */
+    /* 0: --ops operations per batch; N: 1/N of them outside --quick (slow operations or
+     * prepare steps, so that a full run stays well under a minute). */
+    unsigned ops_divisor;
 } benchmark;
 
 extern const benchmark benchmarks[];
