@@ -25,13 +25,27 @@
 /* L1's MSR bitmap, in the benchmarks where L0 has an MSR policy for L2. */
 #define GPA_MSR_BITMAP 0x50000ull
 #define MSR_BITMAP_BYTES 4096u
+/* L1's EPT12 (SDM 29.3), in the EPT benchmarks: PML4, PDPT, PD and PT, one page each. It maps
+ * L2's 1 GiB at EPT_L2_BASE: the first 2 MiB with the PT's 4 KiB pages, the rest with 2 MiB
+ * pages of the PD, each to the L1 GPA EPT_L1_OF(l2 GPA) (backed by host_ept01_lookup). */
+#define GPA_EPT12_PML4 0x80000ull
+#define GPA_EPT12_PDPT 0x81000ull
+#define GPA_EPT12_PD 0x82000ull
+#define GPA_EPT12_PT 0x83000ull
+#define EPT_L2_BASE 0x40000000ull
+#define EPT_L1_OF(l2) ((l2)-EPT_L2_BASE + 0x10000000ull)
+#define PAGE_4K 0x1000ull
+#define PAGE_2M 0x200000ull
+/* INVEPT's 128-bit descriptor (SDM 31.3): EPTP, then 64 reserved bits. */
+#define GPA_INVEPT_DESCRIPTOR 0x60000ull
 
 /* Every op call of the library, counted by the host. */
 typedef struct bench_counts {
     long allocs, frees;
     long vmcs_reads[2], vmcs_writes[2]; /* indexed by nvmx_hw_vmcs */
     long reg_ops;                       /* reg_get, reg_set, segment_get */
-    long mem_ops;                       /* l1_read, l1_write, translate */
+    long mem_ops;                       /* l1_read, l1_write, translate, ept01_lookup */
+    long tlb_flushes;                   /* tlb_flush requests */
     long exceptions;                    /* inject_exception: never expected here */
 } bench_counts;
 
@@ -67,6 +81,8 @@ typedef struct world {
     /* L0's MSR policy for L2 (nvmx_l0_controls.msr_bitmap), used when l0_msr_policy. */
     bool l0_msr_policy;
     uint8_t l0_msr_bitmap[MSR_BITMAP_BYTES];
+    /* vmcs12 enables EPT with EPT12 at GPA_EPT12_PML4 (world_use_l1_ept). */
+    bool l1_ept;
 } world;
 
 /* A VM (default configuration) whose L1 is in 64-bit mode at CPL 0, outside VMX operation. */
@@ -75,6 +91,11 @@ void world_init(world *w, const char *benchmark);
  * MSRs through; every vmcs12 built afterwards uses an MSR bitmap, so vmcs02 gets the merged
  * one. For setups, before anything else. */
 void world_use_l0_msr_policy(world *w);
+/* Every vmcs12 built afterwards enables EPT with the EPTP of the EPT12 this builds in L1's
+ * memory (see GPA_EPT12_PML4). For setups, before any vmcs12 is built. */
+void world_use_l1_ept(world *w);
+/* The EPTP of that EPT12 in vmcs12: 4-level walk, write-back, no accessed/dirty flags. */
+uint64_t world_eptp12(void);
 /* Destroys vCPU and VM; a leaked allocation is a failure. */
 void world_fini(world *w);
 
@@ -100,6 +121,11 @@ void l1_vmresume(world *w);
 /* An exit of L2 that L1 asked for (NVMX_RUN_L1) or did not (NVMX_RUN_L0_HANDLES). */
 void l2_exit_to_l1(world *w, uint32_t reason, uint32_t instruction_length);
 void l2_exit_to_l0(world *w, uint32_t reason, uint32_t instruction_length);
+/* L2's read of l2_gpa faulted in EPT02 (reason 48, as hardware reports it): the library fills
+ * EPT02 from EPT12 x EPT01 and L2 runs on (NVMX_RUN_L2). */
+void l2_ept_fill(world *w, uint64_t l2_gpa);
+/* L1's INVEPT single-context of vmcs12's EPTP, descriptor at GPA_INVEPT_DESCRIPTOR. */
+void l1_invept_single(world *w);
 
 /* What L2's guest RIP starts at, and the CPUID length the exits report. */
 #define L2_START_RIP 0x500000ull
@@ -111,6 +137,9 @@ typedef struct benchmark {
     void (*setup)(world *w);   /* brings the world to where the first op starts */
     void (*prepare)(world *w); /* untimed, before each op; NULL: ops are timed in batches */
     void (*op)(world *w);      /* the timed operation; checks its own outcome */
+    /* 0: --ops operations per batch; N: 1/N of them outside --quick (slow operations or
+     * prepare steps, so that a full run stays well under a minute). */
+    unsigned ops_divisor;
 } benchmark;
 
 extern const benchmark benchmarks[];

@@ -112,6 +112,37 @@ static void host_page_free(void *ctx, void *page, uint64_t host_phys)
     free(page);
 }
 
+/* EPT01: L1's guest-physical space below 4 GiB is backed by host memory at a fixed offset in
+ * 2 MiB pages, read/write/execute, write-back. Nothing dereferences these host addresses: EPT02
+ * leaves only point at them. */
+#define EPT01_HOST_BASE (1ull << 40)
+#define EPT01_PAGE (2ull << 20)
+#define EPT01_LIMIT (4ull << 30)
+#define EPT_MEMTYPE_WB 6
+
+static nvmx_status host_ept01_lookup(void *ctx, uint64_t l1_gpa, nvmx_ept01_mapping *out)
+{
+    bench_host *h = ctx;
+    h->counts.mem_ops++;
+    if (l1_gpa >= EPT01_LIMIT)
+        return NVMX_ERR_BAD_L1_ADDRESS;
+    *out = (nvmx_ept01_mapping){.host_phys = EPT01_HOST_BASE + l1_gpa,
+                                .page_size = EPT01_PAGE,
+                                .read = true,
+                                .write = true,
+                                .execute = true,
+                                .memory_type = EPT_MEMTYPE_WB};
+    return NVMX_OK;
+}
+
+/* No TLB to flush: counted, as a hardware host's INVEPT would be. */
+static void host_tlb_flush(void *ctx, const nvmx_tlb_flush *request)
+{
+    bench_host *h = ctx;
+    (void)request;
+    h->counts.tlb_flushes++;
+}
+
 /* L1 and L2 both run with identity paging over L1's memory. */
 static nvmx_status host_translate(void *ctx, uint64_t linear, nvmx_access access, uint64_t *gpa,
                                   nvmx_exception *fault)
@@ -212,6 +243,8 @@ static const nvmx_host_ops ops = {
     .hw_vmcs_write = host_vmcs_write,
     .page_alloc = host_page_alloc,
     .page_free = host_page_free,
+    .ept01_lookup = host_ept01_lookup,
+    .tlb_flush = host_tlb_flush,
     .log = host_log,
 };
 

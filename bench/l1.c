@@ -31,6 +31,11 @@ static const nvmx_exit vmptrld_exit = {
     .reason = NVMX_EXIT_VMPTRLD, .instruction_info = INFO_MEM_RAX, .instruction_length = 3};
 static const nvmx_exit vmclear_exit = {
     .reason = NVMX_EXIT_VMCLEAR, .instruction_info = INFO_MEM_RAX, .instruction_length = 4};
+/* INVEPT RCX, [RAX]: the memory operand as for VMPTRLD, reg2 (bits 31:28) = RCX, the type. */
+static const nvmx_exit invept_exit = {.reason = NVMX_EXIT_INVEPT,
+                                      .instruction_info =
+                                          INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28),
+                                      .instruction_length = 5};
 static const nvmx_exit vmlaunch_exit = {.reason = NVMX_EXIT_VMLAUNCH, .instruction_length = 3};
 static const nvmx_exit vmresume_exit = {.reason = NVMX_EXIT_VMRESUME, .instruction_length = 3};
 
@@ -168,6 +173,26 @@ void l2_exit_to_l0(world *w, uint32_t reason, uint32_t instruction_length)
                NVMX_RUN_L0_HANDLES);
 }
 
+/* SDM Table 28-7: bit 0, a data read; no guest-linear address (bits 7 and 8 clear). */
+#define EPT_QUAL_DATA_READ 1u
+
+void l2_ept_fill(world *w, uint64_t l2_gpa)
+{
+    nvmx_exit exit = {.reason = NVMX_EXIT_EPT_VIOLATION,
+                      .qualification = EPT_QUAL_DATA_READ,
+                      .guest_physical_address = l2_gpa};
+    expect_run(w, "L2 EPT violation filled into EPT02", nvmx_on_l2_exit(w->vcpu, &exit, &w->next),
+               NVMX_RUN_L2);
+}
+
+/* SDM 31.3 INVEPT: type 1 = single-context. */
+void l1_invept_single(world *w)
+{
+    w->host.gpr[NVMX_REG_RAX] = GPA_INVEPT_DESCRIPTOR;
+    w->host.gpr[NVMX_REG_RCX] = 1;
+    l1_instruction(w, &invept_exit, "INVEPT single-context");
+}
+
 /* ---- a valid vmcs12 ------------------------------------------------------------------- */
 
 typedef struct field_value {
@@ -254,6 +279,12 @@ static void write_controls(world *w)
     nvmx_vm_get_caps(w->vm, &caps);
     l1_vmwrite(w, NVMX_FIELD_PIN_BASED_VM_EXEC_CONTROL, caps.true_pinbased & 0xFFFFFFFF);
     uint64_t proc = caps.true_procbased & 0xFFFFFFFF;
+    if (w->l1_ept) {
+        proc |= NVMX_CTL(SECONDARY_CONTROLS);
+        l1_vmwrite(w, NVMX_FIELD_SECONDARY_VM_EXEC_CONTROL,
+                   (caps.procbased2 & 0xFFFFFFFF) | NVMX_CTL(EPT));
+        l1_vmwrite(w, NVMX_FIELD_EPT_POINTER, world_eptp12());
+    }
     if (w->l0_msr_policy) {
         proc |= NVMX_CTL(MSR_BITMAPS);
         l1_vmwrite(w, NVMX_FIELD_MSR_BITMAP, GPA_MSR_BITMAP);
@@ -340,6 +371,38 @@ static void set_msr_policy(world *w)
     memset(w->host.ram + GPA_MSR_BITMAP, 0, MSR_BITMAP_BYTES);
     memset(w->host.ram + GPA_MSR_BITMAP + 0x800 / 8, 0xFF, 0x100 / 8);
     memset(w->host.ram + GPA_MSR_BITMAP + 2048 + 0x800 / 8, 0xFF, 0x100 / 8);
+}
+
+/* SDM 25.6.11: EPTP bits 2:0 memory type (6 = WB), 5:3 walk length - 1. */
+uint64_t world_eptp12(void)
+{
+    return GPA_EPT12_PML4 | (3u << 3) | 6u;
+}
+
+/* SDM 29.3.2: entries with R, W, X (bits 0-2); leaves with memory type WB (bits 5:3) and, in
+ * the PD, the page-size bit 7. */
+#define EPT12_RWX 7ull
+#define EPT12_LEAF_WB (6ull << 3)
+#define EPT12_PAGE_SIZE (1ull << 7)
+
+void world_use_l1_ept(world *w)
+{
+    w->l1_ept = true;
+    memset(w->host.ram + GPA_EPT12_PML4, 0, 4 * PAGE_4K);
+    unsigned gib = (unsigned)(EPT_L2_BASE >> 30);
+    bench_host_write64(&w->host, GPA_EPT12_PML4, GPA_EPT12_PDPT | EPT12_RWX);
+    bench_host_write64(&w->host, GPA_EPT12_PDPT + 8 * gib, GPA_EPT12_PD | EPT12_RWX);
+    bench_host_write64(&w->host, GPA_EPT12_PD, GPA_EPT12_PT | EPT12_RWX);
+    for (unsigned i = 0; i < 512; i++) {
+        uint64_t l2_4k = EPT_L2_BASE + i * PAGE_4K, l2_2m = EPT_L2_BASE + i * PAGE_2M;
+        bench_host_write64(&w->host, GPA_EPT12_PT + 8 * i,
+                           EPT_L1_OF(l2_4k) | EPT12_LEAF_WB | EPT12_RWX);
+        if (i > 0)
+            bench_host_write64(&w->host, GPA_EPT12_PD + 8 * i,
+                               EPT_L1_OF(l2_2m) | EPT12_PAGE_SIZE | EPT12_LEAF_WB | EPT12_RWX);
+    }
+    bench_host_write64(&w->host, GPA_INVEPT_DESCRIPTOR, world_eptp12());
+    bench_host_write64(&w->host, GPA_INVEPT_DESCRIPTOR + 8, 0);
 }
 
 static void create_vm(world *w)

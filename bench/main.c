@@ -35,7 +35,7 @@ static void usage(FILE *out, const char *program)
             "benchmarks:\n",
             program, QUICK_BATCHES, QUICK_OPS, FULL_BATCHES, FULL_OPS);
     for (size_t i = 0; i < benchmark_count; i++)
-        fprintf(out, "  %-15s %s\n", benchmarks[i].name, benchmarks[i].measures);
+        fprintf(out, "  %-17s %s\n", benchmarks[i].name, benchmarks[i].measures);
 }
 
 static noreturn void usage_error(const char *program, const char *message, const char *arg)
@@ -117,7 +117,7 @@ static void print_header(const options *o)
     printf("libnestvmx %u.%u.%u, %u batches x %u ops, TSC %.3f GHz (cycles are TSC ticks)\n",
            v >> 16, (v >> 8) & 0xFF, v & 0xFF, o->run.batches, o->run.ops_per_batch,
            measure_tsc_ghz());
-    printf("%-15s %-6s %9s %9s %10s %9s %11s %11s %7s %7s\n", "benchmark", "timing", "median ns",
+    printf("%-17s %-6s %9s %9s %10s %9s %11s %11s %7s %7s\n", "benchmark", "timing", "median ns",
            "p99 ns", "med cycles", "allocs/op", "vmcs01 r/w", "vmcs02 r/w", "reg ops", "mem ops");
 }
 
@@ -128,7 +128,7 @@ static void print_row(const result *r)
     for (int i = 0; i < 2; i++)
         snprintf(vmcs[i], sizeof(vmcs[i]), "%.0f/%.0f", r->vmcs_reads_per_op[i],
                  r->vmcs_writes_per_op[i]);
-    printf("%-15s %-6s %9.1f %9.1f %10.0f %9.3f %11s %11s %7.1f %7.1f\n", r->name,
+    printf("%-17s %-6s %9.1f %9.1f %10.0f %9.3f %11s %11s %7.1f %7.1f\n", r->name,
            r->per_op_timing ? "per-op" : "batch", r->median_ns, r->p99_ns, r->median_cycles,
            r->allocs_per_op, vmcs[0], vmcs[1], r->reg_ops_per_op, r->mem_ops_per_op);
     fflush(stdout);

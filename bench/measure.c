@@ -186,10 +186,12 @@ void measure(const benchmark *b, const run_config *config, result *out)
     if (!ns || !cycles)
         bench_fail(&w, "allocating the sample arrays", "out of memory");
     bench_counts total = {0}, warmup = {0};
-    run_batch(&w, b, config->ops_per_batch,
-              &warmup); /* caches, branch predictors, cached vmcs12s */
+    unsigned ops = config->ops_per_batch;
+    if (b->ops_divisor > 1 && !config->quick)
+        ops = ops / b->ops_divisor ? ops / b->ops_divisor : 1;
+    run_batch(&w, b, ops, &warmup); /* caches, branch predictors, cached vmcs12s */
     for (unsigned i = 0; i < config->batches; i++) {
-        sample s = run_batch(&w, b, config->ops_per_batch, &total);
+        sample s = run_batch(&w, b, ops, &total);
         ns[i] = s.ns;
         cycles[i] = s.cycles;
     }
@@ -198,8 +200,7 @@ void measure(const benchmark *b, const run_config *config, result *out)
     qsort(cycles, config->batches, sizeof(double), compare_double);
     out->name = b->name;
     out->per_op_timing = b->prepare != NULL;
-    summarize(ns, cycles, config->batches, &total, (double)config->batches * config->ops_per_batch,
-              out);
+    summarize(ns, cycles, config->batches, &total, (double)config->batches * ops, out);
     free(ns);
     free(cycles);
 }

@@ -32,6 +32,8 @@ struct nvmx_vm {
     uint64_t field_exists[VMCS12_FIELD_WORDS];
     /* One bit per guest-state field that exists: what vmcs02 copies from vmcs12. */
     uint64_t guest_fields[VMCS12_FIELD_WORDS];
+    /* The vmcs12 fields the control and host-state entry checks read (entry_checks_memo). */
+    uint64_t entry_memo_inputs[VMCS12_FIELD_WORDS];
 };
 
 /* A VM exit to L1 that an L2 event calls for: the data L1 will find in vmcs12's exit-information
@@ -98,6 +100,13 @@ struct nvmx_vcpu {
     uint64_t feature_control;      /* IA32_FEATURE_CONTROL of this logical processor */
     nested_exit pending_exit;      /* the exit to L1 the last L2 event called for */
     uint64_t vmcs02_source;        /* vmcs12 vmcs02 was last built from; all ones = none */
+    /* The vmcs12 (cache node) the control and host-state entry checks last passed on, and the
+     * inputs of theirs that are not vmcs12 fields (lib/vmcs/entry_checks.c, the memo). */
+    struct {
+        const void *node;
+        bool l1_ia32e;
+        uint8_t vtpr;
+    } entry_memo;
     /* L1's VMX-preemption timer while L2 runs (lib/exits/preemption_timer.c): active when the
      * last VM entry had "activate VMX-preemption timer"; deadline in L1's TSC. Meaningful
      * only in guest mode: VMXOFF cannot happen there, and every entry re-arms it. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* VM lifecycle, and allocation and logging through the embedder's ops. */
 #include "internal.h"
+#include "vmcs/entry_checks.h"
 
 void *vm_alloc(nvmx_vm *vm, size_t size)
 {
@@ -131,6 +132,7 @@ nvmx_status nvmx_vm_create(const nvmx_vm_config *config, const nvmx_host_ops *op
         if (NVMX_FIELD_TYPE(vmcs_field_table[i].encoding) == NVMX_FIELD_TYPE_GUEST)
             probe.guest_fields[i / 64] |= probe.field_exists[i / 64] & (1ull << (i % 64));
     }
+    entry_checks_memo_inputs(probe.entry_memo_inputs);
 
     nvmx_vm *vm = ops->mem_alloc(host_ctx, sizeof(*vm));
     if (!vm)

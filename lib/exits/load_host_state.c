@@ -131,10 +131,6 @@ _Static_assert(NVMX_ARRAY_SIZE(host_copies) + NVMX_ARRAY_SIZE(host_constants) + 
  * not loaded, EFER and PAT when their exit control is 0, blocking by NMI). It is L2's (vmcs02)
  * for an exit from L2 and for a VM-entry failure after L2's state was loaded, L1's (vmcs01)
  * for a failure before; blocking by NMI of an entry failure is L1's (27.8). */
-typedef struct l1_before {
-    uint64_t cr0, cr4, efer, pat, interruptibility;
-} l1_before;
-
 static nvmx_status read_l1_before(nvmx_vcpu *vcpu, nvmx_hw_vmcs state, nvmx_hw_vmcs nmi_state,
                                   l1_before *out)
 {
@@ -313,6 +309,16 @@ nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, n
         vm_log(vcpu->vm, NVMX_LOG_ERROR, "VM exit to L1: hw_vmcs_read failed");
         return NVMX_ERR_HOST;
     }
+    return host_load_compute(vcpu, v, nmi_exit, &before, out);
+}
+
+nvmx_status host_load_compute(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit,
+                              const l1_before *before_exit, host_load *out)
+{
+    const nvmx_host_ops *ops = &vcpu->vm->ops;
+    if (!ops->hw_vmcs_read || !ops->hw_vmcs_write)
+        return NVMX_ERR_UNSUPPORTED;
+    l1_before before = *before_exit;
     out->count = 0;
     out->abort = VMX_ABORT_NONE;
     uint32_t exit = (uint32_t)VMCS12_GET(v, VM_EXIT_CONTROLS);

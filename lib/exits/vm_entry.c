@@ -42,18 +42,23 @@ static void log_failed_check(const nvmx_vm *vm, const entry_check *check)
 }
 
 /* SDM 27.2: the control and host-state checks fail the instruction with VMfailValid(7)/(8).
- * Returns true with *outcome set when one fails. */
+ * Returns true with *outcome set when one fails. Skipped when they passed on this vmcs12 and
+ * none of their inputs changed since (the memo, lib/vmcs/entry_checks.c). */
 static bool controls_or_host_fail(vmx_exec *x, entry_check_ctx *c, vmx_outcome *outcome)
 {
     entry_check_ctx_prepare_controls(c);
+    if (entry_checks_memo_holds(c))
+        return false;
     const entry_check *failed = entry_checks_first_failure(c, NVMX_CHECK_CONTROLS);
     unsigned error = NVMX_VMERR_ENTRY_INVALID_CONTROL_FIELD;
     if (!failed) {
         failed = entry_checks_first_failure(c, NVMX_CHECK_HOST_STATE);
         error = NVMX_VMERR_ENTRY_INVALID_HOST_STATE;
     }
-    if (!failed)
+    if (!failed) {
+        entry_checks_memo_record(c, &x->vcpu->current->data);
         return false;
+    }
     log_failed_check(x->vcpu->vm, failed);
     *outcome = vmx_fail_valid(x, error);
     return true;

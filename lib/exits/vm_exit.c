@@ -22,10 +22,12 @@
 
 /* ---- Saving guest state: the table (SDM 28.3) --------------------------------------------- */
 
-#define SAVED(name, exit_ctl, proc2_ctl, keep)                                                     \
+#define SAVED_FOR(name, exit_ctl, proc2_ctl, keep, input)                                          \
     {                                                                                              \
-        NVMX_FIELD_##name, VMCS12_ORD_##name, (uint32_t)(exit_ctl), (uint32_t)(proc2_ctl), (keep)  \
+        NVMX_FIELD_##name, VMCS12_ORD_##name, (uint32_t)(exit_ctl), (uint32_t)(proc2_ctl), (keep), \
+            (input)                                                                                \
     }
+#define SAVED(name, exit_ctl, proc2_ctl, keep) SAVED_FOR(name, exit_ctl, proc2_ctl, keep, -1)
 #define SAVE(name) SAVED(name, 0, 0, ~0ull)
 #define SAVE_IF_EXIT(name, control) SAVED(name, NVMX_CTL(control), 0, ~0ull)
 #define SAVE_IF_EXEC2(name, control) SAVED(name, 0, NVMX_CTL(control), ~0ull)
@@ -44,17 +46,22 @@
  * (SMM exits only), the VMCS link pointer (28.3.4), and the FRED and IA32_SPEC_CTRL fields,
  * whose capabilities features.h does not name (their stand-ins would make the library read
  * fields the hardware may not have). */
+/* The saved fields the host-state load also needs (28.5: CR0/CR4 bits it keeps, PAT when not
+ * loaded, blocking by NMI): taken from the state save's reads, each vmcs02 field read once
+ * per exit. Index into host_load_inputs. */
+enum { HOST_LOAD_CR0, HOST_LOAD_CR4, HOST_LOAD_PAT, HOST_LOAD_INTERRUPTIBILITY, HOST_LOAD_INPUTS };
+
 const exit_saved_field exit_saved_fields[] = {
     /* 28.3.1: control registers, debug registers, MSRs */
-    SAVE(GUEST_CR0),
+    SAVED_FOR(GUEST_CR0, 0, 0, ~0ull, HOST_LOAD_CR0),
     SAVE(GUEST_CR3),
-    SAVE(GUEST_CR4),
+    SAVED_FOR(GUEST_CR4, 0, 0, ~0ull, HOST_LOAD_CR4),
     SAVE_IF_EXIT(GUEST_DR7, EXIT_SAVE_DEBUG),
     SAVE_IF_EXIT(GUEST_IA32_DEBUGCTL, EXIT_SAVE_DEBUG),
     SAVE(GUEST_SYSENTER_CS),
     SAVE(GUEST_SYSENTER_ESP),
     SAVE(GUEST_SYSENTER_EIP),
-    SAVE_IF_EXIT(GUEST_IA32_PAT, EXIT_SAVE_PAT),
+    SAVED_FOR(GUEST_IA32_PAT, NVMX_CTL(EXIT_SAVE_PAT), 0, ~0ull, HOST_LOAD_PAT),
     SAVE_IF_EXIT(GUEST_IA32_EFER, EXIT_SAVE_EFER),
     SAVE_IF_EXIT(GUEST_IA32_PERF_GLOBAL_CTRL, EXIT_SAVE_PERF_GLOBAL),
     SAVE(GUEST_BNDCFGS),
@@ -84,7 +91,8 @@ const exit_saved_field exit_saved_fields[] = {
     SAVE(GUEST_SSP),
     /* 28.3.4: non-register state */
     SAVE(GUEST_ACTIVITY_STATE),
-    SAVED(GUEST_INTERRUPTIBILITY_INFO, 0, 0, INTERRUPTIBILITY_SAVED_BITS),
+    SAVED_FOR(GUEST_INTERRUPTIBILITY_INFO, 0, 0, INTERRUPTIBILITY_SAVED_BITS,
+              HOST_LOAD_INTERRUPTIBILITY),
     SAVE(GUEST_PENDING_DBG_EXCEPTIONS),
     SAVE_IF_EXIT(VMX_PREEMPTION_TIMER_VALUE, EXIT_SAVE_PREEMPTION_TIMER),
     SAVE_IF_EXEC2(GUEST_INTR_STATUS, VIRTUAL_INTR_DELIVERY),
@@ -108,8 +116,7 @@ _Static_assert(NVMX_ARRAY_SIZE(exit_saved_fields) <= SAVED_MAX, "guest_state hol
  * the next VM entry). */
 static void field_set(vmcs12 *v, unsigned ordinal, uint64_t value)
 {
-    const vmcs_field_info *field = &vmcs_field_table[ordinal];
-    vmcs12_write(v, field, field->encoding, value);
+    vmcs12_store(v, ordinal, vmcs_field_table[ordinal].encoding, value);
 }
 
 static bool field_exists(const nvmx_vm *vm, unsigned ordinal)
@@ -192,15 +199,48 @@ typedef struct guest_state {
     uint64_t value[SAVED_MAX];
     bool saved[SAVED_MAX];
     uint64_t efer; /* IA32_EFER of L2, saved or not: LMA decides 28.2 and VMX abort 6 */
+    /* What the host-state load keeps of L2's state (28.5), from the same reads: each vmcs02
+     * field is read once per exit. */
+    l1_before before;
 } guest_state;
 
-static bool is_saved(const nvmx_vm *vm, const vmcs12 *v, const exit_saved_field *f)
+/* The same fields by HOST_LOAD_* index, and where each goes: read from vmcs02 afterwards when
+ * the state save did not read it (PAT when L1 does not ask for it; vmcs02 always saves it). */
+static const uint16_t host_load_inputs[HOST_LOAD_INPUTS] = {
+    VMCS12_ORD_GUEST_CR0, VMCS12_ORD_GUEST_CR4, VMCS12_ORD_GUEST_IA32_PAT,
+    VMCS12_ORD_GUEST_INTERRUPTIBILITY_INFO};
+
+static uint64_t *host_load_input(l1_before *before, unsigned k)
+{
+    uint64_t *slots[HOST_LOAD_INPUTS] = {&before->cr0, &before->cr4, &before->pat,
+                                         &before->interruptibility};
+    return slots[k];
+}
+
+static nvmx_status read_missing_host_load_inputs(nvmx_vcpu *vcpu, l1_before *before, unsigned known)
+{
+    for (unsigned k = 0; k < HOST_LOAD_INPUTS; k++) {
+        if (!((known >> k) & 1) &&
+            vcpu->vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02,
+                                       vmcs_field_table[host_load_inputs[k]].encoding,
+                                       host_load_input(before, k)) != NVMX_OK)
+            return NVMX_ERR_HOST;
+    }
+    return NVMX_OK;
+}
+
+/* The controls that decide which fields are saved, read once per exit. */
+typedef struct save_controls {
+    uint32_t exit, proc2;
+} save_controls;
+
+static bool is_saved(const nvmx_vm *vm, save_controls s, const exit_saved_field *f)
 {
     if (!field_exists(vm, f->ordinal))
         return false;
-    if (f->exit_control && !(VMCS12_GET(v, VM_EXIT_CONTROLS) & f->exit_control))
+    if (f->exit_control && !(s.exit & f->exit_control))
         return false;
-    return !f->proc2_control || (secondary_controls(v) & f->proc2_control);
+    return !f->proc2_control || (s.proc2 & f->proc2_control);
 }
 
 static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_state *out)
@@ -209,23 +249,34 @@ static nvmx_status read_guest_state(nvmx_vcpu *vcpu, const vmcs12 *v, guest_stat
     if (ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_IA32_EFER, &out->efer) !=
         NVMX_OK)
         return NVMX_ERR_HOST;
+    save_controls s = {(uint32_t)VMCS12_GET(v, VM_EXIT_CONTROLS), secondary_controls(v)};
+    unsigned known = 0;
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(exit_saved_fields); i++) {
         const exit_saved_field *f = &exit_saved_fields[i];
-        out->saved[i] = is_saved(vcpu->vm, v, f);
+        out->saved[i] = is_saved(vcpu->vm, s, f);
+        if (!out->saved[i])
+            continue;
         /* 28.3.4: the timer value saved is L1's timer's, from L1's deadline; vmcs02's counts
          * at the host's rate toward a deadline that may also be L0's. */
-        if (out->saved[i] && f->ordinal == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) {
+        if (f->ordinal == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE) {
             out->value[i] = preemption_timer_remaining(vcpu);
             continue;
         }
-        if (out->saved[i] &&
-            ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, f->encoding, &out->value[i]) != NVMX_OK)
+        if (f->ordinal == VMCS12_ORD_GUEST_IA32_EFER)
+            out->value[i] = out->efer;
+        else if (ops->hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, f->encoding, &out->value[i]) !=
+                 NVMX_OK)
             return NVMX_ERR_HOST;
+        if (f->host_load_input >= 0) {
+            *host_load_input(&out->before, (unsigned)f->host_load_input) = out->value[i];
+            known |= 1u << f->host_load_input;
+        }
         /* 28.3.4: shutdown and wait-for-SIPI live in the vCPU, never in vmcs02. */
-        if (out->saved[i] && f->ordinal == VMCS12_ORD_GUEST_ACTIVITY_STATE)
+        if (f->ordinal == VMCS12_ORD_GUEST_ACTIVITY_STATE)
             out->value[i] = activity_saved(vcpu, out->value[i]);
     }
-    return NVMX_OK;
+    out->before.efer = out->efer;
+    return read_missing_host_load_inputs(vcpu, &out->before, known);
 }
 
 static void record_guest_state(const nvmx_vm *vm, vmcs12 *v, const guest_state *g)
@@ -320,7 +371,7 @@ nvmx_status vm_exit_to_l1(nvmx_vcpu *vcpu, const nested_exit *exit, nvmx_run *ru
         vm_log(vcpu->vm, NVMX_LOG_ERROR, "VM exit to L1: hw_vmcs_read of vmcs02 failed");
         return NVMX_ERR_HOST;
     }
-    status = host_load_prepare(vcpu, v, caused_by_nmi(exit), NVMX_HW_VMCS02, NVMX_HW_VMCS02, &load);
+    status = host_load_compute(vcpu, v, caused_by_nmi(exit), &guest.before, &load);
     if (status != NVMX_OK)
         return status;
     bool store_failed = msr_list_process(vcpu, MSR_LIST_EXIT_STORE) != 0;

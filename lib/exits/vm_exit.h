@@ -37,6 +37,7 @@ typedef struct exit_saved_field {
     uint32_t exit_control;  /* VM-exit control that must be 1, or 0 */
     uint32_t proc2_control; /* secondary processor-based control that must be 1, or 0 */
     uint64_t keep;
+    int8_t host_load_input; /* which l1_before value the host-state load takes from it, or -1 */
 } exit_saved_field;
 
 extern const exit_saved_field exit_saved_fields[];
@@ -53,6 +54,12 @@ typedef struct host_load {
     vmx_abort abort; /* a VMX abort the loading calls for (28.5.4), VMX_ABORT_NONE if none */
 } host_load;
 
+/* The processor's state at an exit that survives where the exit loads nothing (28.5: CR0/CR4
+ * bits not loaded, EFER and PAT when their exit control is 0, blocking by NMI). */
+typedef struct l1_before {
+    uint64_t cr0, cr4, efer, pat, interruptibility;
+} l1_before;
+
 /* Compute L1's state after an exit from vmcs12 `v` (its host-state area and VM-exit
  * controls), reading vmcs01 for the bits an exit leaves unmodified and L1 memory for the
  * PDPTEs of a PAE-paging host. Writes nothing. nmi_exit: the exit was caused directly by an
@@ -62,6 +69,10 @@ typedef struct host_load {
  * NVMX_ERR_UNSUPPORTED without the hardware-VMCS ops, NVMX_ERR_HOST when a read fails. */
 nvmx_status host_load_prepare(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit, nvmx_hw_vmcs state,
                               nvmx_hw_vmcs nmi_state, host_load *out);
+/* The same from values the caller already read from those VMCSs (the exit from L2 has them
+ * from the state save): no hardware-VMCS read but the PDPTEs' memory. */
+nvmx_status host_load_compute(nvmx_vcpu *vcpu, const vmcs12 *v, bool nmi_exit,
+                              const l1_before *before_exit, host_load *out);
 /* Write a prepared load into vmcs01's guest-state area, in order; NVMX_ERR_HOST on the first
  * write that fails. */
 nvmx_status host_load_write(nvmx_vcpu *vcpu, const host_load *load);

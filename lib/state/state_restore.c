@@ -105,6 +105,7 @@ static nvmx_status parse_vmcs12(const nvmx_vm *vm, const state_section *s, vmcs1
     }
     /* The first entry after a restore rebuilds vmcs02 from the whole vmcs12. */
     nvmx_memset(e->data.dirty, 0xFF, sizeof(e->data.dirty));
+    nvmx_memset(e->data.unchecked, 0xFF, sizeof(e->data.unchecked));
     return NVMX_OK;
 }
 

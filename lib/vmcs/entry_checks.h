@@ -95,6 +95,13 @@ void entry_check_ctx_prepare_guest(entry_check_ctx *c);
 const entry_check *entry_checks_first_failure(const entry_check_ctx *c,
                                               nvmx_entry_check_category category);
 
+/* The memo (entry_checks.c): the vmcs12 fields the control and host-state checks read, for
+ * nvmx_vm.entry_memo_inputs; whether those checks passed on c->v with the inputs c has now;
+ * and recording that they did (c->v is v). */
+void entry_checks_memo_inputs(uint64_t inputs[VMCS12_FIELD_WORDS]);
+bool entry_checks_memo_holds(const entry_check_ctx *c);
+void entry_checks_memo_record(const entry_check_ctx *c, vmcs12 *v);
+
 /* Helpers the predicates share; the canonical-address ones (canonical48,
  * upper_bits_identical48, 48 bits, SDM Vol. 1 3.3.7.1) are lib/arch.h's. */
 /* An address that sets bits beyond L1's physical-address width. */

@@ -33,19 +33,23 @@ static const uint16_t field_by_key[FIELD_KEY_COUNT] = {
 #undef FIELD_KEY_ENTRY
 };
 
-const vmcs_field_info *vmcs_field_lookup(uint64_t encoding)
+/* The field's ordinal for an encoding, or -1. The key holds the width bits, so the encoding
+ * has its field's width: the high-access rule needs no table read. */
+static inline int field_ordinal(uint64_t encoding)
 {
     /* SDM 25.11.2: bits 63:15 and 12 are reserved; an encoding setting them names no field. */
     if (encoding & NVMX_FIELD_RESERVED_MASK)
-        return NULL;
-    uint16_t slot = field_by_key[FIELD_KEY((uint32_t)encoding)];
-    if (slot == 0)
-        return NULL;
-    const vmcs_field_info *field = &vmcs_field_table[slot - 1];
+        return -1;
     /* Only 64-bit fields have a high-access alias (SDM 25.11.2, "Access type"). */
-    if (NVMX_FIELD_HIGH_ACCESS(encoding) && NVMX_FIELD_WIDTH(field->encoding) != NVMX_WIDTH_64)
-        return NULL;
-    return field;
+    if (NVMX_FIELD_HIGH_ACCESS(encoding) && NVMX_FIELD_WIDTH(encoding) != NVMX_WIDTH_64)
+        return -1;
+    return (int)field_by_key[FIELD_KEY((uint32_t)encoding)] - 1;
+}
+
+const vmcs_field_info *vmcs_field_lookup(uint64_t encoding)
+{
+    int ordinal = field_ordinal(encoding);
+    return ordinal < 0 ? NULL : &vmcs_field_table[ordinal];
 }
 
 unsigned nvmx_vmcs_field_count(void)
@@ -55,8 +59,7 @@ unsigned nvmx_vmcs_field_count(void)
 
 int nvmx_vmcs_field_index(uint64_t encoding)
 {
-    const vmcs_field_info *field = vmcs_field_lookup(encoding);
-    return field ? (int)field->ordinal : -1;
+    return field_ordinal(encoding);
 }
 
 uint32_t vmcs12_layout_fingerprint(void)

@@ -13,14 +13,14 @@ uint64_t vmcs12_read(const vmcs12 *v, const vmcs_field_info *field, uint64_t enc
 
 void vmcs12_write(vmcs12 *v, const vmcs_field_info *field, uint64_t encoding, uint64_t value)
 {
-    uint64_t *slot = &v->field[field->ordinal];
+    /* SDM 25.11.2: a high access writes bits 63:32 from bits 31:0, keeping bits 31:0. SDM
+     * 31.3 VMWRITE: otherwise the high bits of a longer source are ignored (vmcs12_store);
+     * outside IA-32e mode the 32-bit source of a full access clears bits 63:32 (25.11.2,
+     * checked against SDM text: "establishing bits 31:0 of the field while clearing bits
+     * 63:32"). */
     if (NVMX_FIELD_HIGH_ACCESS(encoding))
-        /* SDM 25.11.2: a high access writes bits 63:32 from bits 31:0, keeping bits 31:0. */
-        *slot = (*slot & 0xFFFFFFFFull) | (value << 32);
-    else
-        /* SDM 31.3 VMWRITE: the high bits of a longer source are ignored; outside IA-32e mode
-         * the 32-bit source of a full access clears bits 63:32 (25.11.2, checked against SDM
-         * text: "establishing bits 31:0 of the field while clearing bits 63:32"). */
-        *slot = value & vmcs_field_width_mask(field->encoding);
-    v->dirty[field->ordinal / 64] |= 1ull << (field->ordinal % 64);
+        value = (v->field[field->ordinal] & 0xFFFFFFFFull) | (value << 32);
+    /* Only real changes count for the memo of the entry checks: a VM exit rewrites fields
+     * with the values they already hold (the cleared valid bit of an unused injection). */
+    vmcs12_store(v, field->ordinal, field->encoding, value);
 }

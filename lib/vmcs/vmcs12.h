@@ -74,6 +74,9 @@ uint32_t vmcs12_layout_fingerprint(void);
 typedef struct vmcs12 {
     uint64_t field[VMCS12_FIELD_COUNT];
     uint64_t dirty[VMCS12_FIELD_WORDS]; /* fields written since vmcs02 was last built from it */
+    /* Fields whose value changed since the control and host-state entry checks last passed
+     * on it (lib/vmcs/entry_checks.c, "the memo"); all ones after a load or a restore. */
+    uint64_t unchecked[VMCS12_FIELD_WORDS];
 } vmcs12;
 
 /* The bits a field of this encoding holds: 16, 32 or 64 (64-bit and natural width, since the
@@ -81,6 +84,18 @@ typedef struct vmcs12 {
 static inline uint64_t vmcs_field_width_mask(uint32_t encoding)
 {
     return NVMX_FIELD_WIDTH_MASK(encoding);
+}
+
+/* Store a whole field by ordinal, cut to the field's width (a full access, SDM 25.11.2), and
+ * mark it dirty, and unchecked when its value changes (vmcs12.unchecked). */
+static inline void vmcs12_store(vmcs12 *v, unsigned ordinal, uint32_t encoding, uint64_t value)
+{
+    uint64_t stored = value & vmcs_field_width_mask(encoding);
+    uint64_t bit = 1ull << (ordinal % 64);
+    if (stored != v->field[ordinal])
+        v->unchecked[ordinal / 64] |= bit;
+    v->field[ordinal] = stored;
+    v->dirty[ordinal / 64] |= bit;
 }
 
 /* Read a field by encoding, with width and high-access semantics (SDM 25.11.2, 31.3 VMREAD):

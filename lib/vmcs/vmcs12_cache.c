@@ -53,6 +53,7 @@ static void region_read(nvmx_vm *vm, const vmcs12_cache *cache, uint64_t gpa, vm
         e->data.field[i] &= vmcs_field_width_mask(vmcs_field_table[i].encoding);
     /* A freshly loaded VMCS must be merged whole into vmcs02 the first time. */
     nvmx_memset(e->data.dirty, 0xFF, sizeof(e->data.dirty));
+    nvmx_memset(e->data.unchecked, 0xFF, sizeof(e->data.unchecked));
     e->gpa = gpa;
     e->revision = header.revision;
     e->abort = header.abort;
@@ -198,6 +199,8 @@ nvmx_status vmcs12_cache_insert(nvmx_vm *vm, vmcs12_cache *cache, const vmcs12_c
         return NVMX_ERR_NO_MEMORY;
     nvmx_memset(node, 0, sizeof(*node));
     node->entry = *entry;
+    /* A new node has never passed the entry checks (entry_checks_memo_*). */
+    nvmx_memset(node->entry.data.unchecked, 0xFF, sizeof(node->entry.data.unchecked));
     node->entry.last_use = ++cache->clock;
     nvmx_vm *hash_vm = vm;
     bool hash_oom = false;

@@ -148,6 +148,19 @@ Test(load_host_state, pat_kept_without_load_pat)
     cr_assert_eq(VMCS01(&x, GUEST_IA32_PAT), 0x0007040600070406ull);
 }
 
+/* The same when L1 does not ask to save IA32_PAT either (28.3.1): the state save does not read
+ * vmcs02's PAT, the host-state load still keeps L2's. */
+Test(load_host_state, pat_kept_without_load_pat_or_save_pat)
+{
+    V12(&x, VM_EXIT_CONTROLS) &= ~(NVMX_CTL(EXIT_LOAD_PAT) | NVMX_CTL(EXIT_SAVE_PAT));
+    VMCS02(&x, GUEST_IA32_PAT) = 0x0007040600070406ull;
+    VMCS01(&x, GUEST_IA32_PAT) = 0x0505050505050505ull;
+    V12(&x, GUEST_IA32_PAT) = 0x0404040404040404ull;
+    exit_fixture_exit_ok(&x);
+    cr_assert_eq(VMCS01(&x, GUEST_IA32_PAT), 0x0007040600070406ull);
+    cr_assert_eq(V12(&x, GUEST_IA32_PAT), 0x0404040404040404ull, "not saved (28.3.1)");
+}
+
 /* 28.5.1: IA32_PERF_GLOBAL_CTRL, IA32_PKRS and the CET state per their "load" controls. */
 Test(load_host_state, perf_global_ctrl_pkrs_cet_per_their_load_controls)
 {
