@@ -91,15 +91,7 @@ static bool read_descriptor(vmx_exec *x, uint64_t desc[2], vmx_outcome *outcome)
 {
     nvmx_exception fault;
     nvmx_status status = operand_read_m128(x->vcpu, x->insn, desc, &fault);
-    if (status == NVMX_OK)
-        return true;
-    if (status == NVMX_ERR_BAD_L1_ADDRESS) {
-        *outcome = vmx_fault(x, &fault);
-    } else {
-        x->host_error = status;
-        *outcome = VMX_HOST_ERROR;
-    }
-    return false;
+    return vmx_operand_accessed(x, status, &fault, outcome);
 }
 
 /* ---- INVEPT ------------------------------------------------------------------------------- */

@@ -26,15 +26,7 @@ static bool read_pointer(vmx_exec *x, uint64_t *address, vmx_outcome *outcome)
 {
     nvmx_exception fault;
     nvmx_status status = operand_read(x->vcpu, x->insn, 8, address, &fault);
-    if (status == NVMX_OK)
-        return true;
-    if (status == NVMX_ERR_BAD_L1_ADDRESS) {
-        *outcome = vmx_fault(x, &fault);
-    } else {
-        x->host_error = status;
-        *outcome = VMX_HOST_ERROR;
-    }
-    return false;
+    return vmx_operand_accessed(x, status, &fault, outcome);
 }
 
 /* The 32 bits at a physical address; unbacked memory reads as all ones. */

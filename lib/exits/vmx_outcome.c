@@ -96,6 +96,20 @@ static bool exception_exits_to_l1(nvmx_vcpu *vcpu, const nvmx_exception *excepti
     return true;
 }
 
+bool vmx_operand_accessed(vmx_exec *x, nvmx_status status, const nvmx_exception *fault,
+                          vmx_outcome *outcome)
+{
+    if (status == NVMX_OK)
+        return true;
+    if (status == NVMX_ERR_BAD_L1_ADDRESS) {
+        *outcome = vmx_fault(x, fault);
+    } else {
+        x->host_error = status;
+        *outcome = VMX_HOST_ERROR;
+    }
+    return false;
+}
+
 vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception)
 {
     /* Not exceptions: an EPT12 fault of an operand access of L2 (lib/exits/ept_exits.c). The

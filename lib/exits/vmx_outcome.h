@@ -40,6 +40,10 @@ vmx_outcome vmx_fail_valid(vmx_exec *x, unsigned error_number);
 /* VMfail: VMfailValid if there is a current VMCS, else VMfailInvalid. */
 vmx_outcome vmx_fail(vmx_exec *x, unsigned error_number);
 vmx_outcome vmx_fault(vmx_exec *x, const nvmx_exception *exception);
+/* After an access to a memory operand: true to go on (NVMX_OK), else *outcome is the fault it
+ * raised (NVMX_ERR_BAD_L1_ADDRESS) or VMX_HOST_ERROR with the status recorded. */
+bool vmx_operand_accessed(vmx_exec *x, nvmx_status status, const nvmx_exception *fault,
+                          vmx_outcome *outcome);
 vmx_outcome vmx_raise_ud(vmx_exec *x);
 vmx_outcome vmx_raise_gp0(vmx_exec *x);
 

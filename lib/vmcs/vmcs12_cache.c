@@ -78,6 +78,24 @@ static cache_node *least_recently_used(vmcs12_cache *cache, const vmcs12_cached 
     return oldest;
 }
 
+/* Index a filled node: it becomes the most recently used entry. On NVMX_ERR_NO_MEMORY the
+ * node is freed and nothing changed. */
+static nvmx_status cache_add(nvmx_vm *vm, vmcs12_cache *cache, cache_node *node)
+{
+    node->entry.last_use = ++cache->clock;
+    nvmx_vm *hash_vm = vm;
+    bool hash_oom = false;
+    cache_node *head = cache->index;
+    HASH_ADD(hh, head, entry.gpa, sizeof(uint64_t), node);
+    cache->index = head;
+    if (hash_oom) {
+        vm_free(vm, node, sizeof(*node));
+        return NVMX_ERR_NO_MEMORY;
+    }
+    cache->count++;
+    return NVMX_OK;
+}
+
 nvmx_status vmcs12_cache_load(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
                               const vmcs12_cached *keep, vmcs12_cached **out)
 {
@@ -91,20 +109,10 @@ nvmx_status vmcs12_cache_load(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
         return NVMX_ERR_NO_MEMORY;
     nvmx_memset(node, 0, sizeof(*node));
     region_read(vm, cache, gpa, &node->entry);
-    node->entry.last_use = ++cache->clock;
-
-    nvmx_vm *hash_vm = vm;
-    bool hash_oom = false;
-    cache_node *head = cache->index;
-    HASH_ADD(hh, head, entry.gpa, sizeof(uint64_t), node);
-    cache->index = head;
-    if (hash_oom) {
-        vm_free(vm, node, sizeof(*node));
-        return NVMX_ERR_NO_MEMORY;
-    }
-    cache->count++;
-    *out = &node->entry;
-    return NVMX_OK;
+    nvmx_status status = cache_add(vm, cache, node);
+    if (status == NVMX_OK)
+        *out = &node->entry;
+    return status;
 }
 
 nvmx_status vmcs12_cache_get(nvmx_vm *vm, vmcs12_cache *cache, uint64_t gpa,
@@ -201,16 +209,5 @@ nvmx_status vmcs12_cache_insert(nvmx_vm *vm, vmcs12_cache *cache, const vmcs12_c
     node->entry = *entry;
     /* A new node has never passed the entry checks (entry_checks_memo_*). */
     nvmx_memset(node->entry.data.unchecked, 0xFF, sizeof(node->entry.data.unchecked));
-    node->entry.last_use = ++cache->clock;
-    nvmx_vm *hash_vm = vm;
-    bool hash_oom = false;
-    cache_node *head = cache->index;
-    HASH_ADD(hh, head, entry.gpa, sizeof(uint64_t), node);
-    cache->index = head;
-    if (hash_oom) {
-        vm_free(vm, node, sizeof(*node));
-        return NVMX_ERR_NO_MEMORY;
-    }
-    cache->count++;
-    return NVMX_OK;
+    return cache_add(vm, cache, node);
 }
