@@ -30,7 +30,7 @@ extern "C" {
     X(ERR_DECODE, "the instruction bytes are not a VMX instruction the library can decode")        \
     X(ERR_STATE, "the call is not valid in the vCPU's current state")                              \
     X(ERR_BUFFER_TOO_SMALL, "the buffer is too small; the needed size was returned")               \
-    X(ERR_NOT_IMPLEMENTED, "this VMX operation is not implemented yet in this library version")    \
+    X(ERR_NOT_IMPLEMENTED, "this operation is not implemented in this library version")            \
     X(ERR_BAD_STATE,                                                                               \
       "the nested-state blob is truncated, corrupted or inconsistent; the vCPU was not changed")   \
     X(ERR_STATE_VERSION,                                                                           \

@@ -10,15 +10,14 @@
 #include "../internal.h"
 
 typedef enum vmx_outcome {
-    VMX_COMPLETED,       /* RIP advanced, RFLAGS set (VMsucceed or VMfail) */
-    VMX_FAULTED,         /* an exception was delivered to the running guest */
-    VMX_EXIT_TO_L1,      /* executed in VMX non-root operation: a VM exit to L1 */
-    VMX_FAULT_TO_L1,     /* L2's instruction faulted and L1 intercepts the exception: the
-                          * exit is recorded in vcpu->pending_exit */
-    VMX_ENTERED_L2,      /* VMLAUNCH/VMRESUME entered L2 (vmcs02 ready) */
-    VMX_EXITED_TO_L1,    /* a VM entry failed as a VM exit to L1 (next->run says L1 or shutdown) */
-    VMX_NOT_IMPLEMENTED, /* the library cannot carry it out yet: nothing was changed */
-    VMX_HOST_ERROR,      /* an op failed in a way the architecture has no answer for */
+    VMX_COMPLETED,    /* RIP advanced, RFLAGS set (VMsucceed or VMfail) */
+    VMX_FAULTED,      /* an exception was delivered to the running guest */
+    VMX_EXIT_TO_L1,   /* executed in VMX non-root operation: a VM exit to L1 */
+    VMX_FAULT_TO_L1,  /* L2's instruction faulted and L1 intercepts the exception: the
+                       * exit is recorded in vcpu->pending_exit */
+    VMX_ENTERED_L2,   /* VMLAUNCH/VMRESUME entered L2 (vmcs02 ready) */
+    VMX_EXITED_TO_L1, /* a VM entry failed as a VM exit to L1 (next->run says L1 or shutdown) */
+    VMX_HOST_ERROR,   /* an op failed in a way the architecture has no answer for */
 } vmx_outcome;
 
 /* One VMX instruction being carried out. */
