@@ -603,7 +603,6 @@ static const char *const emu_disabled_features[] = {
     "vmx-rdpmc-exit",
     "vmx-cr8-load-exit",
     "vmx-cr8-store-exit",
-    "vmx-movdr-exit",
     "vmx-monitor-exit",
     "vmx-desc-exit",
     "vmx-rdrand-exit",

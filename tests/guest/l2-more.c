@@ -4,11 +4,12 @@
  * page-fault error-code mask/match rule (SDM Vol. 3C 26.2: exit when bit 14 of the exception
  * bitmap equals "PFEC & MASK == MATCH"; 28.2.1: qualification = linear address; 28.2.2; CR2
  * is not written by a #PF that exits); INVLPG exiting (26.1.3, reason 14, qualification =
- * the linear operand, 28.2.1), INVLPG without it (L2's TLB forgets the page); PAUSE exiting
- * (40) and WBINVD exiting (54); a zero VMX-preemption timer with pending debug exceptions
- * (27.7.3, 27.7.4: the #DB is delivered, then the timer exits before L2's first instruction;
- * with #DB in the exception bitmap the #DB itself exits). L2 runs on its own page tables
- * (no EPT): linear 512 GiB + n * 4 KiB -> pt[n]; the first 512 GiB are L1's identity map.
+ * the linear operand, 28.2.1), INVLPG without it (L2's TLB forgets the page); MOV-DR exiting
+ * (29, Table 28-4), PAUSE exiting (40) and WBINVD exiting (54); a zero VMX-preemption timer with
+ * pending debug exceptions (27.7.3, 27.7.4: the #DB is delivered, then the timer exits before L2's
+ * first instruction; with #DB in the exception bitmap the #DB itself exits). L2 runs on its own
+ * page tables (no EPT): linear 512 GiB + n * 4 KiB -> pt[n]; the first 512 GiB are L1's identity
+ * map.
  */
 #include "vmcs_setup.h"
 
@@ -28,6 +29,7 @@ volatile uint64_t l2_pte_new, *volatile l2_pte_at;
 #define CR0_WP (1ull << 16)
 #define PROC_INVLPG_EXITING (1u << 9)
 #define PROC_PAUSE_EXITING (1u << 30)
+#define PROC_MOV_DR_EXITING (1u << 23)
 #define PROC_SECONDARY (1u << 31)
 #define PROC2_WBINVD_EXITING (1u << 6)
 #define PIN_PREEMPTION_TIMER (1u << 6)
@@ -39,7 +41,8 @@ volatile uint64_t l2_pte_new, *volatile l2_pte_at;
 
 /* L2's code: each label is at the instruction that faults or exits; MOV (%rbx) is 3 bytes. */
 void l2_read(void), l2_write(void), l2_invlpg(void), l2_invlpg_sib(void), l2_invlpg_rip(void),
-    l2_invlpg_gs(void), l2_remap(void), l2_pause(void), l2_wbinvd(void), l2_spin(void);
+    l2_invlpg_gs(void), l2_remap(void), l2_mov_dr3(void), l2_mov_from_dr1(void),
+    l2_dr0_round_trip(void), l2_pause(void), l2_wbinvd(void), l2_spin(void);
 extern uint8_t l2_rip_target[];
 __asm__(".text\n"
         "l2_read: mov l2_operand(%rip), %rbx\n"
@@ -73,6 +76,18 @@ __asm__(".text\n"
         "  mov (%rbx), %rax\n"
         "  mov %rax, l2_value(%rip)\n"
         "  vmcall\n"
+        "l2_mov_dr3: mov l2_operand(%rip), %rdx\n"
+        "l2_mov_dr3_insn: mov %rdx, %dr3\n"
+        "  vmcall\n"
+        "l2_mov_from_dr1:\n"
+        "l2_mov_from_dr1_insn: mov %dr1, %r9\n"
+        "  vmcall\n"
+        "l2_dr0_round_trip: mov l2_operand(%rip), %rbx\n"
+        "  mov %rbx, %dr0\n"
+        "  xor %eax, %eax\n"
+        "  mov %dr0, %rax\n"
+        "  mov %rax, l2_value(%rip)\n"
+        "  vmcall\n"
         "l2_pause:\n"
         "l2_pause_insn: pause\n"
         "  vmcall\n"
@@ -85,7 +100,8 @@ __asm__(".text\n"
         "l2_rip_target: .quad 0\n"
         ".text\n");
 extern uint8_t l2_read_insn[], l2_write_insn[], l2_invlpg_insn[], l2_invlpg_sib_insn[],
-    l2_invlpg_rip_insn[], l2_invlpg_gs_insn[], l2_pause_insn[], l2_wbinvd_insn[];
+    l2_invlpg_rip_insn[], l2_invlpg_gs_insn[], l2_mov_dr3_insn[], l2_mov_from_dr1_insn[],
+    l2_pause_insn[], l2_wbinvd_insn[];
 
 static uint64_t addr(const void *p)
 {
@@ -233,6 +249,24 @@ static void test_invlpg(uint32_t proc)
     pt[0] = addr(pages[0]) | PTE_P | PTE_RW;
 }
 
+/* MOV DR (26.1.3, "MOV-DR exiting" = primary bit 23; qualification 28.2.1 Table 28-4: DR
+ * number 2:0, 1 = MOV from DR in bit 4, GPR 11:8). */
+static void test_mov_dr(uint32_t proc)
+{
+    check((rdmsr(vs_true_controls ? 0x48E : 0x482) >> 32) & PROC_MOV_DR_EXITING,
+          "MOV-DR exiting is offered");
+    vmwrite(F_PROC, vs_control(0x482, 0x48E, proc | PROC_MOV_DR_EXITING));
+    l2_operand = 0x1000;
+    expect_exit(enter(l2_mov_dr3, 0), 29, 0x203, 3, l2_mov_dr3_insn,
+                "MOV RDX to DR3 with MOV-DR exiting");
+    expect_exit(enter(l2_mov_from_dr1, 0), 29, 0x911, 4, l2_mov_from_dr1_insn,
+                "MOV DR1 to R9 with MOV-DR exiting");
+    vmwrite(F_PROC, vs_control(0x482, 0x48E, proc));
+    l2_operand = 0x5000;
+    check_eq(enter(l2_dr0_round_trip, 0), 18, "without MOV-DR exiting L2's MOV DR runs");
+    check_eq(l2_value, 0x5000, "L2 reads back the DR0 it wrote");
+}
+
 static void test_pause_wbinvd(uint32_t proc)
 {
     uint64_t proc_caps = rdmsr(vs_true_controls ? 0x48E : 0x482) >> 32;
@@ -296,6 +330,7 @@ int l1_main(uint64_t memory_size)
     own_paging();
     test_page_faults();
     test_invlpg(proc);
+    test_mov_dr(proc);
     test_pause_wbinvd(proc);
     test_timer_zero_after_pending_debug();
     check_eq(vmxoff(), 0, "VMXOFF");
