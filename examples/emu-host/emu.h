@@ -139,6 +139,11 @@ typedef enum emu_insn_kind {
     EMU_INSN_INT3,        /* CC */
     EMU_INSN_INTN,        /* CD ib */
     EMU_INSN_INVD,        /* 0F 08 */
+    EMU_INSN_INVLPG,      /* 0F 01 /7, memory operand */
+    EMU_INSN_PAUSE,       /* F3 90 */
+    EMU_INSN_WBINVD,      /* 0F 09 */
+    EMU_INSN_MOV_TO_DR,   /* 0F 23 /r */
+    EMU_INSN_MOV_FROM_DR, /* 0F 21 /r */
 } emu_insn_kind;
 
 typedef struct emu_insn {
@@ -148,9 +153,14 @@ typedef struct emu_insn {
     uint8_t io_size; /* 1, 2 or 4 */
     bool io_in, io_string, io_rep, io_immediate;
     uint16_t io_port_immediate;
-    /* EMU_INSN_MOV_TO_CR / MOV_FROM_CR: the control register and the GPR (SDM numbering) */
+    /* EMU_INSN_MOV_TO_CR / MOV_FROM_CR (and _DR): the control (debug) register and the GPR
+     * (SDM numbering) */
     uint8_t cr, gpr;
     uint8_t vector; /* EMU_INSN_INTN */
+    /* EMU_INSN_INVLPG: where its ModRM byte is, its REX, and the address-size and segment
+     * (FS 4 / GS 5, else 0) overrides, for the linear address (trap.c) */
+    uint8_t modrm_at, rex, segment;
+    bool addr32;
 } emu_insn;
 
 /* main.c: the contract's ports; emu_port_out returns true when the write ends the run. */

@@ -240,6 +240,39 @@ static int enter_halted(emu *e)
     return EMU_STATUS_L2_HALTED;
 }
 
+/* SDM 27.7.3 (Vol. 3C "Delivery of Pending Debug Exceptions after VM Entry"): a VM entry that
+ * injects nothing, without blocking by MOV SS, delivers the valid pending debug exceptions
+ * (BS or enabled breakpoint set) as a #DB trap before L2's first instruction: an exit when
+ * the exception bitmap has #DB (qualification in the DR6-like layout of 28.2.1, Table 28-1:
+ * B3-B0, BS, RTM), else through L2's IDT with DR6 updated. Choice: a halted L2 (HLT activity state)
+ * takes the #DB like an injected event and becomes active (27.7.2 names only injection; this rests
+ * on "treated as if encountered normally in guest execution"). */
+#define PENDING_DBG_TO_QUALIFICATION (0xFull | NVMX_PENDING_DBG_BS | NVMX_PENDING_DBG_RTM)
+#define DR6_B_AND_BS (0xFull | (1ull << 14))
+typedef enum { NO_PENDING_DEBUG, PENDING_DEBUG_DELIVERED, PENDING_DEBUG_EXITS } pending_debug;
+static pending_debug deliver_pending_debug(emu *e)
+{
+    uint64_t pending = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_PENDING_DBG_EXCEPTIONS);
+    uint64_t blocking = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_INTERRUPTIBILITY_INFO);
+    if (!(pending & (NVMX_PENDING_DBG_BS | NVMX_PENDING_DBG_ENABLED_BP)) ||
+        (blocking & NVMX_BLOCKING_MOV_SS))
+        return NO_PENDING_DEBUG;
+    nvmx_exception x = {.vector = NVMX_VECTOR_DB};
+    if (exception_exits(e, &x)) {
+        emu_l2_exit_at(e, NVMX_EXIT_EXCEPTION_NMI, pending & PENDING_DBG_TO_QUALIFICATION, 0);
+        e->exit_info.interruption_info =
+            NVMX_INTR_INFO_VALID | NVMX_VECTOR_DB |
+            (NVMX_INTR_TYPE_HARDWARE_EXCEPTION << NVMX_INTR_INFO_TYPE_SHIFT);
+        return PENDING_DEBUG_EXITS;
+    }
+    uint64_t dr6 = emu_reg(e, UC_X86_REG_DR6) | (pending & DR6_B_AND_BS);
+    uc_reg_write(e->uc, UC_X86_REG_DR6, &dr6);
+    if (deliver(e, NVMX_VECTOR_DB, false, 0, emu_reg(e, UC_X86_REG_RIP)))
+        return PENDING_DEBUG_DELIVERED;
+    delivery_failed(e, NVMX_INTR_TYPE_HARDWARE_EXCEPTION, NVMX_VECTOR_DB, false, 0, 0);
+    return PENDING_DEBUG_EXITS;
+}
+
 int emu_enter_l2(emu *e)
 {
     if (!l2_state_supported(e))
@@ -249,7 +282,12 @@ int emu_enter_l2(emu *e)
     if (!emu_state_load(e, NVMX_HW_VMCS02))
         return EMU_STATUS_HOST_FAILURE;
     uint64_t entry_info = emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_VM_ENTRY_INTR_INFO_FIELD);
-    if (emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_ACTIVITY_STATE) == NVMX_ACTIVITY_HLT &&
+    pending_debug debug =
+        entry_info & NVMX_INTR_INFO_VALID ? NO_PENDING_DEBUG : deliver_pending_debug(e);
+    if (debug == PENDING_DEBUG_EXITS)
+        return emu_l2_handle_exit(e);
+    if (debug == NO_PENDING_DEBUG &&
+        emu_vmcs_get(e, NVMX_HW_VMCS02, NVMX_FIELD_GUEST_ACTIVITY_STATE) == NVMX_ACTIVITY_HLT &&
         !(entry_info & NVMX_INTR_INFO_VALID))
         return enter_halted(e);
     return inject_entry_event(e);

@@ -599,16 +599,12 @@ static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_
  * interrupt or NMI sources, so those controls never trigger, as on an idle platform. */
 static const char *const emu_disabled_features[] = {
     /* exits of L2 instructions nestvmx-emu does not trap yet */
-    "vmx-invlpg-exit",
     "vmx-mwait-exit",
     "vmx-rdpmc-exit",
     "vmx-cr8-load-exit",
     "vmx-cr8-store-exit",
-    "vmx-movdr-exit",
     "vmx-monitor-exit",
-    "vmx-pause-exit",
     "vmx-desc-exit",
-    "vmx-wbinvd-exit",
     "vmx-rdrand-exit",
     "vmx-rdseed-exit",
     /* L2 behaviour it does not model: single-step, halted entry, windows, RDTSCP/INVPCID
