@@ -560,9 +560,8 @@ int emu_checkpoint_restore(emu *e, const emu_checkpoint *c)
                 nvmx_status_str(st));
         return EMU_STATUS_BAD_INPUT;
     }
-    /* the library may have rewritten vmcs02 from L2's saved state: the saved store wins (it
-     * is what the interrupted run had) */
-    restore_vmcs(e, NVMX_HW_VMCS02, c->section[CKPT_VMCS02]);
+    /* While L2 runs the library rebuilt vmcs02 (its EPTP names this process's EPT02); while
+     * L1 runs it builds vmcs02 anew at the next VM entry. */
     if (!restore_cpu(e, c) || !emu_l2_memory_mode(e)) {
         fprintf(stderr, "nestvmx-emu: Unicorn refused the checkpoint's CPU state\n");
         return EMU_STATUS_HOST_FAILURE;
