@@ -560,6 +560,11 @@ int emu_checkpoint_restore(emu *e, const emu_checkpoint *c)
                 nvmx_status_str(st));
         return EMU_STATUS_BAD_INPUT;
     }
+    if (e->in_l2 != nvmx_vcpu_in_guest_mode(e->vcpu)) { /* the file disagrees with itself */
+        fprintf(stderr, "nestvmx-emu: the checkpoint's run-loop state and nested state disagree "
+                        "on whether L2 runs\n");
+        return EMU_STATUS_BAD_INPUT;
+    }
     /* While L2 runs the library rebuilt vmcs02 (its EPTP names this process's EPT02); while
      * L1 runs it builds vmcs02 anew at the next VM entry. */
     if (!restore_cpu(e, c) || !emu_l2_memory_mode(e)) {
