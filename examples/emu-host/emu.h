@@ -69,6 +69,7 @@ typedef enum emu_stop {
     EMU_STOP_BUDGET,            /* the instruction budget ran out */
     EMU_STOP_SHUTDOWN,          /* the library shut L1 down (VMX abort) */
     EMU_STOP_FAILURE,           /* the host failed (message printed) */
+    EMU_STOP_CHECKPOINT,        /* --save-at's event came inside a hook (checkpoint.c) */
 } emu_stop;
 
 /* host_memory.c: pages from page_alloc (EPT02 tables), at host-physical EMU_POOL_BASE + 4 KiB *
@@ -120,6 +121,9 @@ typedef struct emu {
     _Alignas(4096) uint8_t scratch[4096]; /* what a replayed access touches instead */
     bool l2_ept; /* L2 runs on vmcs02's EPT02 (else L2 GPA = L1 GPA); either way Unicorn is in
                     UC_TLB_VIRTUAL for L2 and l2_memory.c translates */
+    /* checkpoint.c: the run loop's events so far; --save-at N FILE */
+    uint64_t events, save_at;
+    const char *save_file;
 } emu;
 
 /* What a trapped instruction is, from its bytes (trap.c). */

@@ -8,7 +8,7 @@
  * RDMSR/WRMSR, HLT and (in L2) CPUID, RDTSC and I/O are found by a code hook (trap.c); L2
  * runs from vmcs02 and its exits go to nvmx_on_l2_exit (l2.c, state.c).
  */
-#include "pc.h"
+#include "checkpoint.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -344,6 +344,8 @@ static bool on_invalid(uc_engine *uc, void *user)
     case NVMX_RUN_L1:
         if (e->l1_state_loaded) /* a VM-entry failure: L1 continues from its host state */
             e->stop = EMU_STOP_RUN_L1;
+        if (e->stop == EMU_RUNNING) /* L1 goes on in this emulation run: an event here */
+            emu_checkpoint_note(e);
         return e->stop == EMU_RUNNING; /* stop to deliver an exception the library injected */
     case NVMX_RUN_L2:
         e->stop = EMU_STOP_RUN_L2;
@@ -448,6 +450,8 @@ static int after_stop(emu *e, uc_err err)
         return stopped_with_message(e, EMU_STATUS_TRIPLE_FAULT, "L1 shut down (VMX abort)");
     case EMU_STOP_FAILURE:
         return EMU_STATUS_HOST_FAILURE;
+    case EMU_STOP_CHECKPOINT:
+        return emu_checkpoint_write(e);
     case EMU_RUNNING:
         break;
     }
@@ -471,6 +475,8 @@ static int run(emu *e)
         e->stop = EMU_RUNNING;
         uc_err err = uc_emu_start(e->uc, emu_reg(e, UC_X86_REG_RIP), 0, 0, 0);
         int status = after_stop(e, err);
+        if (status < 0) /* an event: the stop is handled, the guest resumes next */
+            status = emu_checkpoint_event(e);
         if (status >= 0)
             return status;
     }
@@ -507,6 +513,7 @@ static int usage(const char *error)
         fprintf(stderr, "nestvmx-emu: %s\n", error);
     fprintf(stderr, "usage: nestvmx-emu IMAGE [--mem SIZE] [--budget N] [--trace] [--stats] "
                     "[--stats-json FILE]\n"
+                    "                   [--save-at N FILE] | --restore FILE [IMAGE]\n"
                     "                   [--append ARGS] [--module FILE] [--feature-control "
                     "unlocked]\n"
                     "  IMAGE       a static ELF64 x86-64 L1 image, loaded at or above 1 MiB, or\n"
@@ -520,7 +527,11 @@ static int usage(const char *error)
                     "              (default 200M; then status 7)\n"
                     "  --trace     one line per event L0 sees, on standard error\n"
                     "  --stats     exit counts, exit multiplication and round trips per second\n"
-                    "  --stats-json FILE  the same as JSON\n");
+                    "  --stats-json FILE  the same as JSON\n"
+                    "  --save-at N FILE  after the N-th event write a checkpoint to FILE and "
+                    "exit 0\n"
+                    "  --restore FILE  continue the run a checkpoint holds (IMAGE optional, "
+                    "unused)\n");
     return EMU_STATUS_BAD_INPUT;
 }
 
@@ -548,10 +559,31 @@ static int parse_pc_arg(int argc, char **argv, int *i, emu_pc_options *pc)
     return -1;
 }
 
-static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_t *mem,
-                      uint64_t *budget, emu_pc_options *pc)
+/* --save-at N FILE and --restore FILE: 0 taken, -1 not one of them, else a usage error. */
+static int parse_checkpoint_arg(int argc, char **argv, int *i, emu *e, const char **restore)
 {
+    if (strcmp(argv[*i], "--save-at") == 0) {
+        if (argc - *i < 3 || !parse_size(argv[*i + 1], &e->save_at) || e->save_at == 0)
+            return usage("--save-at needs a positive event count and a file name");
+        e->save_file = argv[*i + 2];
+        *i += 2;
+        return 0;
+    }
+    if (strcmp(argv[*i], "--restore") == 0) {
+        if (++*i == argc)
+            return usage("--restore needs a checkpoint file");
+        *restore = argv[*i];
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_t *mem,
+                      uint64_t *budget, emu_pc_options *pc, const char **restore)
+{
+    bool machine_option = false; /* --mem, --budget, PC options: a checkpoint records them */
     *image = NULL;
+    *restore = NULL;
     *mem = DEFAULT_MEM;
     *budget = EMU_DEFAULT_BUDGET;
     for (int i = 1; i < argc; i++) {
@@ -569,9 +601,17 @@ static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_
             e->stats_json = argv[i];
             continue;
         }
+        int ckpt_arg = parse_checkpoint_arg(argc, argv, &i, e, restore);
+        if (ckpt_arg >= 0) {
+            if (ckpt_arg > 0)
+                return ckpt_arg;
+            continue;
+        }
         int pc_arg = parse_pc_arg(argc, argv, &i, pc);
         if (pc_arg > 0)
             return pc_arg;
+        if (pc_arg == 0 || strcmp(argv[i], "--budget") == 0 || strcmp(argv[i], "--mem") == 0)
+            machine_option = true;
         if (pc_arg == 0)
             continue;
         if (strcmp(argv[i], "--budget") == 0) {
@@ -590,7 +630,9 @@ static int parse_args(int argc, char **argv, emu *e, const char **image, uint64_
             *image = argv[i];
         }
     }
-    return *image ? 0 : usage("no image given");
+    if (*restore && machine_option)
+        return usage("--restore takes memory, budget and PC options from the checkpoint");
+    return *image || *restore ? 0 : usage("no image given");
 }
 
 /* The VMX features whose L2 side nestvmx-emu does not run yet: L1 does not see them (the
@@ -624,7 +666,8 @@ static const char *const emu_disabled_features[] = {
     "vmx-unrestricted-guest",
 };
 
-static bool create_machine(emu *e)
+/* pinned: the capabilities a checkpoint's nested state was saved under, else NULL. */
+static bool create_machine(emu *e, const nvmx_vmx_caps *pinned)
 {
     uc_err err = uc_open(UC_ARCH_X86, UC_MODE_64, &e->uc);
     if (err) {
@@ -641,6 +684,7 @@ static bool create_machine(emu *e)
     /* L1's TSC is the host's plus vmcs01's offset (WRMSR to the TSC sets it), so vmcs02 always
      * offsets too, by vmcs01's + vmcs12's (SDM 25.6.5): L2 sees L1's TSC. */
     config.l0.proc = (uint32_t)NVMX_CTL(TSC_OFFSETTING);
+    config.pinned_caps = pinned; /* a restore: exactly what L1 saw before */
     nvmx_host_ops host_ops = ops;
     emu_host_memory_ops(&host_ops); /* EPT, VPID, tsc_read (host_memory.c) */
     emu_pc_config(e, &config);
@@ -668,14 +712,52 @@ static void destroy_machine(emu *e)
     emu_pc_destroy(e);
 }
 
+/* The run and what follows it, for a fresh machine and a restored one alike. */
+static int run_to_end(emu *e)
+{
+    emu_stats_start(e);
+    int status = run(e);
+    fflush(stdout);
+    emu_checkpoint_finish(e);
+    if (!emu_stats_finish(e) && status == 0)
+        status = EMU_STATUS_BAD_INPUT;
+    return status;
+}
+
+/* --restore FILE: the machine the checkpoint recorded, then the rest of its run. The order
+ * is state.h's: VM with pinned capabilities, RAM and vmcs01/vmcs02, nested state, registers. */
+static int restore_and_run(emu *e, const char *path)
+{
+    emu_checkpoint c;
+    if (!emu_checkpoint_read(path, &c))
+        return EMU_STATUS_BAD_INPUT;
+    nvmx_vmx_caps caps;
+    int status;
+    e->ram_size = c.ram_size;
+    if (!emu_checkpoint_caps(&c, &caps))
+        status = EMU_STATUS_BAD_INPUT;
+    else if (!emu_checkpoint_restore_pc(e, &c) || !emu_ram_create(e) || !create_machine(e, &caps))
+        status = EMU_STATUS_HOST_FAILURE;
+    else
+        status = emu_checkpoint_restore(e, &c);
+    emu_checkpoint_free(&c);
+    if (status < 0)
+        status = run_to_end(e);
+    fflush(stdout);
+    destroy_machine(e);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
-    const char *image;
+    const char *image, *restore;
     emu e = {0};
     emu_pc_options pc = {0};
-    int status = parse_args(argc, argv, &e, &image, &e.ram_size, &e.budget, &pc);
+    int status = parse_args(argc, argv, &e, &image, &e.ram_size, &e.budget, &pc, &restore);
     if (status)
         return status;
+    if (restore)
+        return restore_and_run(&e, restore);
     bool multiboot = emu_is_multiboot(image);
     if (!multiboot && (pc.append || pc.module_count || pc.feature_control_unlocked))
         return usage("--append, --module and --feature-control need a multiboot kernel");
@@ -687,16 +769,11 @@ int main(int argc, char **argv)
     if (multiboot ? !emu_multiboot_load(&e, image, &pc, &entry)
                   : !emu_load_elf(image, e.ram, e.ram_size, &entry))
         status = EMU_STATUS_BAD_INPUT;
-    else if (!create_machine(&e) ||
+    else if (!create_machine(&e, NULL) ||
              !(multiboot ? emu_multiboot_reset(&e, entry) : emu_cpu_reset(&e, entry)))
         status = EMU_STATUS_HOST_FAILURE;
-    else {
-        emu_stats_start(&e);
-        status = run(&e);
-        fflush(stdout);
-        if (!emu_stats_finish(&e) && status == 0)
-            status = EMU_STATUS_BAD_INPUT;
-    }
+    else
+        status = run_to_end(&e);
     fflush(stdout);
     destroy_machine(&e);
     return status;

@@ -8,7 +8,7 @@
  * WRMSR). Unicorn does not check written values against reserved bits: a WRMSR of a
  * reserved EFER or PAT bit is not #GP here (a known deviation).
  */
-#include "pc.h"
+#include "checkpoint.h"
 
 #include <time.h>
 
@@ -161,4 +161,6 @@ void emu_msr_instruction(emu *e, bool write, uint8_t length)
                     : e->stop == EMU_STOP_EXCEPTION ? "#GP (L0)"
                                                     : "L0");
     /* NVMX_RUN_L1: the library completed it (registers, RIP) or injected #GP (e->stop) */
+    if (e->stop == EMU_RUNNING) /* L1 goes on in this emulation run: an event here */
+        emu_checkpoint_note(e);
 }

@@ -390,8 +390,13 @@ static nvmx_status commit(nvmx_vcpu *vcpu, restore_plan *p)
         status = vcpu->vm->ops.hw_vmcs_read && vcpu->vm->ops.hw_vmcs_write
                      ? check_l2_entry(vcpu, &view, &c)
                      : NVMX_ERR_UNSUPPORTED;
-        if (status == NVMX_OK)
+        if (status == NVMX_OK) {
+            /* EPT02 goes before vmcs02 is built: the build creates the EPT02 root its EPTP
+             * names, which a later drop would free under it. A failed build leaves vmcs02
+             * lost anyway (state.h), and EPT02 is derived state, rebuilt on demand. */
+            ept02_invalidate_all(vcpu);
             status = write_l2_state(vcpu, &view, &c);
+        }
     }
     if (status != NVMX_OK) {
         p->cache = vcpu->cache; /* the caller frees the restored cache */
@@ -401,9 +406,10 @@ static nvmx_status commit(nvmx_vcpu *vcpu, restore_plan *p)
     /* The old vmcs12s belong to the state being replaced: dropped, not written back. */
     vmcs12_cache_discard(vcpu->vm, &before.cache);
     vcpu->pending_exit.pending = false;
-    ept02_invalidate_all(vcpu);
-    if (!vcpu->guest_mode)
+    if (!vcpu->guest_mode) { /* with L2 running both were rebuilt above */
+        ept02_invalidate_all(vcpu);
         vmcs02_invalidate(vcpu);
+    }
     return NVMX_OK;
 }
 

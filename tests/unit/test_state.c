@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "state/state_format.h"
+#include "ept_l2_fixture.h"
 #include "vmx_harness.h"
 
 static harness h, h2;
@@ -533,4 +534,24 @@ Test(state, parked_wait_for_sipi_survives_restore)
     free(a.bytes);
     free(b.bytes);
     harness_fini(&h2);
+}
+
+/* Restored while L2 runs under EPT: the restore builds vmcs02 with a new EPT02 root, and
+ * vmcs02's EPTP must still name it afterwards (it named a dropped root once, so L2's next
+ * EPT violation filled an EPT02 the hardware did not use). */
+Test(state, restore_while_l2_runs_under_ept_leaves_vmcs02_eptp_on_the_live_ept02)
+{
+    enum { L2_GPA = 0x400000, L1_GPA = 0x500000 };
+    ept_l2 x;
+    ept_l2_init(&x, NULL, NULL, false);
+    ept12_map(&x, L2_GPA, L1_GPA, 4096, EPT_RWX | EPT_WB);
+    blob a = save(&x.h);
+    cr_assert_eq(nvmx_vcpu_state_restore(x.h.vcpu, a.bytes, a.size), NVMX_OK, "%s",
+                 x.h.host.last_log);
+    cr_assert_eq(ept_l2_violation(&x, L2_GPA, EPT_QUAL_READ, 0), NVMX_OK);
+    uint64_t leaf, size;
+    cr_assert(ept02_hw_walk(ept_l2_eptp02(&x), L2_GPA, &leaf, &size),
+              "the EPT02 vmcs02 names does not hold the page the violation mapped");
+    free(a.bytes);
+    ept_l2_fini(&x);
 }
