@@ -64,7 +64,7 @@ static void vmread_vmwrite(fuzz_env *e, fuzz_input *in)
     e->h.host.regs[NVMX_REG_RAX] = OPERAND + (how >> 2);
     e->h.host.regs[NVMX_REG_RCX] = encoding;
     nvmx_exit exit = {.reason = how & 1 ? NVMX_EXIT_VMWRITE : NVMX_EXIT_VMREAD,
-                      .instruction_info = INFO_MEM_RAX | ((uint32_t)NVMX_REG_RCX << 28),
+                      .instruction_info = INFO_MEM_RAX_REG_RCX,
                       .instruction_length = INSN_LENGTH};
     fuzz_env_step(e, &exit);
 }
@@ -79,7 +79,7 @@ static void invalidation(fuzz_env *e, fuzz_input *in)
     e->h.host.regs[NVMX_REG_RAX] = OPERAND + (how >> 4);
     e->h.host.regs[NVMX_REG_RCX] = how & 8 ? fuzz_u64(in) : (how & 7);
     nvmx_exit exit = {.reason = how & 1 ? NVMX_EXIT_INVVPID : NVMX_EXIT_INVEPT,
-                      .instruction_info = INFO_MEM_RAX | ((uint32_t)NVMX_REG_RCX << 28),
+                      .instruction_info = INFO_MEM_RAX_REG_RCX,
                       .instruction_length = INSN_LENGTH};
     fuzz_env_step(e, &exit);
 }

@@ -17,7 +17,7 @@
 
 static harness h;
 
-#define INFO_INV (INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28))
+#define INFO_INV INFO_MEM_RAX_REG_RCX
 #define ERR_28 NVMX_VMERR_INVALID_INVEPT_INVVPID_OPERAND
 #define EPTP_GOOD (0x200000ull | 0x1E) /* WB, 4-level (SDM 25.6.11) */
 

@@ -66,8 +66,8 @@ Test(sec_l2, vmx_instructions_of_l2_exit_to_l1_at_any_cpl_and_do_nothing)
         {NVMX_EXIT_VMRESUME, 0},
         {NVMX_EXIT_VMCALL, 0},
         /* exposed on this VM: exits too, whatever the type in RCX */
-        {NVMX_EXIT_INVEPT, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
-        {NVMX_EXIT_INVVPID, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
+        {NVMX_EXIT_INVEPT, INFO_MEM_RAX_REG_RCX},
+        {NVMX_EXIT_INVVPID, INFO_MEM_RAX_REG_RCX},
     };
     bool launched = false;
     for (unsigned cpl = 0; cpl <= 3; cpl += 3) {
@@ -114,8 +114,8 @@ Test(sec_l2, invept_invvpid_vmfunc_of_l2_are_ud_of_l2)
     config.disabled_feature_count = NVMX_ARRAY_SIZE(hidden);
     sec_nested_init(&h, &config, NULL);
     const l2_insn insns[] = {
-        {NVMX_EXIT_INVEPT, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
-        {NVMX_EXIT_INVVPID, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28)},
+        {NVMX_EXIT_INVEPT, INFO_MEM_RAX_REG_RCX},
+        {NVMX_EXIT_INVVPID, INFO_MEM_RAX_REG_RCX},
         {NVMX_EXIT_VMFUNC, 0},
     };
     const uint64_t types[] = {0, 1, 2, 3, 4, ~0ull};

@@ -108,16 +108,12 @@ Test(sec_memory, operand_straddling_end_of_ram)
     sec_vmwrite(&h, NVMX_FIELD_GUEST_RIP, 0x1122334455667788ull);
     h.host.regs[NVMX_REG_RAX] = RAM_END - 4;
     h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
-    cr_assert_eq(
-        harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28), 0),
-        NVMX_OK);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX_REG_RCX, 0), NVMX_OK);
     cr_assert_eq(l1_rflags(), 0);
     cr_assert_eq(fake_host_read32(&h.host, RAM_END - 4), 0x55667788u);
     /* VMWRITE from memory straddling the end: the high half reads as all ones. */
     h.host.regs[NVMX_REG_RAX] = RAM_END - 4;
-    cr_assert_eq(
-        harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28), 0),
-        NVMX_OK);
+    cr_assert_eq(harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX_REG_RCX, 0), NVMX_OK);
     cr_assert_eq(sec_vmread(&h, NVMX_FIELD_GUEST_RIP), 0xFFFFFFFF55667788ull);
 }
 

@@ -24,7 +24,7 @@ typedef struct vmx_insn {
 } vmx_insn;
 
 /* INVEPT/INVVPID: a 128-bit [RAX] descriptor and the type in RCX (SDM 28.2.5 Table 28-13). */
-#define INFO_INV (INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28))
+#define INFO_INV INFO_MEM_RAX_REG_RCX
 
 static const vmx_insn all_insns[] = {
     {NVMX_EXIT_VMXON, INFO_MEM_RAX},

@@ -479,8 +479,7 @@ static nvmx_status l2_vmread_to_memory(uint32_t field)
 {
     e.h.host.regs[NVMX_REG_RCX] = field;
     e.h.host.regs[NVMX_REG_RAX] = OPERAND_L2 + 0x18;
-    nvmx_status status =
-        harness_exit(&e.h, NVMX_EXIT_VMREAD, INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28), 0);
+    nvmx_status status = harness_exit(&e.h, NVMX_EXIT_VMREAD, INFO_MEM_RAX_REG_RCX, 0);
     if (e.h.next.run == NVMX_RUN_L1)
         e.h.host.running = NVMX_HW_VMCS01;
     return status;
@@ -742,7 +741,7 @@ Test(ept_l2, stale_translation_stays_until_invept_then_follows_ept12)
     fake_host_write64(&e.h.host, OPERAND + 8, 0);
     e.h.host.regs[NVMX_REG_RAX] = OPERAND;
     e.h.host.regs[NVMX_REG_RCX] = 1; /* single-context */
-    const uint32_t info = INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28);
+    const uint32_t info = INFO_MEM_RAX_REG_RCX;
     cr_assert_eq(harness_exit(&e.h, NVMX_EXIT_INVEPT, info, 0), NVMX_OK, "%s", e.h.host.last_log);
     cr_assert_eq(e.h.host.vmcs[NVMX_HW_VMCS01][VMCS12_ORD_GUEST_RFLAGS] & NVMX_RFLAGS_ARITH, 0,
                  "INVEPT: VMsucceed");

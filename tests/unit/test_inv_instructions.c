@@ -14,7 +14,7 @@
 static harness h;
 
 /* The type in RCX, the 128-bit descriptor at [RAX] (SDM 28.2.5, Table 28-13). */
-#define INFO_INV (INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28))
+#define INFO_INV INFO_MEM_RAX_REG_RCX
 /* The same with a 32-bit address size, for L1 in 32-bit protected mode. */
 #define INFO_INV32 ((1u << 7) | (3u << 15) | (1u << 22) | ((unsigned)NVMX_REG_RCX << 28))
 

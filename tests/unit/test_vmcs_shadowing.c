@@ -219,8 +219,7 @@ Test(shadowing, page_fault_intercepted_by_l1_puts_the_address_in_the_qualificati
     h.host.fault_pages[h.host.fault_page_count++] = OPERAND;
     h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
-    nvmx_status status =
-        harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    nvmx_status status = harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX_REG_RCX, 0);
     assert_exited_to_l1(status, NVMX_EXIT_EXCEPTION_NMI);
     cr_assert_eq(v12(VMCS12_ORD_EXIT_QUALIFICATION), OPERAND);
     cr_assert_eq(v12(VMCS12_ORD_VM_EXIT_INTR_INFO), 0x80000B0Eu);

@@ -153,7 +153,7 @@ Test(vmwrite, memory_source_faults_before_field_check)
     h.host.fault_pages[h.host.fault_page_count++] = OPERAND;
     h.host.regs[NVMX_REG_RCX] = 0x6FFE;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
-    uint32_t info = INFO_MEM_RAX | (NVMX_REG_RCX << 28);
+    uint32_t info = INFO_MEM_RAX_REG_RCX;
     harness_exit(&h, NVMX_EXIT_VMWRITE, info, 0);
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_PF);
 }
@@ -165,7 +165,7 @@ Test(vmwrite, fail_invalid_before_memory_source_fault)
     h.host.fault_pages[h.host.fault_page_count++] = OPERAND;
     h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
-    harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX_REG_RCX, 0);
     cr_assert(harness_failed_invalid(&h));
 }
 
@@ -176,7 +176,7 @@ Test(vmwrite, memory_source_operand)
     fake_host_write64(&h.host, OPERAND, 0x0123456789ABCDEFull);
     h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
-    harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    harness_exit(&h, NVMX_EXIT_VMWRITE, INFO_MEM_RAX_REG_RCX, 0);
     cr_assert(harness_succeeded(&h));
     uint64_t value;
     harness_vmread(&h, NVMX_FIELD_GUEST_RIP, &value);
@@ -191,7 +191,7 @@ Test(vmread, field_check_before_memory_destination_fault)
     h.host.fault_pages[h.host.fault_page_count++] = OPERAND;
     h.host.regs[NVMX_REG_RCX] = 0x6FFE;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
-    harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX_REG_RCX, 0);
     cr_assert(harness_failed_valid(&h, NVMX_VMERR_UNSUPPORTED_VMCS_COMPONENT));
 }
 
@@ -203,7 +203,7 @@ Test(vmread, memory_destination_fault_is_delivered)
     h.host.regs[NVMX_REG_RCX] = NVMX_FIELD_GUEST_RIP;
     h.host.regs[NVMX_REG_RAX] = OPERAND;
     uint64_t rip = h.host.regs[NVMX_REG_RIP];
-    harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX | (NVMX_REG_RCX << 28), 0);
+    harness_exit(&h, NVMX_EXIT_VMREAD, INFO_MEM_RAX_REG_RCX, 0);
     cr_assert_eq(harness_single_exception(&h)->vector, NVMX_VECTOR_PF);
     cr_assert_eq(h.host.regs[NVMX_REG_RIP], rip);
 }

@@ -342,7 +342,7 @@ Test(vpid_transitions, vpid_bit_without_secondary_controls_is_off)
 Test(vpid_transitions, l2_invept_and_invvpid_exit_to_l1_and_flush_nothing)
 {
     const uint32_t reasons[] = {NVMX_EXIT_INVEPT, NVMX_EXIT_INVVPID};
-    const uint32_t info = INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28);
+    const uint32_t info = INFO_MEM_RAX_REG_RCX;
     uint64_t eptp02;
     cr_assert_eq(ept02_root_hpa(h.vcpu, 0x200000 | 0x1E, &eptp02), NVMX_OK);
     for (size_t i = 0; i < NVMX_ARRAY_SIZE(reasons); i++) {

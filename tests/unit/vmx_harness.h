@@ -22,6 +22,9 @@
 
 /* Instruction information (SDM 28.2.5): a memory operand [RAX], 64-bit address, DS. */
 #define INFO_MEM_RAX ((2u << 7) | (3u << 15) | (1u << 22))
+/* The same memory operand with RCX as the register operand (reg2): the VMREAD/VMWRITE field
+ * encoding, or the INVEPT/INVVPID type (SDM 28.2.5, Tables 28-12 to 28-14). */
+#define INFO_MEM_RAX_REG_RCX (INFO_MEM_RAX | ((unsigned)NVMX_REG_RCX << 28))
 /* VMREAD/VMWRITE register form: reg1 (r/m) and reg2 (field encoding). */
 #define INFO_REGS(reg1, reg2) ((1u << 10) | ((unsigned)(reg1) << 3) | ((unsigned)(reg2) << 28))
 
