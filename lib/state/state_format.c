@@ -2,11 +2,21 @@
 /* The blob's framing: byte order, checksum, header and sections (docs/STATE-FORMAT.md). */
 #include "state_format.h"
 
-const uint16_t state_l2_event_fields[3] = {
-    VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD,
-    VMCS12_ORD_VM_ENTRY_EXCEPTION_ERROR_CODE,
-    VMCS12_ORD_VM_ENTRY_INSTRUCTION_LEN,
-};
+bool state_l2_field(const nvmx_vm *vm, unsigned ordinal)
+{
+    switch (ordinal) {
+    case VMCS12_ORD_VM_ENTRY_INTR_INFO_FIELD:
+    case VMCS12_ORD_VM_ENTRY_EXCEPTION_ERROR_CODE:
+    case VMCS12_ORD_VM_ENTRY_INSTRUCTION_LEN:
+        return true;
+    case VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE:
+    case VMCS12_ORD_VMCS_LINK_POINTER:
+        return false;
+    default:
+        return ordinal < VMCS12_FIELD_COUNT &&
+               ((vm->guest_fields[ordinal / 64] >> (ordinal % 64)) & 1);
+    }
+}
 
 /* CRC-32C four bits at a time: entry i is the CRC of nibble i (polynomial 0x82F63B78). */
 static const uint32_t crc32c_nibble[16] = {

@@ -57,9 +57,12 @@ typedef enum state_section_type {
 #define STATE_FIELD_ENTRY 16u  /* encoding + pad + value */
 #define STATE_L2_FIXED 8u
 
-/* The vmcs02 fields besides guest state that a running L2 depends on: the event the next
- * entry injects (L1's, or one L0 re-injects after its own exit; SDM 27.6). */
-extern const uint16_t state_l2_event_fields[3];
+/* Whether vmcs02's field `ordinal` is part of L2's saved state (the L2 section): its
+ * guest-state fields that exist for the VM, except the two vmcs02 holds for its own sake (the
+ * VMX-preemption-timer value, derived from L1's deadline, and the VMCS link pointer, L0's:
+ * L0 emulates L2's shadowing), and the event the next entry injects (L1's, or one L0
+ * re-injects after its own exit; SDM 27.6). One definition for save and restore. */
+bool state_l2_field(const nvmx_vm *vm, unsigned ordinal);
 
 /* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), continuing from `crc` (start: 0). */
 uint32_t state_crc32c(uint32_t crc, const uint8_t *data, size_t len);

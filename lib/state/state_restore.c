@@ -109,15 +109,6 @@ static nvmx_status parse_vmcs12(const nvmx_vm *vm, const state_section *s, vmcs1
     return NVMX_OK;
 }
 
-static bool is_l2_field(const nvmx_vm *vm, unsigned ordinal)
-{
-    for (unsigned i = 0; i < NVMX_ARRAY_SIZE(state_l2_event_fields); i++) {
-        if (state_l2_event_fields[i] == ordinal)
-            return true;
-    }
-    return (vm->guest_fields[ordinal / 64] >> (ordinal % 64)) & 1;
-}
-
 static nvmx_status parse_l2(const nvmx_vm *vm, const state_section *s, restore_plan *p)
 {
     if (p->l2 || s->length < STATE_L2_FIXED)
@@ -134,7 +125,7 @@ static nvmx_status parse_l2(const nvmx_vm *vm, const state_section *s, restore_p
                                          seen, &ordinal, &value);
         if (status != NVMX_OK)
             return status;
-        if (!is_l2_field(vm, ordinal))
+        if (!state_l2_field(vm, ordinal))
             return reject(vm, "the L2 section holds a field that is not L2 state");
     }
     p->l2_section = *s;
@@ -364,10 +355,8 @@ static nvmx_status write_l2_state(nvmx_vcpu *vcpu, const vmcs12 *view, const ent
     vmcs02_invalidate(vcpu);
     nvmx_status status = vmcs02_build(vcpu, c->pdptes_loaded ? c->pdpte : NULL);
     for (unsigned i = 0; status == NVMX_OK && i < VMCS12_FIELD_COUNT; i++) {
-        if (!is_l2_field(vm, i) || !((vm->field_exists[i / 64] >> (i % 64)) & 1))
+        if (!state_l2_field(vm, i))
             continue;
-        if (i == VMCS12_ORD_VMX_PREEMPTION_TIMER_VALUE || i == VMCS12_ORD_VMCS_LINK_POINTER)
-            continue; /* vmcs02's own (from L1's deadline; L0 emulates L2's shadowing) */
         if (vm->ops.hw_vmcs_write(vcpu->ctx, NVMX_HW_VMCS02, vmcs_field_table[i].encoding,
                                   view->field[i]) != NVMX_OK)
             status = NVMX_ERR_HOST;

@@ -6,12 +6,12 @@
  */
 #include "state_format.h"
 
-/* Fields of the VM within `mask` (NULL: all of them). */
-static unsigned existing_field_count(const nvmx_vm *vm, const uint64_t *mask)
+/* The fields that exist for the VM. */
+static unsigned existing_field_count(const nvmx_vm *vm)
 {
     unsigned n = 0;
     for (unsigned w = 0; w < VMCS12_FIELD_WORDS; w++) {
-        for (uint64_t bits = vm->field_exists[w] & (mask ? mask[w] : ~0ull); bits; bits &= bits - 1)
+        for (uint64_t bits = vm->field_exists[w]; bits; bits &= bits - 1)
             n++;
     }
     return n;
@@ -30,13 +30,14 @@ static size_t caps_size(void)
 static size_t vmcs12_size(const nvmx_vm *vm)
 {
     return STATE_SECTION_HEADER_SIZE + STATE_VMCS12_FIXED +
-           existing_field_count(vm, NULL) * (size_t)STATE_FIELD_ENTRY;
+           existing_field_count(vm) * (size_t)STATE_FIELD_ENTRY;
 }
 
 static size_t l2_size(const nvmx_vm *vm)
 {
-    unsigned n =
-        existing_field_count(vm, vm->guest_fields) + NVMX_ARRAY_SIZE(state_l2_event_fields);
+    unsigned n = 0;
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++)
+        n += state_l2_field(vm, i);
     return STATE_SECTION_HEADER_SIZE + STATE_L2_FIXED + n * (size_t)STATE_FIELD_ENTRY;
 }
 
@@ -134,17 +135,14 @@ static nvmx_status write_l2(writer *w, nvmx_vcpu *vcpu)
     uint8_t *p = section_begin(w, STATE_SECTION_L2, (uint32_t)length);
     state_put32(p, (uint32_t)((length - STATE_L2_FIXED) / STATE_FIELD_ENTRY));
     uint8_t *f = p + STATE_L2_FIXED;
-    for (unsigned i = 0; i < VMCS12_FIELD_COUNT + NVMX_ARRAY_SIZE(state_l2_event_fields); i++) {
-        unsigned ordinal =
-            i < VMCS12_FIELD_COUNT ? i : state_l2_event_fields[i - VMCS12_FIELD_COUNT];
-        if (i < VMCS12_FIELD_COUNT && !((vm->guest_fields[i / 64] >> (i % 64)) & 1))
+    for (unsigned i = 0; i < VMCS12_FIELD_COUNT; i++) {
+        if (!state_l2_field(vm, i))
             continue;
         uint64_t value;
-        if (vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, vmcs_field_table[ordinal].encoding,
-                                 &value) != NVMX_OK)
+        if (vm->ops.hw_vmcs_read(vcpu->ctx, NVMX_HW_VMCS02, vmcs_field_table[i].encoding, &value) !=
+            NVMX_OK)
             return NVMX_ERR_HOST;
-        f = put_field(f, ordinal,
-                      value & vmcs_field_width_mask(vmcs_field_table[ordinal].encoding));
+        f = put_field(f, i, value & vmcs_field_width_mask(vmcs_field_table[i].encoding));
     }
     return NVMX_OK;
 }
